@@ -1,0 +1,44 @@
+# Entry points. `make demo` and `make test` are the README's two commands; both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo demo-smoke test test-all lint docs notebooks bench clean
+
+$(STAMP): pyproject.toml requirements/ci.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned to the CPU build (a bare `torch` pulls a multi-GB CUDA build).
+	$(PY) -m pip install -q -c requirements/ci.txt torch
+	$(PY) -m pip install -q -c requirements/ci.txt -e ".[all]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(PY) -m reproduce --out runs/demo
+
+demo-smoke: setup
+	$(PY) -m reproduce --out runs/demo-smoke --smoke
+
+test: setup
+	$(PY) -m pytest -n 2 -q
+
+test-all: setup
+	$(PY) -m pytest -n 2 -q -m ""
+
+lint: setup
+	$(VENV)/bin/ruff check aent toy llm tests benchmarks tutorials
+
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
+
+notebooks: setup
+	$(VENV)/bin/jupytext --to ipynb tutorials/*.py
+
+bench: setup
+	$(PY) benchmarks/entropy_bench.py
+
+clean:
+	rm -rf $(VENV) site runs .pytest_cache .hypothesis
