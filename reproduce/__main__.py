@@ -1,0 +1,147 @@
+"""The main job: ``python -m reproduce --out runs/demo [--smoke] [--config FILE] [--jobs N] [--fresh]``.
+
+Stages, in order (each resumable; see reproduce.stages):
+1. toy experiments: ``python -m toy figure1|bias|dynamics --out OUT/toy/NAME`` (JSON + PNG + verdicts);
+2. LLM runs: ``python -m llm train --config CONFIG seed=S output_dir=OUT/llm/METHOD/seed-S ...`` for every method
+   and seed of the config (the first run builds and caches the warm-started policy; the rest reuse it and run
+   ``--jobs`` at a time);
+3. summary of the LLM runs (``OUT/llm/summary.json``, ``OUT/llm/curves.png``);
+4. ``OUT/report.md``, generated from the JSON, then checked: every number in it must appear in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from reproduce.config import SMOKE_CONFIG, ReproduceConfig, load_config, resolve
+from reproduce.stages import Stage, StageError, format_seconds, run_stages
+
+TOY_EXPECTED_S = {"figure1": 120.0, "bias": 45.0, "dynamics": 45.0}
+
+
+def _method_of(overrides: tuple[str, ...]) -> str:
+    for item in overrides:
+        if item.startswith("entropy.method="):
+            return item.split("=", 1)[1]
+    return "none"
+
+
+def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str, dict[int, Path]]]:
+    """The stage list of a config, and where each LLM run writes (label -> seed -> run folder)."""
+    py = sys.executable
+    stages: list[Stage] = []
+    for name in cfg.toy.experiments:
+        d = out / "toy" / name
+        cmd = [py, "-m", "toy", name, "--out", str(d), *(["--smoke"] if cfg.toy.smoke else []),
+               *cfg.toy.args.get(name, ())]
+        expected = cfg.toy.expected_s.get(name, TOY_EXPECTED_S[name] / (6 if cfg.toy.smoke else 1))
+        stages.append(Stage(name=f"toy-{name}", title=f"toy {name}", cmd=cmd, expected_s=expected,
+                            outputs=[d / f"{name}.json", d / f"{name}.png"]))
+
+    runs: dict[str, dict[int, Path]] = {}
+    llm = cfg.llm
+    launcher = list(llm.launcher) or [py]
+    first = True
+    for label, overrides in llm.methods.items():
+        for seed in llm.seeds:
+            d = out / "llm" / label / f"seed-{seed}"
+            runs.setdefault(label, {})[seed] = d
+            cmd = [*launcher, "-m", "llm", "train", "--config", str(resolve(llm.config)), *llm.overrides,
+                   *overrides, f"seed={seed}", f"output_dir={d}", "progress=false"]
+            # The first run builds the warm-start cache alone; the others may then run side by side.
+            stages.append(Stage(name=f"llm-{label}-seed{seed}", title=f"llm {label} seed {seed}", cmd=cmd,
+                                expected_s=llm.expected_s, outputs=[d / "metrics.jsonl"], parallel=not first))
+            first = False
+    return stages, runs
+
+
+def _machine() -> dict:
+    import torch
+
+    return {"cpu_count": os.cpu_count(), "platform": f"{platform.system()} {platform.machine()}",
+            "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+            "torch": torch.__version__.split("+")[0]}
+
+
+def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) -> Path:
+    """Run every stage of ``cfg`` into ``out`` and write ``out/report.md``; returns the report path."""
+    from reproduce.analysis import summarise_llm
+    from reproduce.report import numbers_not_in_json, write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    stages, runs = build_stages(cfg, out)
+    method_entropy = {lab: _method_of(ov) for lab, ov in cfg.llm.methods.items()}
+
+    def summarise() -> None:
+        summarise_llm(runs, method_entropy, out / "llm" / "summary.json", out / "llm" / "curves.png")
+
+    if runs:
+        stages.append(Stage(name="llm-summary", title="LLM summary", fn=summarise, expected_s=5.0, always=True,
+                            outputs=[out / "llm" / "summary.json", out / "llm" / "curves.png"]))
+    planned = sum(s.expected_s for s in stages)
+    print(f"reproduce: {len(stages)} stages into {out} (config {cfg.source}; planned about "
+          f"{format_seconds(planned)} of work on {os.cpu_count()} cores, {jobs} LLM runs at a time)",
+          file=sys.stderr)
+    t0 = time.monotonic()
+    seconds = run_stages(out, stages, jobs=jobs)
+    previous = (json.loads((out / "run.json").read_text()).get("stage_seconds", {})
+                if (out / "run.json").is_file() else {})
+    stage_seconds = {s.name: round(seconds.get(s.name, previous.get(s.name, 0.0)), 1) for s in stages}
+    meta = {"date": time.strftime("%Y-%m-%d"), "config": cfg.source, "smoke": smoke,
+            "machine": _machine(), "total_seconds": round(time.monotonic() - t0, 1),
+            "stage_seconds": stage_seconds, "budget_minutes": cfg.budget_minutes,
+            "llm": {"config": cfg.llm.config, "seeds": list(cfg.llm.seeds), "overrides": list(cfg.llm.overrides),
+                    "methods": {k: list(v) for k, v in cfg.llm.methods.items()}}}
+    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    report = write_report(out, cfg.toy.experiments)
+    missing = numbers_not_in_json(report, sorted(out.rglob("*.json")))
+    if missing:
+        raise StageError(f"{report} prints numbers found in no JSON of {out}: {missing[:10]}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo); reused to resume")
+    p.add_argument("--config", default=None,
+                   help="reproduce config YAML (default configs/reproduce/default.yaml; GPUs: "
+                        "configs/reproduce/qwen2.5_math_1.5b.yaml)")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny budget for every stage (configs/reproduce/smoke.yaml), about 2 minutes")
+    p.add_argument("--jobs", type=int, default=2, help="LLM runs side by side after the first (default 2)")
+    p.add_argument("--fresh", action="store_true", help="ignore finished stages in --out and redo everything")
+    args = p.parse_args(argv)
+    if args.smoke and args.config:
+        p.error("--smoke and --config are exclusive (--smoke is configs/reproduce/smoke.yaml)")
+    if args.jobs < 1:
+        p.error(f"--jobs must be >= 1, got {args.jobs}")
+    out = Path(args.out)
+    try:
+        cfg = load_config(SMOKE_CONFIG if args.smoke else args.config)
+        if args.fresh and (out / ".stages").is_dir():
+            for marker in (out / ".stages").glob("*.json"):
+                marker.unlink()
+        report = run(cfg, out, jobs=args.jobs, smoke=args.smoke)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except StageError as err:
+        print(f"error: {err}\nFix the cause and run the same command again: finished stages are kept.",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume (finished stages are kept)", file=sys.stderr)
+        return 130
+    print(f"report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

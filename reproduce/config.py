@@ -1,0 +1,166 @@
+"""Configuration of the main job: which toy experiments and which LLM runs, on which budget.
+
+A config is a YAML file (``configs/reproduce/*.yaml``) with two sections::
+
+    toy:                      # python -m toy NAME --out DIR [--smoke] [extra args]
+      experiments: [figure1, bias, dynamics]
+      smoke: false
+      args: {figure1: [--seeds, "5"]}
+    llm:                      # python -m llm train --config CONFIG seed=S output_dir=D [overrides] [method overrides]
+      config: configs/tiny.yaml
+      launcher: []            # e.g. [accelerate, launch, --config_file, configs/accelerate/fsdp_8gpu.yaml]
+      seeds: [0, 1, 2]
+      overrides: [max_steps=40]
+      methods:
+        grpo: [entropy.method=none]
+        aent: [entropy.method=aent]
+
+Every path is relative to the repository root (the folder holding ``configs/``) unless absolute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ReproduceConfig", "ToySection", "LLMSection", "load_config", "DEFAULT_CONFIG", "SMOKE_CONFIG"]
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO / "configs" / "reproduce" / "default.yaml"
+SMOKE_CONFIG = REPO / "configs" / "reproduce" / "smoke.yaml"
+TOY_EXPERIMENTS = ("figure1", "bias", "dynamics")
+
+
+def _fail(name: str, allowed: str, value: Any) -> None:
+    raise ValueError(f"reproduce config field `{name}` must be {allowed}; got {value!r}")
+
+
+def _str_list(name: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int, float)) for v in value):
+        _fail(name, "a list of strings", value)
+    return tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class ToySection:
+    """The toy-simulator stages: each runs ``python -m toy NAME --out DIR [--smoke] [args]``."""
+
+    experiments: tuple[str, ...] = TOY_EXPERIMENTS
+    """Which toy experiments to run, a subset of figure1, bias, dynamics (may be empty)."""
+    smoke: bool = False
+    """Pass --smoke to every toy experiment (tiny budgets)."""
+    args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Extra command-line arguments per experiment, e.g. {figure1: [--seeds, "5"]}."""
+    expected_s: dict[str, float] = field(default_factory=dict)
+    """Expected seconds per experiment (for the time-left estimate only)."""
+
+    def __post_init__(self) -> None:
+        for name in self.experiments:
+            if name not in TOY_EXPERIMENTS:
+                _fail("toy.experiments", f"a subset of {list(TOY_EXPERIMENTS)}", list(self.experiments))
+        for name in self.args:
+            if name not in TOY_EXPERIMENTS:
+                _fail("toy.args", f"keyed by experiment names {list(TOY_EXPERIMENTS)}", name)
+
+
+@dataclass(frozen=True)
+class LLMSection:
+    """The LLM comparison: every method x every seed, from the same warm-started policy and the same budget."""
+
+    config: str = "configs/tiny.yaml"
+    """Trainer config file (relative to the repository root, or absolute)."""
+    launcher: tuple[str, ...] = ()
+    """Command prefix replacing ``python``, e.g. [accelerate, launch, --config_file, FILE] for GPUs."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Training seeds; every method runs every seed (>= 1 seed)."""
+    overrides: tuple[str, ...] = ()
+    """key=value overrides applied to every run (e.g. max_steps=40, eval_every=10)."""
+    methods: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Method label -> its key=value overrides. The first method is the baseline of every comparison."""
+    expected_s: float = 60.0
+    """Expected seconds per training run (for the time-left estimate only)."""
+
+    def __post_init__(self) -> None:
+        if not self.seeds or not all(isinstance(s, int) and s >= 0 for s in self.seeds):
+            _fail("llm.seeds", "a non-empty list of integers >= 0", list(self.seeds))
+        if len(set(self.seeds)) != len(self.seeds):
+            _fail("llm.seeds", "distinct seeds", list(self.seeds))
+        for label in self.methods:
+            if not label.replace("_", "").replace("-", "").isalnum():
+                _fail("llm.methods", "keyed by labels of letters, digits, - and _", label)
+        if self.expected_s <= 0:
+            _fail("llm.expected_s", "> 0", self.expected_s)
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """The whole main job: toy stages, then LLM runs, then the report."""
+
+    toy: ToySection = field(default_factory=ToySection)
+    """Toy-simulator experiments."""
+    llm: LLMSection = field(default_factory=LLMSection)
+    """LLM comparison of entropy controls (skipped when it lists no methods)."""
+    budget_minutes: float = 20.0
+    """Wall-time budget the defaults are sized for (reported, never enforced)."""
+    source: str = ""
+    """The file this config was read from (set by load_config)."""
+
+
+def _section(cls, data: Any, name: str, converters: dict[str, Any]):
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        _fail(name, "a mapping", data)
+    known = {f for f in cls.__dataclass_fields__}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        _fail(f"{name}.{unknown[0]}", f"one of {sorted(known)}", data[unknown[0]])
+    kwargs = {k: converters.get(k, lambda _n, v: v)(f"{name}.{k}", v) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _per_name_lists(name: str, value: Any) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        _fail(name, "a mapping of name -> list of strings", value)
+    return {str(k): _str_list(f"{name}.{k}", v) for k, v in value.items()}
+
+
+def _floats(name: str, value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        _fail(name, "a mapping of name -> seconds", value)
+    return {str(k): float(v) for k, v in value.items()}
+
+
+def load_config(path: str | Path | None = None) -> ReproduceConfig:
+    """Read a reproduce config from YAML (the built-in default when ``path`` is None)."""
+    import yaml
+
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"reproduce config {path} not found (see configs/reproduce/ for examples)")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        _fail("<top level>", "a mapping with sections toy and llm", type(data).__name__)
+    unknown = sorted(set(data) - {"toy", "llm", "budget_minutes"})
+    if unknown:
+        _fail(unknown[0], "one of toy, llm, budget_minutes", data[unknown[0]])
+    toy = _section(ToySection, data.get("toy"), "toy", {
+        "experiments": _str_list, "args": _per_name_lists, "expected_s": _floats,
+        "smoke": lambda n, v: v if isinstance(v, bool) else _fail(n, "true or false", v)})
+    llm = _section(LLMSection, data.get("llm"), "llm", {
+        "launcher": _str_list, "overrides": _str_list, "methods": _per_name_lists,
+        "seeds": lambda n, v: tuple(v) if isinstance(v, (list, tuple)) else _fail(n, "a list of integers", v),
+        "expected_s": lambda n, v: float(v), "config": lambda n, v: str(v)})
+    budget = float(data.get("budget_minutes", 20.0))
+    return ReproduceConfig(toy=toy, llm=llm, budget_minutes=budget, source=str(path))
+
+
+def resolve(path: str) -> Path:
+    """A config-relative path: absolute as given, otherwise relative to the repository root."""
+    p = Path(path)
+    return p if p.is_absolute() else REPO / p
