@@ -1,0 +1,70 @@
+"""aent: understanding and controlling policy entropy in RL for language models.
+
+The shared regularizer of toy/ (simulator) and llm/ (trainer). Depends on torch only: importing it never pulls in
+gymnasium, transformers, accelerate or matplotlib (``plot_metrics`` imports matplotlib when called).
+
+- entropies: :func:`entropy`, :func:`clamped_entropy` (AEnt, arXiv 2509.03493), :func:`clamp_k`, :func:`token_logprobs`,
+  :func:`masked_mean`;
+- policy-loss pieces: :func:`group_advantages`, :func:`ppo_clip_loss`, :func:`approx_kl`, :func:`aggregate_loss`,
+  :func:`advantage_sign_weights`, :func:`pi_sign_weights`, :func:`top_entropy_mask`, :func:`token_covariance`,
+  :func:`clip_cov_mask`, :func:`kl_cov_mask`;
+- controllers: :class:`ConstantCoef`, :class:`AEntCoef`, :class:`SACCoef`, :class:`ThresholdCoef`,
+  :class:`PIController`, :class:`PositiveWeight`;
+- assembly: :class:`EntropyConfig` (+ :data:`PRESETS`), :class:`EntropyControl`, :class:`LossOutput`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aent.advantages import group_advantages
+from aent.aggregate import LOSS_AGG_MODES, aggregate_loss
+from aent.config import METHODS, PRESETS, EntropyConfig
+from aent.controllers import AEntCoef, ConstantCoef, PIController, PositiveWeight, SACCoef, ThresholdCoef
+from aent.covariance import clip_cov_mask, kl_cov_mask, token_covariance
+from aent.entropy import clamp_k, clamped_entropy, entropy, masked_mean, token_logprobs
+from aent.ppo import approx_kl, ppo_clip_loss
+from aent.regularizer import EntropyControl, LossOutput
+from aent.weights import advantage_sign_weights, pi_sign_weights, top_entropy_mask
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LOSS_AGG_MODES",
+    "METHODS",
+    "PRESETS",
+    "AEntCoef",
+    "ConstantCoef",
+    "EntropyConfig",
+    "EntropyControl",
+    "LossOutput",
+    "PIController",
+    "PositiveWeight",
+    "SACCoef",
+    "ThresholdCoef",
+    "advantage_sign_weights",
+    "aggregate_loss",
+    "approx_kl",
+    "clamp_k",
+    "clamped_entropy",
+    "clip_cov_mask",
+    "entropy",
+    "group_advantages",
+    "kl_cov_mask",
+    "masked_mean",
+    "pi_sign_weights",
+    "plot_metrics",
+    "ppo_clip_loss",
+    "token_covariance",
+    "token_logprobs",
+    "top_entropy_mask",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # plot_metrics lives with matplotlib-side code; resolve it on first use so `import aent` stays torch-only.
+    if name == "plot_metrics":
+        from aent.plotting import plot_metrics
+
+        return plot_metrics
+    raise AttributeError(f"module 'aent' has no attribute {name!r}")

@@ -1,0 +1,248 @@
+"""EntropyConfig: one frozen, validated dataclass selecting and tuning every entropy control.
+
+``method`` picks the control; the other fields tune it (fields a method does not use are ignored).
+
+| method          | loss to minimise (per token, then aggregated)                    | controller            |
+|-----------------|------------------------------------------------------------------|-----------------------|
+| none            | PPO-clip                                                          | -                     |
+| entropy_bonus   | PPO-clip - ent_coef * H                                           | ConstantCoef          |
+| clamped_bonus   | PPO-clip - ent_coef * H~ (clamp_p)                                | ConstantCoef          |
+| aent            | PPO-clip - lambda * H~, lambda kept in a band by AEntCoef         | AEntCoef (on H~)      |
+| sac             | PPO-clip - lambda * H, log lambda learned                         | SACCoef (on H)        |
+| threshold       | PPO-clip - lambda * H while H <= target (Skywork-OR1, TRL)         | ThresholdCoef (on H)  |
+| entropic        | PPO-clip * (1 + alpha sign A) on likely tokens (EntroPIC)         | PIController (on H)   |
+| pos_reweight    | PPO-clip * w+ on A > 0 tokens (arXiv 2511.05993)                  | PositiveWeight (on H) |
+| clip_cov        | PPO-clip, a random fraction of high-covariance tokens detached    | -                     |
+| kl_cov          | unclipped surrogate + kl_cov_coef * abs log-ratio on top-cov tokens | -                   |
+| top_entropy     | PPO-clip on the top rho fraction of tokens by entropy only        | -                     |
+
+Asymmetric clipping (DAPO clip-higher) is ``eps_low`` / ``eps_high`` with any method (preset "clip_higher").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from aent.aggregate import LOSS_AGG_MODES
+from aent.controllers import PositiveWeight
+
+__all__ = ["METHODS", "PRESETS", "EntropyConfig"]
+
+METHODS = ("none", "entropy_bonus", "clamped_bonus", "aent", "sac", "threshold", "entropic", "pos_reweight",
+           "clip_cov", "kl_cov", "top_entropy")
+_BOXED = ("aent", "sac", "threshold")
+
+
+def _check(ok: bool, field: str, allowed: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"EntropyConfig.{field} must be {allowed}, got {value!r}")
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class EntropyConfig:
+    """Entropy control of the policy loss (shared by toy/ and llm/). Defaults: AEnt's Qwen2.5-Math-1.5B values."""
+
+    method: str = "none"
+    """Which control: one of METHODS (see the module table)."""
+    clamp_p: float = 0.33
+    """Fraction p in [0, 1) of the vocabulary (smallest logits) removed by the clamped entropy (AEnt)."""
+    ent_coef: float = 0.002
+    """Entropy coefficient (>= 0): fixed for entropy_bonus / clamped_bonus, initial for aent / sac / threshold."""
+    band_low: float = 0.15
+    """AEnt: lower end of the clamped-entropy band, nats (>= 0)."""
+    band_high: float = 0.24
+    """AEnt: upper end of the band, nats (>= band_low)."""
+    coef_lr: float = 0.002
+    """Controller step size (>= 0): AEnt's beta; SAC's learning rate on log lambda."""
+    warmup: int = 30
+    """AEnt: global steps before the coefficient starts to move (>= 0)."""
+    coef_min: float = 6e-4
+    """Lower end of the coefficient box for aent / sac / threshold (>= 0)."""
+    coef_max: float = 9e-3
+    """Upper end of the coefficient box (>= coef_min)."""
+    coef_delta: float = 5e-4
+    """threshold: coefficient step per global step (>= 0)."""
+    target_entropy: float = 0.2
+    """Target token-mean entropy, nats (>= 0), for sac, threshold, entropic and pos_reweight 'entropy' mode."""
+    eps_low: float = 0.2
+    """PPO lower clip range, in (0, 1] (1 = no clipping from below)."""
+    eps_high: float = 0.2
+    """PPO upper clip range (> 0); DAPO's clip-higher uses 0.28."""
+    dual_clip: float | None = None
+    """Dual-clip constant c (> 1) for negative advantages, or None."""
+    loss_agg: str = "token-mean"
+    """Aggregation of the policy loss: one of LOSS_AGG_MODES (verl names)."""
+    norm_const: float | None = None
+    """Constant C (> 0) of seq-mean-token-sum-norm (Dr. GRPO); None = padded length T."""
+    pos_weight: float = 1.0
+    """pos_reweight: (initial) weight w+ in [0, 1] of tokens with positive advantage."""
+    pos_weight_mode: str = "fixed"
+    """pos_reweight: fixed, scheduled (linear to pos_weight_final) or entropy (toward target_entropy)."""
+    pos_weight_final: float | None = None
+    """pos_reweight scheduled: final w+ in [0, 1]."""
+    pos_weight_steps: int | None = None
+    """pos_reweight scheduled: global steps of the linear schedule (>= 1)."""
+    pos_weight_delta: float = 0.05
+    """pos_reweight entropy mode: step of w+ per global step, in [0, 1]."""
+    pi_kp: float = 1.0
+    """entropic: proportional gain (>= 0)."""
+    pi_ki: float = 0.1
+    """entropic: integral gain (>= 0)."""
+    pi_prob_threshold: float = 0.5
+    """entropic: tokens with pi_old(a) >= this, in [0, 1], are reweighted ("high-probability" tokens)."""
+    pi_integral_limit: float | None = None
+    """entropic: clamp of |integral| (> 0, anti-windup), or None."""
+    clip_cov_ratio: float = 2e-4
+    """clip_cov: fraction r in (0, 1] of valid tokens detached."""
+    clip_cov_lb: float = 1.0
+    """clip_cov: lower covariance bound of the candidates."""
+    clip_cov_ub: float = 5.0
+    """clip_cov: upper covariance bound (> clip_cov_lb)."""
+    kl_cov_frac: float = 2e-3
+    """kl_cov: fraction k in (0, 1] of valid tokens (largest covariance) penalised."""
+    kl_cov_coef: float = 1.0
+    """kl_cov: penalty coefficient beta (>= 0) on abs(log pi - log pi_old)."""
+    top_entropy_rho: float = 0.2
+    """top_entropy: fraction rho in (0, 1] of valid tokens (highest entropy) that keep policy gradient."""
+    chunk_size: int | None = None
+    """Tokens per chunk in the entropy / log-prob kernels (>= 1), None = library default."""
+    seed: int = 0
+    """Seed (>= 0) of the random draw of clip_cov."""
+
+    def __post_init__(self) -> None:
+        _check(self.method in METHODS, "method", f"one of {METHODS}", self.method)
+        _check(_num(self.clamp_p) and 0 <= self.clamp_p < 1, "clamp_p", "in [0, 1)", self.clamp_p)
+        for name in ("ent_coef", "coef_lr", "coef_delta", "coef_min", "kl_cov_coef", "pi_kp", "pi_ki",
+                     "band_low", "target_entropy"):
+            _check(_num(getattr(self, name)) and getattr(self, name) >= 0, name, "a number >= 0", getattr(self, name))
+        _check(_num(self.band_high) and self.band_high >= self.band_low, "band_high",
+               f">= band_low = {self.band_low}", self.band_high)
+        _check(_num(self.coef_max) and self.coef_max >= self.coef_min, "coef_max",
+               f">= coef_min = {self.coef_min}", self.coef_max)
+        _check(_int(self.warmup) and self.warmup >= 0, "warmup", "an int >= 0", self.warmup)
+        if self.method in _BOXED:
+            _check(self.coef_min <= self.ent_coef <= self.coef_max, "ent_coef",
+                   f"in [coef_min, coef_max] = [{self.coef_min}, {self.coef_max}] for method={self.method}",
+                   self.ent_coef)
+        if self.method == "sac":
+            _check(self.ent_coef > 0, "ent_coef", "> 0 for method=sac (lambda = exp(log lambda))", self.ent_coef)
+        _check(_num(self.eps_low) and 0 < self.eps_low <= 1, "eps_low", "in (0, 1]", self.eps_low)
+        _check(_num(self.eps_high) and self.eps_high > 0, "eps_high", "> 0", self.eps_high)
+        _check(self.dual_clip is None or (_num(self.dual_clip) and self.dual_clip > 1), "dual_clip",
+               "None or > 1", self.dual_clip)
+        _check(self.loss_agg in LOSS_AGG_MODES, "loss_agg", f"one of {LOSS_AGG_MODES}", self.loss_agg)
+        _check(self.norm_const is None or (_num(self.norm_const) and self.norm_const > 0), "norm_const",
+               "None or > 0", self.norm_const)
+        for name in ("pos_weight", "pos_weight_delta", "pi_prob_threshold"):
+            v = getattr(self, name)
+            _check(_num(v) and 0 <= v <= 1, name, "in [0, 1]", v)
+        _check(self.pos_weight_mode in PositiveWeight.MODES, "pos_weight_mode", f"one of {PositiveWeight.MODES}",
+               self.pos_weight_mode)
+        scheduled = self.method == "pos_reweight" and self.pos_weight_mode == "scheduled"
+        _check(self.pos_weight_final is None and not scheduled
+               or _num(self.pos_weight_final) and 0 <= self.pos_weight_final <= 1, "pos_weight_final",
+               "in [0, 1] (required for pos_weight_mode=scheduled)", self.pos_weight_final)
+        _check(self.pos_weight_steps is None and not scheduled
+               or _int(self.pos_weight_steps) and self.pos_weight_steps >= 1, "pos_weight_steps",
+               "an int >= 1 (required for pos_weight_mode=scheduled)", self.pos_weight_steps)
+        _check(self.pi_integral_limit is None or (_num(self.pi_integral_limit) and self.pi_integral_limit > 0),
+               "pi_integral_limit", "None or > 0", self.pi_integral_limit)
+        for name in ("clip_cov_ratio", "kl_cov_frac", "top_entropy_rho"):
+            v = getattr(self, name)
+            _check(_num(v) and 0 < v <= 1, name, "in (0, 1]", v)
+        _check(_num(self.clip_cov_lb), "clip_cov_lb", "a finite number", self.clip_cov_lb)
+        _check(_num(self.clip_cov_ub) and self.clip_cov_ub > self.clip_cov_lb, "clip_cov_ub",
+               f"> clip_cov_lb = {self.clip_cov_lb}", self.clip_cov_ub)
+        _check(self.chunk_size is None or (_int(self.chunk_size) and self.chunk_size >= 1), "chunk_size",
+               "None or an int >= 1", self.chunk_size)
+        _check(_int(self.seed) and self.seed >= 0, "seed", "an int >= 0", self.seed)
+
+    def check_vocab(self, vocab: int) -> int:
+        """The number k = floor(clamp_p * V) of tokens the clamped entropy removes; raises if k >= V.
+
+        Args:
+            vocab: vocabulary size V of the policy (>= 1).
+
+        Returns:
+            k, 0 <= k < V.
+        """
+        from aent.entropy import clamp_k
+
+        try:
+            return clamp_k(self.clamp_p, vocab)
+        except ValueError as err:
+            raise ValueError(f"EntropyConfig.clamp_p={self.clamp_p!r} with vocabulary size {vocab!r}: {err}") from None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EntropyConfig:
+        """Build a validated config from a plain dict; unknown keys raise one ValueError naming them."""
+        if not isinstance(d, dict):
+            raise ValueError(f"EntropyConfig.from_dict needs a dict, got {type(d).__name__}")
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            raise ValueError(f"unknown EntropyConfig field(s) {unknown}; allowed: {sorted(allowed)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict that :meth:`from_dict` turns back into this config."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> EntropyConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def aent_paper(cls) -> EntropyConfig:
+        """AEnt with the authors' Qwen2.5-Math-1.5B / MATH settings (arXiv 2509.03493; DESIGN.md).
+
+        lambda0 = 0.002, p = 0.33, band [0.15, 0.24], beta = 0.002, warmup 30, box [6e-4, 9e-3], clip 0.2, no KL
+        (group size 16 and lr 2e-6 belong to the trainer config).
+        """
+        return cls(method="aent", ent_coef=0.002, clamp_p=0.33, band_low=0.15, band_high=0.24, coef_lr=0.002,
+                   warmup=30, coef_min=6e-4, coef_max=9e-3, eps_low=0.2, eps_high=0.2)
+
+    @classmethod
+    def aent_r1_distill(cls) -> EntropyConfig:
+        """AEnt with the authors' R1-Distill-Qwen-1.5B / OpenR1-Math settings (arXiv 2509.03493; DESIGN.md)."""
+        return cls(method="aent", ent_coef=3e-4, clamp_p=0.25, band_low=0.35, band_high=0.62, coef_lr=1e-4,
+                   warmup=30, coef_min=4e-5, coef_max=1e-3, eps_low=0.2, eps_high=0.2)
+
+    @classmethod
+    def preset(cls, name: str) -> EntropyConfig:
+        """The named preset from :data:`PRESETS` (unknown names raise one ValueError listing them)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown EntropyConfig preset {name!r}; known: {sorted(PRESETS)}")
+        return PRESETS[name]
+
+
+PRESETS: dict[str, EntropyConfig] = {
+    "none": EntropyConfig(method="none"),
+    "clip_higher": EntropyConfig(method="none", eps_low=0.2, eps_high=0.28),
+    "entropy_bonus": EntropyConfig(method="entropy_bonus", ent_coef=0.002),
+    "clamped_bonus": EntropyConfig(method="clamped_bonus", ent_coef=0.002, clamp_p=0.33),
+    "aent": EntropyConfig.aent_paper(),
+    "aent_r1_distill": EntropyConfig.aent_r1_distill(),
+    "sac": EntropyConfig(method="sac", ent_coef=0.002, coef_lr=0.5, target_entropy=0.2, coef_min=1e-5,
+                         coef_max=0.1),
+    "threshold": EntropyConfig(method="threshold", ent_coef=0.002, target_entropy=0.2, coef_delta=5e-4,
+                               coef_min=0.0, coef_max=0.01),
+    "entropic": EntropyConfig(method="entropic", target_entropy=0.2, pi_kp=1.0, pi_ki=0.1, pi_prob_threshold=0.5),
+    "pos_reweight": EntropyConfig(method="pos_reweight", pos_weight=0.5, pos_weight_mode="fixed"),
+    "pos_reweight_entropy": EntropyConfig(method="pos_reweight", pos_weight=1.0, pos_weight_mode="entropy",
+                                          target_entropy=0.2, pos_weight_delta=0.05),
+    "clip_cov": EntropyConfig(method="clip_cov", clip_cov_ratio=2e-4, clip_cov_lb=1.0, clip_cov_ub=5.0),
+    "kl_cov": EntropyConfig(method="kl_cov", kl_cov_frac=2e-3, kl_cov_coef=1.0),
+    "top_entropy": EntropyConfig(method="top_entropy", top_entropy_rho=0.2),
+}

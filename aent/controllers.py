@@ -1,0 +1,288 @@
+"""Coefficient controllers: explicit, checkpointable state updated once per global (rollout) step.
+
+Every controller has ``.value`` (the current float), ``.update(entropy) -> float`` called exactly once per
+global step with the token-mean entropy measured during that step's updates (it returns the new value),
+and ``state_dict()`` / ``load_state_dict(d)`` with plain Python floats and ints (JSON-friendly), so that
+resume == uninterrupted.
+
+| class            | paper                                  | value           | moves when entropy is low   |
+|------------------|----------------------------------------|-----------------|-----------------------------|
+| ConstantCoef     | fixed bonus                            | lambda          | never                       |
+| AEntCoef         | AEnt, arXiv 2509.03493 Alg. 1          | lambda (box)    | up (below the band)         |
+| SACCoef          | SAC, arXiv 1812.05905 Eq. 18           | exp(log lambda) | up                          |
+| ThresholdCoef    | Skywork-OR1 arXiv 2505.22312; TRL      | lambda or 0     | up, and switched on         |
+| PIController     | EntroPIC, arXiv 2511.15248             | alpha in [-1,1] | down (favours A < 0 tokens) |
+| PositiveWeight   | arXiv 2511.05993                       | w+ in [0, 1]    | down ("entropy" mode)       |
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["AEntCoef", "ConstantCoef", "PIController", "PositiveWeight", "SACCoef", "ThresholdCoef"]
+
+
+def _finite(name: str, x: float) -> float:
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite number, got {x!r}")
+    return x
+
+
+def _box(lo: float, hi: float, lo_name: str = "min", hi_name: str = "max") -> None:
+    if not (lo >= 0 and lo <= hi):
+        raise ValueError(f"need 0 <= {lo_name} <= {hi_name}, got {lo_name}={lo!r}, {hi_name}={hi!r}")
+
+
+class _Controller:
+    """Shared state plumbing: ``_STATE`` lists the attributes saved by ``state_dict``."""
+
+    _STATE: tuple[str, ...] = ()
+    steps: int = 0
+
+    @property
+    def value(self) -> float:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, **{k: getattr(self, k) for k in self._STATE}}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        if d.get("type") != type(self).__name__:
+            raise ValueError(f"state_dict is for {d.get('type')!r}, not {type(self).__name__}")
+        missing = [k for k in self._STATE if k not in d]
+        if missing:
+            raise ValueError(f"{type(self).__name__} state_dict lacks {missing}")
+        for k in self._STATE:
+            setattr(self, k, type(getattr(self, k))(d[k]))
+
+
+class ConstantCoef(_Controller):
+    """A fixed coefficient (fixed entropy bonus, fixed clamped bonus)."""
+
+    _STATE = ("steps",)
+
+    def __init__(self, value: float) -> None:
+        self._value = _finite("value", value)
+        if self._value < 0:
+            raise ValueError(f"value must be >= 0, got {value!r}")
+        self.steps = 0
+
+    @property
+    def value(self) -> float:
+        return self._value
+
+    def update(self, entropy: float) -> float:
+        """Count the step; the value never changes."""
+        _finite("entropy", entropy)
+        self.steps += 1
+        return self._value
+
+
+class AEntCoef(_Controller):
+    """AEnt's adaptive coefficient: keep the clamped entropy inside a band [low, high].
+
+    Implements arXiv 2509.03493 (Alg. 1; DESIGN.md "Adaptive coefficient"): after global step t > warmup,
+
+        lambda <- clip(lambda - lr * [min(0, H - low) + max(0, H - high)], min, max).
+
+    Below the band lambda grows, above it lambda shrinks, inside it lambda is constant (the fixed points).
+    The first ``warmup`` calls to :meth:`update` leave lambda at its initial value.
+    """
+
+    _STATE = ("coef", "steps")
+
+    def __init__(self, init: float, low: float, high: float, lr: float, warmup: int, min: float, max: float):
+        self.coef, self.low, self.high = _finite("init", init), _finite("low", low), _finite("high", high)
+        self.lr, self.min, self.max = _finite("lr", lr), _finite("min", min), _finite("max", max)
+        if self.low > self.high:
+            raise ValueError(f"need low <= high, got low={low!r}, high={high!r}")
+        if self.lr < 0:
+            raise ValueError(f"lr must be >= 0, got {lr!r}")
+        if isinstance(warmup, bool) or int(warmup) != warmup or warmup < 0:
+            raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+        _box(self.min, self.max)
+        if not self.min <= self.coef <= self.max:
+            raise ValueError(f"init must be in [min, max] = [{min}, {max}], got {init!r}")
+        self.warmup, self.steps = int(warmup), 0
+
+    @property
+    def value(self) -> float:
+        return self.coef
+
+    def update(self, entropy: float) -> float:
+        """One AEnt step with the step's token-mean clamped entropy H; returns the new lambda."""
+        h = _finite("entropy", entropy)
+        self.steps += 1
+        if self.steps > self.warmup:
+            drive = min(0.0, h - self.low) + max(0.0, h - self.high)
+            self.coef = float(min(self.max, max(self.min, self.coef - self.lr * drive)))
+        return self.coef
+
+
+class SACCoef(_Controller):
+    """SAC-style learned coefficient: one gradient step on log lambda per global step.
+
+    SAC's temperature loss (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications",
+    arXiv 1812.05905, Eq. 18, written for log lambda and entropy H = -E log pi) is
+
+        J(log lambda) = log lambda * (H - H_target),   dJ/dlog lambda = H - H_target,
+
+    so one plain gradient-descent step is  log lambda <- log lambda - lr * (H - H_target): lambda rises
+    while H < H_target, falls while H > H_target and is stationary at H = H_target. (DESIGN.md writes the
+    loss as -log lambda * (H - H_target); descending that would move lambda the wrong way, so the sign here is
+    SAC's.) ``min`` / ``max`` optionally box lambda; the default box (0, inf) is no box.
+    """
+
+    _STATE = ("log_coef", "steps")
+
+    def __init__(self, init: float, target: float, lr: float, min: float = 0.0, max: float = math.inf):
+        init, self.target, self.lr = _finite("init", init), _finite("target", target), _finite("lr", lr)
+        if init <= 0:
+            raise ValueError(f"init must be > 0 (the coefficient is exp(log lambda)), got {init!r}")
+        if self.lr < 0:
+            raise ValueError(f"lr must be >= 0, got {lr!r}")
+        self.min, self.max = float(min), float(max)
+        _box(self.min, self.max)
+        if not self.min <= init <= self.max:
+            raise ValueError(f"init must be in [min, max] = [{min}, {max}], got {init!r}")
+        self.log_coef, self.steps = math.log(init), 0
+
+    @property
+    def value(self) -> float:
+        return math.exp(self.log_coef)
+
+    def update(self, entropy: float) -> float:
+        """One gradient step on log lambda with the step's token-mean entropy; returns the new lambda."""
+        h = _finite("entropy", entropy)
+        self.steps += 1
+        log_c = self.log_coef - self.lr * (h - self.target)
+        lo = math.log(self.min) if self.min > 0 else -math.inf
+        self.log_coef = float(min(math.log(self.max) if self.max < math.inf else math.inf, max(lo, log_c)))
+        return self.value
+
+
+class ThresholdCoef(_Controller):
+    """Skywork-OR1 / TRL adaptive entropy: bonus only while entropy <= target, coefficient +- delta.
+
+    Implements TRL's ``GRPOConfig(use_adaptive_entropy=True)`` rule (from Skywork-OR1, arXiv 2505.22312,
+    Sec. 3.2.4): after each measurement H, ``coef <- min(coef + delta, max)`` if H <= target, else
+    ``coef <- max(coef - delta, min)``; the coefficient applied in the next step is ``coef`` if the last
+    H <= target and 0 otherwise. Before the first measurement H is taken as +inf, so no bonus is applied
+    (as in TRL). TRL updates per optimizer step; here it is once per global step.
+    """
+
+    _STATE = ("coef", "last_entropy", "steps")
+
+    def __init__(self, init: float, target: float, delta: float, min: float, max: float):
+        self.coef, self.target, self.delta = _finite("init", init), _finite("target", target), _finite("delta", delta)
+        if self.delta < 0:
+            raise ValueError(f"delta must be >= 0, got {delta!r}")
+        self.min, self.max = _finite("min", min), _finite("max", max)
+        _box(self.min, self.max)
+        if not self.min <= self.coef <= self.max:
+            raise ValueError(f"init must be in [min, max] = [{min}, {max}], got {init!r}")
+        self.last_entropy, self.steps = math.inf, 0
+
+    @property
+    def value(self) -> float:
+        """The coefficient to apply now: ``coef`` while the last entropy <= target, else 0."""
+        return self.coef if self.last_entropy <= self.target else 0.0
+
+    def update(self, entropy: float) -> float:
+        h = _finite("entropy", entropy)
+        self.steps += 1
+        if h <= self.target:
+            self.coef = float(min(self.coef + self.delta, self.max))
+        else:
+            self.coef = float(max(self.coef - self.delta, self.min))
+        self.last_entropy = h
+        return self.value
+
+
+class PIController(_Controller):
+    """EntroPIC's proportional-integral controller of the positive / negative token weights.
+
+    Implements arXiv 2511.15248 (Sec. 3): with error e_t = H_t - H_target and integral I_t = sum_{s<=t} e_s,
+
+        alpha_t = clip(kp * e_t + ki * I_t, -1, 1),
+
+    used as token weights 1 + alpha * sign(A) on high-probability tokens (:func:`aent.pi_sign_weights`).
+    Entropy above target -> alpha > 0 -> positive tokens weigh more -> entropy falls, and vice versa; at
+    H = H_target the integral (hence alpha) is stationary. ``integral_limit`` optionally clamps |I| (anti-windup).
+    """
+
+    _STATE = ("integral", "alpha", "steps")
+
+    def __init__(self, kp: float, ki: float, target: float, integral_limit: float | None = None):
+        self.kp, self.ki, self.target = _finite("kp", kp), _finite("ki", ki), _finite("target", target)
+        if self.kp < 0 or self.ki < 0:
+            raise ValueError(f"kp and ki must be >= 0, got kp={kp!r}, ki={ki!r}")
+        if integral_limit is not None and not integral_limit > 0:
+            raise ValueError(f"integral_limit must be None or > 0, got {integral_limit!r}")
+        self.integral_limit = integral_limit
+        self.integral, self.alpha, self.steps = 0.0, 0.0, 0
+
+    @property
+    def value(self) -> float:
+        return self.alpha
+
+    def update(self, entropy: float) -> float:
+        err = _finite("entropy", entropy) - self.target
+        self.steps += 1
+        self.integral += err
+        if self.integral_limit is not None:
+            self.integral = float(min(self.integral_limit, max(-self.integral_limit, self.integral)))
+        self.alpha = float(min(1.0, max(-1.0, self.kp * err + self.ki * self.integral)))
+        return self.alpha
+
+
+class PositiveWeight(_Controller):
+    """Weight w+ of positive-advantage tokens (arXiv 2511.05993, Positive-Advantage Reweighting).
+
+    Modes:
+      - ``fixed``: w+ = init.
+      - ``scheduled``: linear from ``init`` to ``final`` over ``steps`` global steps, then ``final``.
+      - ``entropy``: w+ <- clip(w+ - delta, 0, 1) when H < target, clip(w+ + delta, 0, 1) when H > target,
+        unchanged at H = target. Lowering w+ weakens the entropy-lowering positive updates, so entropy
+        below target lowers w+ (raising entropy) and entropy above target raises it.
+    """
+
+    MODES = ("fixed", "scheduled", "entropy")
+    _STATE = ("weight", "steps")
+
+    def __init__(self, mode: str, init: float, target: float | None = None, delta: float = 0.05,
+                 final: float | None = None, schedule_steps: int | None = None):
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
+        self.mode, self.weight, self.delta = mode, _finite("init", init), _finite("delta", delta)
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"init must be in [0, 1], got {init!r}")
+        if not 0.0 <= self.delta <= 1.0:
+            raise ValueError(f"delta must be in [0, 1], got {delta!r}")
+        if mode == "entropy" and target is None:
+            raise ValueError("target must be given (a number of nats) for mode='entropy'")
+        if mode == "scheduled":
+            if final is None or not 0.0 <= final <= 1.0:
+                raise ValueError(f"final must be in [0, 1] for mode='scheduled', got {final!r}")
+            if schedule_steps is None or isinstance(schedule_steps, bool) or int(schedule_steps) < 1:
+                raise ValueError(f"schedule_steps must be an int >= 1 for mode='scheduled', got {schedule_steps!r}")
+        self.init, self.target, self.final = self.weight, target, final
+        self.schedule_steps = None if schedule_steps is None else int(schedule_steps)
+        self.steps = 0
+
+    @property
+    def value(self) -> float:
+        return self.weight
+
+    def update(self, entropy: float) -> float:
+        h = _finite("entropy", entropy)
+        self.steps += 1
+        if self.mode == "scheduled":
+            frac = min(1.0, self.steps / self.schedule_steps)
+            self.weight = float(self.init + (self.final - self.init) * frac)
+        elif self.mode == "entropy":
+            step = -self.delta if h < self.target else (self.delta if h > self.target else 0.0)
+            self.weight = float(min(1.0, max(0.0, self.weight + step)))
+        return self.weight

@@ -1,0 +1,464 @@
+"""Full and clamped policy entropy, token log-probabilities and the token mean: fast, chunked, exact.
+
+AEnt (arXiv 2509.03493), clamped entropy (Section 3): with logits z over a vocabulary of size V and clamp fraction p,
+remove the k = floor(p * V) tokens with the smallest logits, renormalise over the kept set K and take
+
+    H~(z) = log sum_{a in K} e^{z_a} - sum_{a in K} pi~(a) z_a,        pi~(a) = e^{z_a} / sum_{b in K} e^{z_b}.
+
+p = 0 is the ordinary entropy H. How it is computed, and why (see DESIGN.md, "Where the time goes"):
+
+- Chunked over tokens (rows): only one chunk of fp32 working tensors (default about ``CHUNK_BYTES`` = 4 MiB per
+  tensor, sized for the CPU cache) is alive at a time, whatever the number of tokens; bf16/fp16 logits are upcast
+  chunk by chunk (fp32 accumulation).
+- No sort of the vocabulary: the k-th smallest logit of each row is bracketed by two order statistics of a strided
+  sample of ``SAMPLE`` columns; one pass counts the logits below the bracket, one pass lists the few inside it, and
+  the exact k-th value is selected among those. Rows whose bracket misses (rare) fall back to ``kthvalue`` on the
+  row. Always exact. The threshold is selected and applied on z = logits / T in fp32 before the max-shift, so
+  logits that differ only below the shift's rounding are still told apart; the removal itself is a per-row shift
+  and one ``threshold_`` (no boolean mask of size V).
+- Analytic backward: dH/dz_a = -pi(a) (log pi(a) + H) / T on kept tokens and exactly 0 on removed ones, recomputed
+  from the saved logits chunk by chunk, so autograd never stores pi or log pi.
+- Ties at the threshold: exactly k tokens are removed. Among logits equal to the k-th smallest value, those with the
+  lowest vocabulary index are removed first. Tied tokens have identical logits, so which of them go does not change
+  the value; it only decides which positions get zero gradient.
+- -inf logits are allowed (probability 0, gradient 0). A row whose logits are all -inf has entropy 0 and zero
+  gradient. Tokens more than 69.9 nats below their row's maximum get probability exactly 0 (true value < 5e-31;
+  this keeps ``exp`` out of its slow underflow range). NaN or +inf logits give NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["entropy", "clamped_entropy", "clamp_k", "token_logprobs", "masked_mean", "CHUNK_BYTES", "SAMPLE"]
+
+CHUNK_BYTES = 4 * 2**20  # bytes of one fp32 chunk-sized working tensor (cache-sized); sets the default chunk_size
+SAMPLE = 8192  # columns sampled per row to bracket the threshold
+# Shifted logits (max 0) are clamped at _LOW and probabilities below _CUT are set to exactly 0: exp() is several
+# times slower on inputs in its underflow range, and a token 69.9 nats below the row maximum has p < 5e-31, far
+# below fp32 resolution of the entropy. Removed and -inf tokens are stored as _LOW, so they get exactly p = 0.
+_LOW = -70.0
+_CUT = math.exp(-69.9)
+_NEG = _LOW  # backward-compatible name of the stand-in for removed / -inf logits
+_WIDEN = 3.5  # bracket half-width in binomial standard deviations of the sample rank
+
+
+# ----------------------------------------------------------------------------------------------------- checks
+def _check(logits: Tensor, mask: Tensor | None, temperature: float, chunk_size: int | None) -> None:
+    if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.dim() < 1:
+        raise ValueError("logits must be a floating-point tensor of shape (..., V)")
+    if logits.shape[-1] < 1:
+        raise ValueError(f"logits must have a vocabulary dimension V >= 1, got shape {tuple(logits.shape)}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be None or an int >= 1, got {chunk_size!r}")
+    if mask is not None and tuple(mask.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(f"mask must have shape logits.shape[:-1] = {tuple(logits.shape[:-1])}, "
+                         f"got {tuple(mask.shape)}")
+
+
+def _plan(logits: Tensor, mask: Tensor | None, chunk_size: int | None) -> tuple[Tensor, Tensor | None, int]:
+    """Flatten to (N, V), list the valid rows (None = all) and pick the chunk size in rows."""
+    vocab = logits.shape[-1]
+    flat = logits.reshape(-1, vocab)
+    rows = None if mask is None else torch.nonzero(mask.reshape(-1) != 0).flatten()
+    chunk = chunk_size if chunk_size is not None else max(1, CHUNK_BYTES // (4 * vocab))
+    return flat, rows, chunk
+
+
+def _chunks(flat: Tensor, rows: Tensor | None, chunk: int):
+    """Yield (index, rows of flat): a slice view when all rows are valid, else a gathered copy of one chunk."""
+    if rows is None:
+        for start in range(0, flat.shape[0], chunk):
+            sel = slice(start, min(start + chunk, flat.shape[0]))
+            yield sel, flat[sel]
+    else:
+        for start in range(0, rows.numel(), chunk):
+            sel = rows[start:start + chunk]
+            yield sel, flat.index_select(0, sel)
+
+
+# ------------------------------------------------------------------------------------------ shared kernels
+def _scaled(x: Tensor, shift: Tensor, temperature: float) -> Tensor:
+    """fp32 (x - shift) / T clamped below at _LOW (-inf included): a fresh tensor the caller may modify in place."""
+    z = x - shift if x.dtype == torch.float32 else x.float().sub_(shift)
+    if temperature != 1.0:
+        z.div_(temperature)
+    return z.clamp_(min=_LOW)
+
+
+def _row_max(x: Tensor) -> Tensor:
+    m = x.amax(-1, keepdim=True).float()
+    return torch.where(torch.isfinite(m), m, torch.zeros_like(m))  # all -inf row -> 0 (entropy defined as 0)
+
+
+def _count(b: Tensor) -> Tensor:
+    """Row counts (int64) of a boolean (n, V) tensor; summing its bytes is several times faster than bool.sum."""
+    return b.view(torch.uint8).sum(-1, dtype=torch.int32).long()
+
+
+def _kept_ties(rows: Tensor, cols: Tensor, n_drop: Tensor) -> tuple[Tensor, Tensor]:
+    """Of the tied positions (rows, cols), sorted row-major, keep all but the first n_drop[row] of each row."""
+    if rows.numel() == 0:
+        return rows, cols
+    n = n_drop.numel()
+    count = torch.bincount(rows, minlength=n)
+    start = torch.cumsum(count, 0) - count
+    rank = torch.arange(rows.numel(), device=rows.device) - start[rows]
+    keep = rank >= n_drop[rows]
+    return rows[keep], cols[keep]
+
+
+def _threshold_direct(z: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """k-th smallest value t of each row of z by ``kthvalue``, and the tied positions that stay kept."""
+    t = z.kthvalue(k, -1).values
+    n_below = _count(z < t[:, None])
+    rows, cols = torch.nonzero(z == t[:, None], as_tuple=True)
+    kr, kc = _kept_ties(rows, cols, k - n_below)
+    return t, kr, kc
+
+
+def _threshold(z: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Exact k-th smallest value t (1-indexed) of each row of z (n, V) without sorting, and the kept ties.
+
+    Removed set: every value < t and the lowest-index copies of t, k tokens in all. Returns t (n,) and the
+    (row, column) positions of the copies of t that are *kept* (usually none).
+
+    The bracket [lo, hi] comes from two order statistics of a strided sample of ``SAMPLE`` columns, wide enough
+    (``_WIDEN`` binomial standard deviations) that it almost always contains the k-th value; one pass counts the
+    values below lo and one pass lists the few values inside [lo, hi], among which the exact value is selected.
+    Rows whose bracket misses fall back to ``kthvalue`` on the row.
+    """
+    n, vocab = z.shape
+    if vocab <= 4 * SAMPLE:
+        return _threshold_direct(z, k)
+    sample = z[:, :: vocab // SAMPLE]
+    size = sample.shape[1]
+    q = k / vocab
+    half = _WIDEN * math.sqrt(size * q * (1 - q)) + 2
+    r_lo, r_hi = math.floor(q * size - half), math.ceil(q * size + half)
+    lo = sample.kthvalue(r_lo, -1, keepdim=True).values if r_lo >= 1 else z.new_full((n, 1), -math.inf)
+    hi = sample.kthvalue(r_hi, -1, keepdim=True).values if r_hi <= size else z.new_full((n, 1), math.inf)
+    c_lo = _count(z < lo)
+    band = (z >= lo).logical_and_(z <= hi)
+    count = _count(band)
+    rows, cols = torch.nonzero(band, as_tuple=True)
+    vals = z[rows, cols]
+    ok = (c_lo < k) & (c_lo + count >= k)
+    t = torch.empty(n, device=z.device)
+    if bool(ok.all()):
+        t = _select_in_band(vals, count, k - c_lo)
+    else:
+        okr = ok[rows]
+        rows, cols, vals = rows[okr], cols[okr], vals[okr]
+        if bool(ok.any()):
+            t[ok] = _select_in_band(vals, count[ok], (k - c_lo)[ok])
+    # Ties: within the bracket, the copies of t are listed with their columns; the first n_drop of them go.
+    tv = t[rows]
+    n_below = c_lo + torch.zeros_like(c_lo).index_add_(0, rows, (vals < tv).to(c_lo.dtype))
+    eq = vals == tv
+    kr, kc = _kept_ties(rows[eq], cols[eq], k - n_below)
+    bad = torch.nonzero(~ok).flatten()
+    if bad.numel():  # rare: the bracket missed; select on the whole row
+        t_b, br, bc = _threshold_direct(z[bad], k)
+        t[bad] = t_b
+        kr, kc = torch.cat([kr, bad[br]]), torch.cat([kc, bc])
+    return t, kr, kc
+
+
+def _select_in_band(vals: Tensor, count: Tensor, rank: Tensor) -> Tensor:
+    """rank-th smallest (1-indexed) of each row's candidates; vals holds row 0's count[0] values, then row 1's...
+
+    Rows are padded so that every row's target is the same rank J: J - rank copies of -inf in front, +inf after;
+    then one ``kthvalue(J)`` on the small padded matrix selects them all.
+    """
+    big_j = int(rank.max())
+    lead = big_j - rank
+    width = int((lead + count).max())
+    n = count.numel()
+    padded = torch.full((n, width), math.inf, device=vals.device)
+    cols = torch.arange(width, device=vals.device)
+    padded.masked_fill_(cols < lead[:, None], -math.inf)
+    row_of = torch.repeat_interleave(torch.arange(n, device=vals.device), count)
+    start = torch.cumsum(count, 0) - count
+    pos = torch.arange(vals.numel(), device=vals.device) - start[row_of] + lead[row_of]
+    padded[row_of, pos] = vals
+    return padded.kthvalue(big_j, -1).values
+
+
+def _clamp_(y: Tensor, t: Tensor, kept_rows: Tensor, kept_cols: Tensor) -> Tensor:
+    """In place on unshifted logits y = x / T: y_a stays where y_a > t (row threshold) or (row, a) is a kept tie,
+    else becomes -inf.
+
+    The comparison is made on the same fp32 values the threshold was selected from, so two logits that differ
+    only below the rounding of a later max-shift are still told apart. ``threshold_`` compares with one scalar, so
+    each row is shifted by its t, thresholded at 0 (fl(y - t) > 0 exactly when y > t) and shifted back, which
+    moves kept values by at most one rounding. Rows with t = -inf remove only -inf logits and are left alone.
+    """
+    finite = torch.isfinite(t)
+    if bool(finite.all()):
+        tt = t[:, None]
+        torch.nn.functional.threshold_(y.sub_(tt), 0.0, -math.inf).add_(tt)
+    elif bool(finite.any()):
+        idx = torch.nonzero(finite).flatten()
+        tt = t[idx, None]
+        y[idx] = torch.nn.functional.threshold_(y[idx].sub_(tt), 0.0, -math.inf).add_(tt)
+    if kept_rows.numel():
+        y[kept_rows, kept_cols] = t[kept_rows]
+    return y
+
+
+def _clamped_scaled(x: Tensor, shift: Tensor, temperature: float, t: Tensor | None, kept_rows: Tensor | None,
+                    kept_cols: Tensor | None, k: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """fp32 shifted logits (x / T - shift / T, clamped at _LOW) with the k smallest of x / T removed (-> _LOW).
+
+    The threshold is selected on x / T itself (when ``t`` is None) or taken from a previous call (backward pass).
+    Returns (z, t, kept_rows, kept_cols).
+    """
+    y = x.to(torch.float32, copy=True)
+    if temperature != 1.0:
+        y.div_(temperature)
+    if t is None:
+        t, kept_rows, kept_cols = _threshold(y, k)
+    _clamp_(y, t, kept_rows, kept_cols)
+    sh = shift if temperature == 1.0 else shift / temperature
+    return y.sub_(sh).clamp_(min=_LOW), t, kept_rows, kept_cols
+
+
+def _probs(z: Tensor) -> Tensor:
+    """exp(z) with entries below _CUT (tokens at _LOW: removed, -inf or negligible) set to exactly 0."""
+    return torch.nn.functional.threshold_(z.exp(), _CUT, 0.0)
+
+
+def _entropy_of(z: Tensor) -> tuple[Tensor, Tensor]:
+    """Entropy and log-normaliser of rows of shifted fp32 logits z (entries in [_LOW, 0])."""
+    e = _probs(z)
+    s = e.sum(-1)
+    ez = torch.linalg.vecdot(e, z)
+    log_s = s.log()
+    ent = log_s - ez / s
+    empty = s == 0
+    return torch.where(empty, 0.0, ent), torch.where(empty, 0.0, log_s)
+
+
+# --------------------------------------------------------------------------------------- autograd function
+class _EntropyFn(torch.autograd.Function):
+    """Per-row (clamped) entropy with an analytic, chunk-recomputed backward. k = 0 is the full entropy."""
+
+    @staticmethod
+    def forward(ctx, logits, rows, k, temperature, chunk):  # noqa: D102
+        flat = logits
+        n = flat.shape[0]
+        ent = torch.zeros(n, device=flat.device)
+        shift = torch.zeros(n, device=flat.device)
+        log_s = torch.zeros_like(shift)
+        t = torch.zeros_like(shift)
+        kept_rows, kept_cols = [], []
+        for sel, x in _chunks(flat, rows, chunk):
+            m = _row_max(x)
+            if k > 0:
+                z, t_c, kr, kc = _clamped_scaled(x, m, temperature, None, None, None, k)
+                t[sel] = t_c
+                kept_rows.append(_global_rows(sel, kr))
+                kept_cols.append(kc)
+            else:
+                z = _scaled(x, m, temperature)
+            ent[sel], log_s[sel] = _entropy_of(z)
+            shift[sel] = m.squeeze(-1)
+        empty = torch.zeros(0, dtype=torch.long, device=flat.device)
+        kr = torch.cat(kept_rows) if kept_rows else empty
+        kc = torch.cat(kept_cols) if kept_cols else empty
+        ctx.save_for_backward(logits, rows, ent, shift, log_s, t, kr, kc)
+        ctx.k, ctx.temperature, ctx.chunk = k, temperature, chunk
+        return ent
+
+    @staticmethod
+    def backward(ctx, grad_ent):  # noqa: D102
+        logits, rows, ent, shift, log_s, t, kr, kc = ctx.saved_tensors
+        k, temperature = ctx.k, ctx.temperature
+        grad = torch.zeros_like(logits) if rows is not None else torch.empty_like(logits)
+        if k > 0:
+            order = torch.argsort(kr, stable=True)  # kept ties grouped by row, to hand each chunk its own
+            kr, kc = kr[order], kc[order]
+        for sel, x in _chunks(logits, rows, ctx.chunk):
+            if k > 0:
+                lr, lc = _local_ties(sel, rows, kr, kc, logits.shape[0])
+                z = _clamped_scaled(x, shift[sel, None], temperature, t[sel], lr, lc, k)[0]
+            else:
+                z = _scaled(x, shift[sel, None], temperature)
+            p = _probs(z).div_(log_s[sel, None].exp())
+            coef = grad_ent[sel, None] / -temperature
+            g = z.sub_(log_s[sel, None]).add_(ent[sel, None]).mul_(coef)  # (log p + H) * dL/dH / -T
+            torch.mul(g, p, out=g)
+            grad[sel] = g.to(grad.dtype)
+        return grad, None, None, None, None
+
+
+def _global_rows(sel: slice | Tensor, local: Tensor) -> Tensor:
+    """Row numbers of ``flat`` for chunk-local rows ``local``."""
+    if isinstance(sel, slice):
+        return local + sel.start
+    return sel[local]
+
+
+def _local_ties(sel: slice | Tensor, rows: Tensor | None, kr: Tensor, kc: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """The kept ties (kr, kc: rows of ``flat`` sorted, columns) that fall in chunk ``sel``, in chunk-local rows."""
+    if kr.numel() == 0:
+        return kr, kc
+    if isinstance(sel, slice):
+        lo, hi = torch.searchsorted(kr, torch.tensor([sel.start, sel.stop], device=kr.device)).tolist()
+        return kr[lo:hi] - sel.start, kc[lo:hi]
+    local = torch.full((n,), -1, dtype=torch.long, device=kr.device)
+    local[sel] = torch.arange(sel.numel(), device=kr.device)
+    lrow = local[kr]
+    inside = lrow >= 0
+    return lrow[inside], kc[inside]
+
+
+class _LogprobFn(torch.autograd.Function):
+    """log softmax(logits / T) gathered at actions, with a softmax-based chunked backward."""
+
+    @staticmethod
+    def forward(ctx, flat, actions, temperature, chunk):  # noqa: D102
+        lse = torch.empty(flat.shape[0], device=flat.device)
+        for sel, x in _chunks(flat, None, chunk):
+            m = _row_max(x)
+            z = _scaled(x, m, temperature)
+            lse[sel] = torch.logsumexp(z, -1) + m.squeeze(-1) / temperature
+        picked = flat.gather(1, actions[:, None]).squeeze(1).float() / temperature
+        ctx.save_for_backward(flat, actions, lse)
+        ctx.temperature, ctx.chunk = temperature, chunk
+        return picked - lse
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: D102
+        flat, actions, lse = ctx.saved_tensors
+        temperature = ctx.temperature
+        grad = torch.zeros_like(flat)
+        scale = grad_out / temperature
+        for sel, x in _chunks(flat, None, ctx.chunk):
+            p = _probs(_scaled(x, lse[sel, None] * temperature, temperature))
+            g = p.mul_(-scale[sel, None])
+            g.scatter_add_(1, actions[sel, None], scale[sel, None])
+            grad[sel] = g.to(grad.dtype)
+        return grad, None, None, None
+
+
+# ------------------------------------------------------------------------------------------------ public API
+def clamp_k(clamp_p: float, vocab: int) -> int:
+    """Number of tokens the clamped entropy removes: k = floor(clamp_p * V), checked to leave one token.
+
+    Args:
+        clamp_p: fraction of the vocabulary removed, in [0, 1).
+        vocab: vocabulary size V >= 1.
+
+    Returns:
+        k, with 0 <= k <= V - 1.
+    """
+    if isinstance(clamp_p, bool) or not (isinstance(clamp_p, (int, float)) and 0.0 <= clamp_p < 1.0):
+        raise ValueError(f"clamp_p must be a number in [0, 1), got {clamp_p!r}")
+    if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 1:
+        raise ValueError(f"vocab (the logits' last dimension V) must be an int >= 1, got {vocab!r}")
+    k = math.floor(float(clamp_p) * vocab)
+    if k >= vocab:
+        raise ValueError(f"clamp_p={clamp_p!r} removes k={k} >= V={vocab} tokens; use a smaller clamp_p")
+    return k
+
+
+def clamped_entropy(logits: Tensor, clamp_p: float, mask: Tensor | None = None, temperature: float = 1.0, *,
+                    chunk_size: int | None = None) -> Tensor:
+    """Clamped entropy of softmax(logits / T) after removing the k = floor(clamp_p * V) smallest logits.
+
+    AEnt (arXiv 2509.03493), Section 3: H~ = -sum_{a in K} pi~(a) log pi~(a) with pi~ the softmax renormalised over
+    the kept set K. The kept set is chosen without gradient; removed tokens get exactly zero gradient. clamp_p = 0
+    gives exactly :func:`entropy`. Ties: exactly k tokens are removed, the lowest-index copies of the k-th smallest
+    value first (the value does not depend on this choice).
+
+    Args:
+        logits: (..., V) float tensor (fp32, bf16 or fp16; accumulated in fp32). -inf entries allowed.
+        clamp_p: fraction of the vocabulary removed, in [0, 1).
+        mask: optional (...) tensor; positions where mask == 0 are skipped and return 0 (and get zero gradient).
+        temperature: sampling temperature T > 0; the entropy is that of softmax(logits / T).
+        chunk_size: rows (tokens) processed at once; default keeps one fp32 chunk near ``CHUNK_BYTES``.
+
+    Returns:
+        (...) float32 tensor of per-token clamped entropies in nats, 0 <= H~ <= log(V - k).
+    """
+    _check(logits, mask, temperature, chunk_size)
+    flat, rows, chunk = _plan(logits, mask, chunk_size)
+    k = clamp_k(clamp_p, flat.shape[1])
+    ent = _EntropyFn.apply(flat, rows, k, float(temperature), chunk)
+    return ent.reshape(logits.shape[:-1])
+
+
+def entropy(logits: Tensor, mask: Tensor | None = None, temperature: float = 1.0, *,
+            chunk_size: int | None = None) -> Tensor:
+    """Entropy of softmax(logits / T) per token: H = logsumexp(z) - sum_a pi(a) z_a, z = logits / T.
+
+    The full-vocabulary entropy bonus of PPO/GRPO-style RL; AEnt (arXiv 2509.03493) Eq. for H(pi).
+    Backward is analytic: dH/dlogits_a = -pi(a) (log pi(a) + H) / T, recomputed chunk by chunk.
+
+    Args:
+        logits: (..., V) float tensor (fp32, bf16 or fp16; accumulated in fp32). -inf entries allowed.
+        mask: optional (...) tensor; positions where mask == 0 are skipped and return 0 (and get zero gradient).
+        temperature: sampling temperature T > 0.
+        chunk_size: rows (tokens) processed at once; default keeps one fp32 chunk near ``CHUNK_BYTES``.
+
+    Returns:
+        (...) float32 tensor of per-token entropies in nats, 0 <= H <= log V; 0 for rows that are all -inf.
+    """
+    return clamped_entropy(logits, 0.0, mask, temperature, chunk_size=chunk_size)
+
+
+def token_logprobs(logits: Tensor, actions: Tensor, temperature: float = 1.0, *,
+                   chunk_size: int | None = None) -> Tensor:
+    """log softmax(logits / T) at the taken actions, chunked over tokens, in fp32.
+
+    The per-token log-likelihood log pi(a_t | s_t) of the PPO/GRPO ratio. Backward: (onehot(a) - pi) / T.
+
+    Args:
+        logits: (..., V) float tensor (fp32, bf16 or fp16).
+        actions: (...) integer tensor of token ids in [0, V).
+        temperature: sampling temperature T > 0.
+        chunk_size: rows (tokens) processed at once; default keeps one fp32 chunk near ``CHUNK_BYTES``.
+
+    Returns:
+        float32 tensor of shape actions.shape.
+    """
+    _check(logits, None, temperature, chunk_size)
+    if not isinstance(actions, Tensor) or actions.dtype.is_floating_point or actions.dtype == torch.bool:
+        raise ValueError("actions must be an integer tensor of token ids")
+    if tuple(actions.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(f"actions must have shape logits.shape[:-1] = {tuple(logits.shape[:-1])}, "
+                         f"got {tuple(actions.shape)}")
+    flat, _, chunk = _plan(logits, None, chunk_size)
+    acts = actions.reshape(-1).long()
+    if acts.numel() and (int(acts.min()) < 0 or int(acts.max()) >= flat.shape[1]):
+        raise ValueError(f"actions must be token ids in [0, {flat.shape[1]}), got range "
+                         f"[{int(acts.min())}, {int(acts.max())}]")
+    return _LogprobFn.apply(flat, acts, float(temperature), chunk).reshape(actions.shape)
+
+
+def masked_mean(x: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Token mean of x over positions with mask != 0 (the "token-mean" aggregation); 0 when no position is valid.
+
+    Args:
+        x: (...) tensor of per-token values.
+        mask: optional tensor of x's shape; None means every position is valid.
+
+    Returns:
+        Scalar tensor (x's dtype, at least float32 for integer x).
+    """
+    if not x.is_floating_point():
+        x = x.float()
+    if mask is None:
+        return x.mean() if x.numel() else x.new_zeros(())
+    if tuple(mask.shape) != tuple(x.shape):
+        raise ValueError(f"mask must have the shape of x {tuple(x.shape)}, got {tuple(mask.shape)}")
+    valid = mask != 0
+    total = torch.where(valid, x, torch.zeros_like(x)).sum()
+    return total / valid.sum().clamp(min=1).to(x.dtype)

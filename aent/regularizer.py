@@ -1,0 +1,237 @@
+"""EntropyControl: the one object toy/ and llm/ call to get the policy loss with entropy control.
+
+Usage (per micro-batch, then once per global step)::
+
+    ctrl = EntropyControl(EntropyConfig.aent_paper())
+    out = ctrl.loss(logits=logits, actions=actions, old_logp=old_logp, adv=adv, mask=mask, temperature=T)
+    out.loss.backward()                         # out.metrics: policy_loss, entropy, clamped_entropy, ...
+    ...
+    ctrl.step_end({"entropy": h, "clamped_entropy": h_clamped})   # token means over the step's updates
+
+The loss is  aggregate(w_t * l_t) - lambda * mean_t H_t  with l_t the PPO-clip loss (:func:`aent.ppo_clip_loss`),
+w_t the method's token weights / masks, ``aggregate`` the configured ``loss_agg`` mode, and H_t the full entropy
+(entropy_bonus, sac, threshold) or the clamped entropy with ``clamp_p`` (clamped_bonus, aent). The entropy term is
+always a token mean over valid tokens whatever ``loss_agg`` is (as in TRL), so lambda means the same in every mode.
+Both entropies are always measured (without gradient when not in the loss), the clamped one with ``cfg.clamp_p``.
+
+Departures, each documented where it happens: KL-Cov uses the unclipped surrogate, as in the paper (Eq. 12); Clip-Cov
+detaches (keeps the value, drops the gradient of) its tokens; top_entropy zeroes the loss of the other tokens but
+keeps them in the denominator (arXiv 2506.01939 Eq. 6). Token selections run over the tokens of one call.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from aent.aggregate import aggregate_loss
+from aent.config import EntropyConfig
+from aent.controllers import AEntCoef, ConstantCoef, PIController, PositiveWeight, SACCoef, ThresholdCoef
+from aent.covariance import clip_cov_mask, kl_cov_mask
+from aent.entropy import clamped_entropy, entropy, masked_mean, token_logprobs
+from aent.ppo import approx_kl, broadcast_adv, ppo_clip_loss
+from aent.weights import advantage_sign_weights, pi_sign_weights, top_entropy_mask
+
+__all__ = ["EntropyControl", "LossOutput"]
+
+_FULL_BONUS = ("entropy_bonus", "sac", "threshold")
+_CLAMPED_BONUS = ("clamped_bonus", "aent")
+
+
+class LossOutput(NamedTuple):
+    """Scalar loss to backpropagate and float metrics of this call (shared metric names)."""
+
+    loss: Tensor
+    metrics: dict[str, float]
+
+
+def _make_coef(cfg: EntropyConfig):
+    m = cfg.method
+    if m in ("entropy_bonus", "clamped_bonus"):
+        return ConstantCoef(cfg.ent_coef)
+    if m == "aent":
+        return AEntCoef(cfg.ent_coef, cfg.band_low, cfg.band_high, cfg.coef_lr, cfg.warmup, cfg.coef_min,
+                        cfg.coef_max)
+    if m == "sac":
+        return SACCoef(cfg.ent_coef, cfg.target_entropy, cfg.coef_lr, min=cfg.coef_min, max=cfg.coef_max)
+    if m == "threshold":
+        return ThresholdCoef(cfg.ent_coef, cfg.target_entropy, cfg.coef_delta, cfg.coef_min, cfg.coef_max)
+    return ConstantCoef(0.0)
+
+
+def _make_weight(cfg: EntropyConfig):
+    if cfg.method == "entropic":
+        return PIController(cfg.pi_kp, cfg.pi_ki, cfg.target_entropy, cfg.pi_integral_limit)
+    if cfg.method == "pos_reweight":
+        return PositiveWeight(cfg.pos_weight_mode, cfg.pos_weight, cfg.target_entropy, cfg.pos_weight_delta,
+                              cfg.pos_weight_final, cfg.pos_weight_steps)
+    return None
+
+
+class EntropyControl:
+    """Policy loss with the configured entropy control, and its per-global-step controller state.
+
+    Args:
+        cfg: an :class:`aent.EntropyConfig` (method and its settings).
+    """
+
+    def __init__(self, cfg: EntropyConfig) -> None:
+        if not isinstance(cfg, EntropyConfig):
+            raise ValueError(f"EntropyControl needs an aent.EntropyConfig, got {type(cfg).__name__}")
+        self.cfg = cfg
+        self.coef_ctrl = _make_coef(cfg)
+        self.weight_ctrl = _make_weight(cfg)
+        self.global_step = 0
+        self._gen = torch.Generator().manual_seed(cfg.seed)
+
+    # --------------------------------------------------------------------------------------- current values
+    @property
+    def ent_coef(self) -> float:
+        """Coefficient lambda of the entropy term applied now (0 for methods without one)."""
+        return float(self.coef_ctrl.value) if self.cfg.method in _FULL_BONUS + _CLAMPED_BONUS else 0.0
+
+    @property
+    def pos_weight(self) -> float:
+        """Weight of positive-advantage tokens now: w+ (pos_reweight), 1 + alpha (entropic, likely tokens), else 1."""
+        if self.cfg.method == "pos_reweight":
+            return float(self.weight_ctrl.value)
+        if self.cfg.method == "entropic":
+            return 1.0 + float(self.weight_ctrl.value)
+        return 1.0
+
+    def current(self) -> dict[str, float]:
+        """Controller outputs now: ent_coef, pos_weight (and pi_alpha for entropic)."""
+        out = {"ent_coef": self.ent_coef, "pos_weight": self.pos_weight}
+        if self.cfg.method == "entropic":
+            out["pi_alpha"] = float(self.weight_ctrl.value)
+        return out
+
+    # ------------------------------------------------------------------------------------------------- loss
+    def loss(self, *, logits: Tensor, actions: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor,
+             temperature: float = 1.0) -> LossOutput:
+        """Policy loss with entropy control for one (micro-)batch, and its metrics.
+
+        Args:
+            logits: (B, T, V) logits of the response positions (fp32 / bf16), differentiable.
+            actions: (B, T) long sampled token ids.
+            old_logp: (B, T) log pi_old(a_t) of the sampling policy.
+            adv: (B,), (B, 1) or (B, T) advantages.
+            mask: (B, T) {0, 1} valid response tokens.
+            temperature: sampling temperature T > 0 (divides the logits everywhere).
+
+        Returns:
+            LossOutput(loss, metrics): scalar loss; metrics policy_loss, entropy_loss, entropy, clamped_entropy,
+            ent_coef, clip_frac, approx_kl, pos_weight (+ pi_alpha for entropic, cov_frac for clip_cov / kl_cov,
+            top_entropy_frac for top_entropy). entropy / clamped_entropy are token means over valid tokens.
+        """
+        cfg, m = self.cfg, self.cfg.method
+        if not isinstance(logits, Tensor) or logits.dim() != 3:
+            raise ValueError(f"logits must be (B, T, V), got {getattr(logits, 'shape', type(logits).__name__)}")
+        bt = tuple(logits.shape[:2])
+        for name, x in (("actions", actions), ("old_logp", old_logp), ("mask", mask)):
+            if not isinstance(x, Tensor) or tuple(x.shape) != bt:
+                raise ValueError(f"{name} must have shape (B, T) = {bt}, got {getattr(x, 'shape', None)}")
+        cfg.check_vocab(int(logits.shape[-1]))
+        kw = {"chunk_size": cfg.chunk_size}
+        logp = token_logprobs(logits, actions, temperature, **kw)
+        a = broadcast_adv(adv, logp)
+        old = old_logp.detach().to(torch.float32)
+        coef = self.ent_coef
+        full_in_loss = m in _FULL_BONUS and coef != 0.0
+        clamped_in_loss = m in _CLAMPED_BONUS and coef != 0.0
+        with torch.set_grad_enabled(full_in_loss and torch.is_grad_enabled()):
+            ent = entropy(logits, mask, temperature, **kw)
+        with torch.set_grad_enabled(clamped_in_loss and torch.is_grad_enabled()):
+            cent = clamped_entropy(logits, cfg.clamp_p, mask, temperature, **kw)
+        extra: dict[str, Tensor] = {}
+
+        if m == "kl_cov":  # arXiv 2505.22617 Eq. 12: no ratio clipping, |log ratio| penalty on top-cov tokens
+            loss_tok, clipped = ppo_clip_loss(logp, old, a, eps_low=1.0, eps_high=math.inf)
+            sel = kl_cov_mask(logp, a, mask, top_frac=cfg.kl_cov_frac)
+            loss_tok = loss_tok + cfg.kl_cov_coef * sel * (logp - old).abs()
+            extra["cov_frac"] = masked_mean(sel.float(), mask)
+        else:
+            loss_tok, clipped = ppo_clip_loss(logp, old, a, eps_low=cfg.eps_low, eps_high=cfg.eps_high,
+                                              dual_clip=cfg.dual_clip)
+        if m == "pos_reweight":
+            loss_tok = loss_tok * advantage_sign_weights(a, pos_weight=self.weight_ctrl.value, neg_weight=1.0)
+        elif m == "entropic":
+            loss_tok = loss_tok * pi_sign_weights(a, old.exp(), self.weight_ctrl.value, cfg.pi_prob_threshold)
+        elif m == "clip_cov":
+            det = clip_cov_mask(logp, a, mask, clip_ratio=cfg.clip_cov_ratio, cov_lb=cfg.clip_cov_lb,
+                                cov_ub=cfg.clip_cov_ub, generator=self._gen, exclude=clipped)
+            loss_tok = torch.where(det, loss_tok.detach(), loss_tok)
+            extra["cov_frac"] = masked_mean(det.float(), mask)
+        elif m == "top_entropy":
+            keep = top_entropy_mask(ent.detach(), mask, cfg.top_entropy_rho)
+            loss_tok = loss_tok * keep
+            extra["top_entropy_frac"] = masked_mean(keep.float(), mask)
+
+        policy_loss = aggregate_loss(loss_tok, mask, cfg.loss_agg, norm_const=cfg.norm_const)
+        h, h_clamped = masked_mean(ent, mask), masked_mean(cent, mask)
+        if full_in_loss:
+            entropy_loss = -coef * h
+        elif clamped_in_loss:
+            entropy_loss = -coef * h_clamped
+        else:
+            entropy_loss = torch.zeros((), dtype=policy_loss.dtype, device=policy_loss.device)
+        total = policy_loss + entropy_loss
+
+        with torch.no_grad():
+            names = ["policy_loss", "entropy_loss", "entropy", "clamped_entropy", "clip_frac", "approx_kl", *extra]
+            vals = [policy_loss, entropy_loss, h, h_clamped, masked_mean(clipped.float(), mask),
+                    masked_mean(approx_kl(logp, old), mask), *extra.values()]
+            metrics = dict(zip(names, torch.stack([v.detach().float().reshape(()) for v in vals]).tolist()))
+        metrics.update(self.current())
+        return LossOutput(total, metrics)
+
+    # ------------------------------------------------------------------------------------- per global step
+    def step_end(self, stats: dict[str, float]) -> dict[str, float]:
+        """Update the controller(s) once per global step from the step's token-mean entropies.
+
+        AEnt is driven by ``stats["clamped_entropy"]``; sac, threshold, entropic and pos_reweight by
+        ``stats["entropy"]``; the other methods only count the step.
+
+        Args:
+            stats: {"entropy": H, "clamped_entropy": H~} token means over the step's updates (floats).
+
+        Returns:
+            {"ent_coef", "pos_weight" (, "pi_alpha")}: the values the next step will use.
+        """
+        key = "clamped_entropy" if self.cfg.method == "aent" else "entropy"
+        if not isinstance(stats, dict) or key not in stats:
+            raise ValueError(f"step_end needs stats[{key!r}] (token-mean {key} of the step) for method "
+                             f"{self.cfg.method}, got keys {sorted(stats) if isinstance(stats, dict) else stats!r}")
+        value = float(stats[key])
+        if not math.isfinite(value):
+            raise ValueError(f"stats[{key!r}] must be finite, got {value!r}")
+        self.coef_ctrl.update(value)
+        if self.weight_ctrl is not None:
+            self.weight_ctrl.update(float(stats["entropy"]))
+        self.global_step += 1
+        return self.current()
+
+    # ---------------------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Controller state, the global-step count and the Clip-Cov RNG (plain Python types)."""
+        return {
+            "method": self.cfg.method,
+            "global_step": self.global_step,
+            "coef": self.coef_ctrl.state_dict(),
+            "weight": None if self.weight_ctrl is None else self.weight_ctrl.state_dict(),
+            "rng": self._gen.get_state().tolist(),
+        }
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; the method must match this object's config."""
+        if not isinstance(d, dict) or d.get("method") != self.cfg.method:
+            got = d.get("method") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"state_dict is for method {got!r}, this EntropyControl runs {self.cfg.method!r}")
+        self.coef_ctrl.load_state_dict(d["coef"])
+        if self.weight_ctrl is not None:
+            self.weight_ctrl.load_state_dict(d["weight"])
+        self.global_step = int(d["global_step"])
+        self._gen.set_state(torch.tensor(d["rng"], dtype=torch.uint8))

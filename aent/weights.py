@@ -1,0 +1,108 @@
+"""Per-token loss weights and masks that steer entropy through which tokens the policy gradient uses.
+
+Why they work (DESIGN.md, theory claim 5; Cui et al. 2025, arXiv 2505.22617, Lemma 1): for a softmax step
+Delta z, the entropy change is Delta H = -Cov_{a~pi}(log pi(a), Delta z(a)) + O(|Delta z|^2). A positive-
+advantage update on a likely token (log pi above its mean) raises the logit of an already likely token and
+lowers entropy; a negative-advantage update on a likely token raises entropy. So:
+
+- :func:`advantage_sign_weights` scales positive-advantage tokens by w+ in [0, 1] ("Revisiting Entropy in RL for
+  Large Reasoning Models", arXiv 2511.05993, Positive-Advantage Reweighting): w+ < 1 slows entropy collapse.
+- :func:`pi_sign_weights` applies EntroPIC's weights 1 + alpha * sign(A) on high-probability tokens
+  (arXiv 2511.15248): alpha > 0 (entropy above target) favours positive tokens and lowers entropy,
+  alpha < 0 favours negative tokens and raises it.
+- :func:`top_entropy_mask` keeps the policy gradient only on the highest-entropy fraction rho of tokens
+  (Wang et al. 2025, "Beyond the 80/20 Rule", arXiv 2506.01939, Eq. 6; TRL's ``top_entropy_quantile``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["advantage_sign_weights", "pi_sign_weights", "top_entropy_mask"]
+
+
+def advantage_sign_weights(adv: Tensor, pos_weight: float = 1.0, neg_weight: float = 1.0) -> Tensor:
+    """Token weights by advantage sign: w+ where A > 0, w- where A < 0, 1 where A = 0.
+
+    Implements Positive-Advantage Reweighting (arXiv 2511.05993, Sec. 5): the per-token loss of tokens with
+    A > 0 is multiplied by w+ (in [0, 1] there), all other tokens keep weight 1 (w- = 1).
+
+    Args:
+        adv: (...) advantages, e.g. (B, T) or (B, 1).
+        pos_weight: w+ >= 0, weight of tokens with A > 0.
+        neg_weight: w- >= 0, weight of tokens with A < 0.
+
+    Returns:
+        (...) float32 weights, same shape as ``adv``, no gradient.
+    """
+    if not (math.isfinite(pos_weight) and pos_weight >= 0):
+        raise ValueError(f"pos_weight must be a finite number >= 0, got {pos_weight!r}")
+    if not (math.isfinite(neg_weight) and neg_weight >= 0):
+        raise ValueError(f"neg_weight must be a finite number >= 0, got {neg_weight!r}")
+    a = adv.detach()
+    w = torch.ones(a.shape, dtype=torch.float32, device=a.device)
+    w = torch.where(a > 0, torch.full_like(w, pos_weight), w)
+    return torch.where(a < 0, torch.full_like(w, neg_weight), w)
+
+
+def pi_sign_weights(adv: Tensor, prob: Tensor, alpha: float, prob_threshold: float) -> Tensor:
+    """EntroPIC token weights 1 + alpha * sign(A) on high-probability tokens, 1 elsewhere.
+
+    Implements the weighting of EntroPIC (arXiv 2511.15248, Sec. 3): a PI controller outputs alpha in
+    [-1, 1] (see :class:`aent.PIController`); tokens whose sampled probability pi(a_t) >= ``prob_threshold``
+    get weight 1 + alpha for A > 0 and 1 - alpha for A < 0. Only high-probability tokens are reweighted
+    because only they move entropy in the sign-predicted direction (their log pi is above the mean, so the
+    covariance in claim 5 has the sign of A). Our "high-probability" is the threshold on pi_old(a_t).
+
+    Args:
+        adv: (B, T) or (B, 1) advantages.
+        prob: (B, T) probability of the sampled token (use exp(old_logp)), in [0, 1].
+        alpha: controller output in [-1, 1].
+        prob_threshold: in [0, 1]; tokens with prob >= threshold are reweighted (0 = all tokens).
+
+    Returns:
+        (B, T) float32 weights in [0, 2], no gradient.
+    """
+    if not -1.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [-1, 1], got {alpha!r}")
+    if not 0.0 <= prob_threshold <= 1.0:
+        raise ValueError(f"prob_threshold must be in [0, 1], got {prob_threshold!r}")
+    if prob.dim() != 2 or adv.dim() != 2 or adv.shape[0] != prob.shape[0] or adv.shape[1] not in (1, prob.shape[1]):
+        raise ValueError(f"adv {tuple(adv.shape)} must broadcast to prob {tuple(prob.shape)} (B, T)")
+    sign = torch.sign(adv.detach().to(torch.float32)).expand(prob.shape)
+    high = prob.detach() >= prob_threshold
+    return torch.where(high, 1.0 + alpha * sign, torch.ones_like(sign))
+
+
+def top_entropy_mask(ent: Tensor, mask: Tensor, rho: float) -> Tensor:
+    """Mask of the highest-entropy fraction rho of valid tokens ("forking tokens").
+
+    Implements the token selection of "Beyond the 80/20 Rule" (arXiv 2506.01939, Eq. 6): only tokens whose
+    entropy is in the top rho of the batch receive policy gradient. Exactly k = max(1, ceil(rho * n)) of the n
+    valid tokens are selected (ties broken by ``torch.topk``); rho = 1 selects every valid token.
+
+    Args:
+        ent: (B, T) per-token entropy (no gradient used).
+        mask: (B, T) {0, 1} valid-token mask.
+        rho: fraction in (0, 1].
+
+    Returns:
+        (B, T) bool mask, True on the selected valid tokens; all False when no token is valid.
+    """
+    if ent.shape != mask.shape:
+        raise ValueError(f"ent and mask shapes differ: {tuple(ent.shape)} vs {tuple(mask.shape)}")
+    if not 0.0 < rho <= 1.0:
+        raise ValueError(f"rho must be in (0, 1], got {rho!r}")
+    valid = mask.detach() > 0
+    n = int(valid.sum().item())
+    out = torch.zeros(ent.shape, dtype=torch.bool, device=ent.device)
+    if n == 0:
+        return out
+    k = min(n, max(1, math.ceil(rho * n - 1e-9)))
+    scores = torch.where(valid, ent.detach().to(torch.float32), torch.full_like(ent, -math.inf, dtype=torch.float32))
+    idx = torch.topk(scores.reshape(-1), k).indices
+    out.view(-1)[idx] = True
+    return out

@@ -1,0 +1,210 @@
+"""Coefficient controllers: direction, box, fixed point, hand-computed steps and save/load == uninterrupted.
+
+Each rule is re-implemented here in a few lines of plain Python from its paper's formula (the reference), and the
+controller must follow it step for step on arbitrary entropy sequences.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aent import AEntCoef, ConstantCoef, PIController, PositiveWeight, SACCoef, ThresholdCoef
+
+entropies = st.lists(st.floats(0.0, 3.0), min_size=1, max_size=40)
+
+
+def make_all():
+    return [
+        ConstantCoef(0.01),
+        AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=3, min=6e-4, max=9e-3),
+        SACCoef(init=0.01, target=0.5, lr=0.3, min=1e-4, max=1.0),
+        ThresholdCoef(init=0.002, target=0.4, delta=5e-4, min=0.0, max=0.01),
+        PIController(kp=1.0, ki=0.1, target=0.5, integral_limit=20.0),
+        PositiveWeight("entropy", init=0.8, target=0.5, delta=0.05),
+        PositiveWeight("scheduled", init=1.0, final=0.2, schedule_steps=7),
+    ]
+
+
+# --------------------------------------------------------------------------------- references (the papers)
+def aent_ref(seq, lam, low, high, beta, warmup, lo, hi):
+    out = []
+    for t, h in enumerate(seq, start=1):
+        if t > warmup:
+            lam = min(hi, max(lo, lam - beta * (min(0.0, h - low) + max(0.0, h - high))))
+        out.append(lam)
+    return out
+
+
+def sac_ref(seq, lam, target, lr, lo, hi):
+    out, log_lam = [], math.log(lam)
+    for h in seq:
+        log_lam = min(math.log(hi), max(math.log(lo), log_lam - lr * (h - target)))
+        out.append(math.exp(log_lam))
+    return out
+
+
+def threshold_ref(seq, coef, target, delta, lo, hi):
+    out = []
+    for h in seq:
+        coef = min(coef + delta, hi) if h <= target else max(coef - delta, lo)
+        out.append(coef if h <= target else 0.0)
+    return out
+
+
+def pi_ref(seq, kp, ki, target, limit):
+    out, integral = [], 0.0
+    for h in seq:
+        integral = min(limit, max(-limit, integral + h - target))
+        out.append(min(1.0, max(-1.0, kp * (h - target) + ki * integral)))
+    return out
+
+
+@given(entropies)
+def test_aent_follows_algorithm_and_stays_in_box(seq):
+    c = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=3, min=6e-4, max=9e-3)
+    got = [c.update(h) for h in seq]
+    assert got == pytest.approx(aent_ref(seq, 0.002, 0.15, 0.24, 0.002, 3, 6e-4, 9e-3), abs=1e-15)
+    assert all(6e-4 <= v <= 9e-3 for v in got)
+    assert got[: min(3, len(seq))] == [0.002] * min(3, len(seq))  # warmup
+
+
+def test_aent_hand_computed_direction_and_fixed_points():
+    c = AEntCoef(init=0.005, low=0.2, high=0.4, lr=0.01, warmup=0, min=0.0, max=1.0)
+    assert c.update(0.1) == pytest.approx(0.005 + 0.01 * 0.1)  # below the band: lambda up by beta (low - H)
+    assert c.update(0.6) == pytest.approx(0.006 - 0.01 * 0.2)  # above: down by beta (H - high)
+    v = c.value
+    for h in (0.2, 0.3, 0.4):  # inside the band (ends included): fixed
+        assert c.update(h) == v
+    c2 = AEntCoef(init=0.005, low=0.2, high=0.4, lr=10.0, warmup=0, min=1e-3, max=8e-3)
+    assert c2.update(0.0) == 8e-3 and c2.update(3.0) == 1e-3  # the box
+
+
+@given(entropies)
+def test_sac_follows_gradient_step(seq):
+    c = SACCoef(init=0.01, target=0.5, lr=0.3, min=1e-4, max=1.0)
+    got = [c.update(h) for h in seq]
+    assert got == pytest.approx(sac_ref(seq, 0.01, 0.5, 0.3, 1e-4, 1.0), rel=1e-12)
+    assert all(1e-4 * (1 - 1e-12) <= v <= 1.0 * (1 + 1e-12) for v in got)
+
+
+def test_sac_direction_and_fixed_point():
+    c = SACCoef(init=0.01, target=0.5, lr=0.1)
+    assert c.update(0.2) > 0.01  # entropy below target: lambda rises
+    v = c.value
+    assert c.update(0.9) < v  # above: falls
+    v = c.value
+    assert c.update(0.5) == pytest.approx(v, rel=1e-15)  # at target: stationary
+    assert c.update(0.2) == pytest.approx(v * math.exp(0.1 * 0.3))  # hand computed
+
+
+@given(entropies)
+def test_threshold_matches_trl_rule(seq):
+    c = ThresholdCoef(init=0.002, target=0.4, delta=5e-4, min=0.0, max=0.01)
+    assert c.value == 0.0  # no measurement yet: no bonus (TRL starts from +inf)
+    got = [c.update(h) for h in seq]
+    assert got == pytest.approx(threshold_ref(seq, 0.002, 0.4, 5e-4, 0.0, 0.01), abs=1e-15)
+    assert all(0.0 <= c2 <= 0.01 for c2 in got)
+
+
+def test_threshold_hand_computed():
+    c = ThresholdCoef(init=0.002, target=0.4, delta=0.001, min=0.001, max=0.0035)
+    assert c.update(0.3) == pytest.approx(0.003)  # below: +delta and applied
+    assert c.update(0.3) == pytest.approx(0.0035)  # capped at max
+    assert c.update(0.5) == 0.0 and c.coef == pytest.approx(0.0025)  # above: -delta, switched off
+
+
+@given(entropies)
+def test_pi_controller_matches_formula(seq):
+    c = PIController(kp=1.0, ki=0.1, target=0.5, integral_limit=20.0)
+    got = [c.update(h) for h in seq]
+    assert got == pytest.approx(pi_ref(seq, 1.0, 0.1, 0.5, 20.0), abs=1e-12)
+    assert all(-1.0 <= a <= 1.0 for a in got)
+
+
+def test_pi_controller_direction_and_fixed_point():
+    c = PIController(kp=0.5, ki=0.2, target=1.0)
+    assert c.update(1.4) == pytest.approx(0.5 * 0.4 + 0.2 * 0.4)  # above target: alpha > 0 (favour A > 0)
+    a = c.update(1.0)  # at target: integral stationary, alpha = ki * I
+    assert a == pytest.approx(0.2 * 0.4) and c.update(1.0) == a
+    c2 = PIController(kp=0.5, ki=0.0, target=1.0)
+    assert c2.update(0.2) < 0  # below target: alpha < 0 (favour A < 0, raise entropy)
+
+
+@given(entropies)
+def test_positive_weight_entropy_mode(seq):
+    c = PositiveWeight("entropy", init=0.8, target=0.5, delta=0.05)
+    w = 0.8
+    for h in seq:
+        w = min(1.0, max(0.0, w - 0.05 if h < 0.5 else (w + 0.05 if h > 0.5 else w)))
+        assert c.update(h) == pytest.approx(w, abs=1e-12)
+        assert 0.0 <= c.value <= 1.0
+
+
+def test_positive_weight_modes_hand_computed():
+    f = PositiveWeight("fixed", init=0.3)
+    assert [f.update(h) for h in (0.0, 5.0)] == [0.3, 0.3]
+    s = PositiveWeight("scheduled", init=1.0, final=0.2, schedule_steps=4)
+    assert [s.update(0.0) for _ in range(6)] == pytest.approx([0.8, 0.6, 0.4, 0.2, 0.2, 0.2])
+    e = PositiveWeight("entropy", init=0.5, target=1.0, delta=0.1)
+    assert e.update(0.5) == pytest.approx(0.4) and e.update(2.0) == pytest.approx(0.5) and e.update(1.0) == 0.5
+
+
+def test_constant_never_moves():
+    c = ConstantCoef(0.01)
+    assert [c.update(h) for h in (0.0, 1.0, 9.0)] == [0.01] * 3
+
+
+# ------------------------------------------------------------------------------------------ save / load
+@given(entropies, st.integers(0, 40))
+def test_resume_equals_uninterrupted(seq, cut):
+    cut = min(cut, len(seq))
+    for straight, first in zip(make_all(), make_all()):
+        want = [straight.update(h) for h in seq]
+        got = [first.update(h) for h in seq[:cut]]
+        state = json.loads(json.dumps(first.state_dict()))  # JSON round trip (checkpoint files)
+        resumed = _fresh_like(first)
+        resumed.load_state_dict(state)
+        assert resumed.value == first.value
+        got += [resumed.update(h) for h in seq[cut:]]
+        assert got == want
+
+
+def _fresh_like(c):
+    """A freshly constructed controller with the same settings as c (not its state)."""
+    for fresh in make_all():
+        if type(fresh) is type(c) and getattr(fresh, "mode", None) == getattr(c, "mode", None):
+            return fresh
+    raise AssertionError(type(c))
+
+
+def test_load_state_dict_rejects_other_type_and_missing_keys():
+    a = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=3, min=6e-4, max=9e-3)
+    with pytest.raises(ValueError, match="SACCoef"):
+        a.load_state_dict(SACCoef(init=0.01, target=0.5, lr=0.1).state_dict())
+    with pytest.raises(ValueError, match="lacks"):
+        a.load_state_dict({"type": "AEntCoef"})
+
+
+# ------------------------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize(("make", "field"), [
+    (lambda: ConstantCoef(-1.0), "value"),
+    (lambda: AEntCoef(init=0.002, low=0.3, high=0.2, lr=0.1, warmup=0, min=0, max=1), "low"),
+    (lambda: AEntCoef(init=0.002, low=0.1, high=0.2, lr=-0.1, warmup=0, min=0, max=1), "lr"),
+    (lambda: AEntCoef(init=2.0, low=0.1, high=0.2, lr=0.1, warmup=0, min=0, max=1), "init"),
+    (lambda: AEntCoef(init=0.002, low=0.1, high=0.2, lr=0.1, warmup=-1, min=0, max=1), "warmup"),
+    (lambda: SACCoef(init=0.0, target=0.5, lr=0.1), "init"),
+    (lambda: ThresholdCoef(init=0.002, target=0.4, delta=-1.0, min=0.0, max=0.01), "delta"),
+    (lambda: PIController(kp=-1.0, ki=0.1, target=0.5), "kp"),
+    (lambda: PositiveWeight("entropy", init=0.5), "target"),
+    (lambda: PositiveWeight("bogus", init=0.5), "mode"),
+    (lambda: PositiveWeight("fixed", init=1.5), "init"),
+    (lambda: ConstantCoef(0.1).update(float("nan")), "entropy"),
+])
+def test_errors_name_the_field(make, field):
+    with pytest.raises(ValueError, match=field):
+        make()
