@@ -1,0 +1,111 @@
+"""Command line of the LLM half: ``python -m llm {train,eval,plot,config,fields} ...``.
+
+Examples::
+
+    python -m llm train --config configs/tiny.yaml max_steps=5 output_dir=runs/smoke
+    python -m llm train --config configs/tiny.yaml entropy.method=aent --resume
+    accelerate launch --config_file configs/accelerate/fsdp_8gpu.yaml -m llm train \\
+        --config configs/aent_qwen2.5_math_1.5b.yaml model.path=/models/Qwen2.5-Math-1.5B
+    python -m llm eval --model runs/tiny/final --task arithmetic --n 64 --samples 4
+    python -m llm plot runs/aent runs/none --out curves.png
+    python -m llm fields            # markdown table of every config field
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from llm.plot import PLOT_KEYS
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m llm", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{train,eval,plot,config,fields}")
+
+    t = sub.add_parser("train", help="GRPO training with entropy control (any launcher: python or accelerate)")
+    t.add_argument("--config", required=True, help="YAML config, e.g. configs/tiny.yaml")
+    t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
+    t.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides: max_steps=5 output_dir=runs/x entropy.method=aent rollout.group_size=16")
+
+    c = sub.add_parser("config", help="print the resolved config (file + overrides) as YAML and exit")
+    c.add_argument("--config", default=None, help="YAML config (defaults when omitted)")
+    c.add_argument("overrides", nargs="*", metavar="key=value")
+
+    sub.add_parser("fields", help="print the markdown table of every config field (generated from docstrings)")
+
+    e = sub.add_parser("eval", help="pass@1 / pass@k / mean@k of a saved model (llm.evaluate; see its --help)",
+                       add_help=False)
+    e.add_argument("args", nargs=argparse.REMAINDER, help="arguments of python -m llm.evaluate")
+
+    pl = sub.add_parser("plot", help="overlay learning curves of one or more runs")
+    pl.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                    help="run folders holding metrics.jsonl; folders named NAME-seedK are drawn as mean +- std")
+    pl.add_argument("--out", required=True, help="output PNG")
+    pl.add_argument("--keys", nargs="+", default=PLOT_KEYS, help=f"metrics to plot (default {' '.join(PLOT_KEYS)})")
+    pl.add_argument("--title", default=None)
+    return p
+
+
+def _train(args) -> int:
+    from llm.config import load_config
+    from llm.train import train
+
+    overrides = list(args.overrides) + (["resume=true"] if args.resume else [])
+    cfg = load_config(args.config, overrides)
+    train(cfg)
+    return 0
+
+
+def _eval(args) -> int:
+    from llm.evaluate import eval_main
+
+    return eval_main(list(args.args))
+
+
+def _plot(args) -> int:
+    from llm.plot import plot_runs
+
+    out = plot_runs(args.runs, args.out, keys=args.keys, title=args.title)
+    print(f"wrote {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; user errors (bad config, missing file) print one line and exit with status 2."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["eval"]:  # everything after `eval` belongs to llm.evaluate's parser (incl. --help)
+        return _eval(argparse.Namespace(args=argv[1:]))
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "train":
+            return _train(args)
+        if args.cmd == "eval":
+            return _eval(args)
+        if args.cmd == "plot":
+            return _plot(args)
+        if args.cmd == "config":
+            import yaml
+
+            from llm.config import load_config
+
+            print(yaml.safe_dump(load_config(args.config, args.overrides).to_dict(), sort_keys=False), end="")
+            return 0
+        if args.cmd == "fields":
+            from llm.config import field_table
+
+            print(field_table())
+            return 0
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; resume with the same command plus --resume", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Run logging for the GRPO trainer: metrics.jsonl, TensorBoard, a tqdm progress bar and per-phase step timing.
+
+``metrics.jsonl`` holds one JSON object per global step with the metric names shared by ``toy/`` and ``llm/``
+(step, reward_mean, accuracy, entropy, clamped_entropy, ent_coef, clip_frac, response_len, time_generate_s,
+time_reward_s, time_train_s, ...). Non-finite numbers are written as ``null`` so every line is strict JSON.
+Only the main process writes; other processes get a logger that does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+# Shown in the progress bar, in this order, when present.
+PROGRESS_KEYS = ("reward_mean", "accuracy", "entropy", "clamped_entropy", "ent_coef")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe scalar: tensors/numpy scalars become floats, NaN/inf become None."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Read a metrics.jsonl file (or the one inside a run folder) into a list of dicts, one per step.
+
+    Args:
+        path: A metrics.jsonl file or a run folder that contains one.
+
+    Returns:
+        The rows in file order; null values come back as NaN so they plot as gaps.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / METRICS_FILE
+    if not p.is_file():
+        raise FileNotFoundError(f"no metrics file at {str(p)!r}; pass a run folder written by `python -m llm train`")
+    rows = []
+    for line in p.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows.append({k: (float("nan") if v is None else v) for k, v in row.items()})
+    return rows
+
+
+class StepTimer:
+    """Wall-clock time per phase of one global step (generate / reward / train / eval).
+
+    Use ``with timer("generate"): ...``; ``timer.as_metrics()`` gives ``{"time_generate_s": ..., ...}`` and
+    ``timer.reset()`` starts the next step. Phases that did not run report 0.0.
+    """
+
+    PHASES = ("generate", "reward", "train")
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def reset(self) -> None:
+        self.seconds = {}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+    def as_metrics(self) -> dict[str, float]:
+        out = {f"time_{p}_s": self.seconds.get(p, 0.0) for p in self.PHASES}
+        out.update({f"time_{p}_s": s for p, s in self.seconds.items() if p not in self.PHASES})
+        return out
+
+
+class MetricsLogger:
+    """Append one row per global step to metrics.jsonl, TensorBoard and the progress bar.
+
+    Args:
+        output_dir: Run folder (created if missing).
+        enabled: False on non-main processes: every call is then a no-op.
+        total_steps: Length of the progress bar.
+        start_step: Steps already done (on resume); rows of metrics.jsonl with a larger step are dropped, since
+            they were written after the checkpoint being resumed and will be recomputed.
+        tensorboard: Also write TensorBoard scalars to output_dir/tb.
+        progress: Show a tqdm bar with reward and entropy.
+    """
+
+    def __init__(self, output_dir: str | Path, *, enabled: bool = True, total_steps: int = 0, start_step: int = 0,
+                 tensorboard: bool = True, progress: bool = True) -> None:
+        self.enabled = enabled
+        self.path = Path(output_dir) / METRICS_FILE
+        self._tb = None
+        self._bar = None
+        if not enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._truncate_after(start_step)
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(log_dir=str(self.path.parent / "tb"), purge_step=start_step + 1)
+        if progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total_steps, initial=start_step, desc="grpo", unit="step", dynamic_ncols=True)
+
+    def _truncate_after(self, step: int) -> None:
+        """Keep only rows with row['step'] <= step (a fresh run, step 0, starts an empty file)."""
+        if not self.path.is_file():
+            return
+        kept = [ln for ln in self.path.read_text().splitlines()
+                if ln.strip() and json.loads(ln).get("step", 0) <= step]
+        self.path.write_text("".join(ln + "\n" for ln in kept))
+
+    def log(self, row: dict[str, Any]) -> None:
+        """Write one step's metrics (must contain "step")."""
+        if not self.enabled:
+            return
+        clean = {k: _clean(v) for k, v in row.items()}
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(clean) + "\n")
+        step = int(clean["step"])
+        if self._tb is not None:
+            for k, v in clean.items():
+                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    self._tb.add_scalar(k, v, step)
+        if self._bar is not None:
+            shown = {k: f"{clean[k]:.3g}" for k in PROGRESS_KEYS if isinstance(clean.get(k), (int, float))}
+            self._bar.set_postfix(shown, refresh=False)
+            self._bar.update(step - self._bar.n)
+
+    def write(self, message: str) -> None:
+        """Print a line without breaking the progress bar."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(message)
+        else:
+            print(message, flush=True)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+            self._tb = None
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

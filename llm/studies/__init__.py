@@ -1,0 +1,28 @@
+"""Entropy-dynamics studies on the GRPO trainer: one sweep per finding of arXiv 2511.05993.
+
+``python -m llm.studies NAME --out DIR [--smoke] [--seeds N] [--steps N]`` (NAME in :data:`STUDIES`) writes
+``DIR/NAME.json`` (per-run metrics, per-arm summaries, generated verdicts) and ``DIR/NAME.png``.
+"""
+
+from __future__ import annotations
+
+from llm.studies.clipping import STUDY as CLIPPING
+from llm.studies.common import Arm, Claim, Study, run_study
+from llm.studies.diversity import STUDY as DIVERSITY
+from llm.studies.mechanism import covariance_split, measured_split
+from llm.studies.offpolicy import STUDY as OFFPOLICY
+from llm.studies.reweighting import STUDY as REWEIGHTING
+from llm.studies.verdict import VERDICTS, Verdict, paired_verdict, t_critical
+
+STUDIES: dict[str, Study] = {s.name: s for s in (OFFPOLICY, DIVERSITY, CLIPPING, REWEIGHTING)}
+
+
+def study_main(argv: list[str] | None = None) -> int:
+    """Command line ``NAME --out DIR [--smoke] [--seeds N] [--steps N] [--config FILE] [key=value ...]``."""
+    from llm.studies.__main__ import main
+
+    return main(argv)
+
+
+__all__ = ["STUDIES", "VERDICTS", "Arm", "Claim", "Study", "Verdict", "covariance_split", "measured_split",
+           "paired_verdict", "run_study", "study_main", "t_critical"]

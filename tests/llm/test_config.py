@@ -1,0 +1,136 @@
+"""Config loading: YAML + key=value overrides, validation messages, the paper's settings, the field table."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import aent
+from llm.config import SECTIONS, TrainConfig, field_docs, field_table, load_config, save_config
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "configs"
+
+
+def test_defaults_and_tiny_yaml_are_valid():
+    assert TrainConfig().max_steps >= 1
+    cfg = load_config(CONFIGS / "tiny.yaml")
+    assert cfg.model.path == "" and cfg.model.warm_start_steps > 0  # CPU default: built locally, no downloads
+
+
+def test_paper_config_has_the_authors_settings():
+    """DESIGN.md: Qwen2.5-Math-1.5B on MATH: lambda0=0.002, p=0.33, band [0.15,0.24], beta=0.002, warmup 30,
+    box [6e-4, 9e-3], group 16, lr 2e-6, clip 0.2, no KL."""
+    cfg = load_config(CONFIGS / "aent_qwen2.5_math_1.5b.yaml")
+    e = cfg.entropy
+    assert (e.method, e.ent_coef, e.clamp_p, e.band_low, e.band_high, e.coef_lr, e.warmup) == (
+        "aent", 0.002, 0.33, 0.15, 0.24, 0.002, 30)
+    assert (e.coef_min, e.coef_max, e.eps_low, e.eps_high) == (6e-4, 9e-3, 0.2, 0.2)
+    assert cfg.rollout.group_size == 16 and cfg.optim.lr == 2e-6
+    assert "Qwen2.5-Math-1.5B" in cfg.model.path
+
+
+def test_r1_distill_config_has_the_authors_settings():
+    """DESIGN.md: R1-Distill-Qwen-1.5B: lambda0=3e-4, p=0.25, band [0.35,0.62], beta=1e-4, box [4e-5,1e-3]."""
+    e = load_config(CONFIGS / "aent_r1_distill_qwen_1.5b.yaml").entropy
+    assert (e.method, e.ent_coef, e.clamp_p, e.band_low, e.band_high, e.coef_lr, e.coef_min, e.coef_max) == (
+        "aent", 3e-4, 0.25, 0.35, 0.62, 1e-4, 4e-5, 1e-3)
+
+
+def test_overrides_always_work_and_are_typed():
+    cfg = load_config(CONFIGS / "tiny.yaml", ["max_steps=3", "output_dir=/tmp/x", "optim.lr=2e-6",
+                                               "entropy.method=aent", "progress=false", "rollout.top_p=0.9"])
+    assert cfg.max_steps == 3 and cfg.output_dir == "/tmp/x" and cfg.optim.lr == 2e-6
+    assert isinstance(cfg.optim.lr, float) and cfg.progress is False and cfg.rollout.top_p == 0.9
+    assert cfg.entropy.method == "aent"
+
+
+@pytest.mark.parametrize("method", aent.METHODS)
+def test_every_entropy_method_is_selectable(method):
+    extra = ["entropy.pos_weight_mode=fixed"] if method == "pos_reweight" else []
+    assert load_config(CONFIGS / "tiny.yaml", [f"entropy.method={method}", *extra]).entropy.method == method
+
+
+def test_entropy_preset_then_overrides():
+    cfg = load_config(None, ["entropy.preset=aent", "entropy.warmup=0"])
+    assert cfg.entropy.method == "aent" and cfg.entropy.warmup == 0 and cfg.entropy.band_high == 0.24
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("rollout.group_size=1", "rollout.group_size` must be >= 2; got 1"),
+    ("optim.lr=0", "optim.lr` must be > 0"),
+    ("rollout.top_p=1.5", "rollout.top_p` must be in (0, 1]"),
+    ("rollout.temperature=-1", "rollout.temperature` must be > 0"),
+    ("optim.schedule=step", "optim.schedule` must be one of constant, linear, cosine"),
+    ("max_steps=0", "max_steps` must be >= 1"),
+    ("adv_scale=mad", "adv_scale` must be one of std, none"),
+    ("optim.mini_batch_size=7", "optim.mini_batch_size` must be 0 or a divisor"),
+    ("entropy.clamp_p=1.5", "entropy.clamp_p must be in [0, 1)"),
+    ("entropy.method=magic", "entropy.method must be one of"),
+    ("max_steps=abc", "`max_steps` must be of type int; got 'abc'"),
+    ("max_steps=2.5", "`max_steps` must be of type int"),
+    ("data.template=chatml", "data.template` must be one of"),
+    ("model.max_position=16", "model.max_position` must be >= data.max_prompt_len + rollout.max_new_tokens"),
+])
+def test_invalid_values_name_the_field_and_range(override, needle):
+    with pytest.raises(ValueError) as err:
+        load_config(CONFIGS / "tiny.yaml", [override])
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)  # one clear line
+
+
+@pytest.mark.parametrize("override, suggestion", [
+    ("max_step=3", "did you mean 'max_steps'?"),
+    ("entropy.methd=aent", "did you mean 'method'?"),
+    ("rollout.group=4", "did you mean 'group_size'?"),
+    ("lr=1e-3", "did you mean 'optim.lr'?"),
+])
+def test_unknown_keys_get_a_did_you_mean(override, suggestion):
+    with pytest.raises(ValueError, match="unknown config field") as err:
+        load_config(CONFIGS / "tiny.yaml", [override])
+    assert suggestion in str(err.value)
+
+
+def test_bad_override_syntax_and_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="key=value"):
+        load_config(None, ["max_steps"])
+    with pytest.raises(ValueError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="YAML mapping"):
+        load_config(tmp_path / "list.yaml")
+
+
+@given(seed=st.integers(0, 2**31), steps=st.integers(1, 10_000), lr=st.floats(1e-8, 1.0),
+       group=st.integers(2, 64), method=st.sampled_from(["none", "aent", "entropy_bonus", "clip_cov"]))
+def test_save_then_load_round_trips(tmp_path_factory, seed, steps, lr, group, method):
+    cfg = load_config(None, [f"seed={seed}", f"max_steps={steps}", f"optim.lr={lr!r}",
+                             f"rollout.group_size={group}", "rollout.prompts_per_step=1",
+                             f"entropy.method={method}"])
+    path = tmp_path_factory.mktemp("cfg") / "config.yaml"
+    save_config(cfg, path)
+    assert load_config(path) == cfg
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_every_field_has_a_docstring_and_a_table_row():
+    table = field_table().splitlines()
+    n_fields = sum(1 for f in dataclasses.fields(TrainConfig) if f.name not in SECTIONS)
+    n_fields += sum(len(dataclasses.fields(sec)) for sec in SECTIONS.values())
+    assert len(table) == 2 + n_fields
+    for name, sec in [("top", TrainConfig), *SECTIONS.items()]:
+        docs = field_docs(sec)
+        missing = [f.name for f in dataclasses.fields(sec) if not docs.get(f.name)]
+        assert not missing, f"fields without a docstring in {name}: {missing}"
+
+
+def test_docs_field_table_is_the_generated_one():
+    """docs/llm/trainer.md holds exactly `python -m llm fields` between its markers (regenerate when it fails)."""
+    text = (REPO / "docs" / "llm" / "trainer.md").read_text()
+    start, end = "<!-- fields:start -->\n", "\n<!-- fields:end -->"
+    assert start in text and end in text
+    assert text.split(start, 1)[1].split(end, 1)[0].strip() == field_table().strip()
