@@ -150,6 +150,8 @@ def _train(model, tokenizer, problems, cfg: WarmStartConfig, progress: bool) -> 
         losses.append(float(loss.detach()))
         if progress:
             steps.set_postfix(loss=f"{losses[-1]:.3f}")
+    # Leave no gradient behind: the first RL update would otherwise apply the last SFT step's gradient again.
+    opt.zero_grad(set_to_none=True)
     model.eval()
     return losses
 
