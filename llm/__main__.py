@@ -1,4 +1,4 @@
-"""Command line of the LLM half: ``python -m llm {train,eval,plot,config,fields} ...``.
+"""Command line of the LLM half: ``python -m llm {train,eval,study,plot,config,fields} ...``.
 
 Examples::
 
@@ -7,6 +7,7 @@ Examples::
     accelerate launch --config_file configs/accelerate/fsdp_8gpu.yaml -m llm train \\
         --config configs/aent_qwen2.5_math_1.5b.yaml model.path=/models/Qwen2.5-Math-1.5B
     python -m llm eval --model runs/tiny/final --task arithmetic --n 64 --samples 4
+    python -m llm study reweighting --out runs/studies --seeds 3   # arXiv 2511.05993's findings
     python -m llm plot runs/aent runs/none --out curves.png
     python -m llm fields            # markdown table of every config field
 """
@@ -22,7 +23,7 @@ from llm.plot import PLOT_KEYS
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m llm", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="{train,eval,plot,config,fields}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{train,eval,study,plot,config,fields}")
 
     t = sub.add_parser("train", help="GRPO training with entropy control (any launcher: python or accelerate)")
     t.add_argument("--config", required=True, help="YAML config, e.g. configs/tiny.yaml")
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--config", default=None, help="YAML config (defaults when omitted)")
     c.add_argument("overrides", nargs="*", metavar="key=value")
 
+    sub.add_parser("study", add_help=False,
+                   help="entropy-dynamics study: offpolicy, diversity, clipping, reweighting (see `study --help`)")
     sub.add_parser("fields", help="print the markdown table of every config field (generated from docstrings)")
 
     e = sub.add_parser("eval", help="pass@1 / pass@k / mean@k of a saved model (llm.evaluate; see its --help)",
@@ -78,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["eval"]:  # everything after `eval` belongs to llm.evaluate's parser (incl. --help)
         return _eval(argparse.Namespace(args=argv[1:]))
+    if argv[:1] == ["study"]:  # everything after `study` belongs to llm.studies' parser (incl. --help)
+        from llm.studies import study_main
+
+        return study_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.cmd == "train":

@@ -194,7 +194,7 @@ def evaluate_heldout(cfg: TrainConfig, model, tokenizer, problems: list) -> dict
     sampled = evaluate(model, tokenizer, problems, samples=k, temperature=cfg.eval_temperature,
                        top_p=cfg.rollout.top_p, **kw)
     return {"eval_accuracy": greedy["accuracy"], f"eval_mean_at_{k}": sampled["accuracy"],
-            "eval_response_len": sampled["response_len"]}
+            f"eval_pass_at_{k}": sampled[f"pass@{k}"], "eval_response_len": sampled["response_len"]}
 
 
 # --------------------------------------------------------------------------------------------------- update
