@@ -28,7 +28,7 @@ EXPECTED = {
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    """Rows of ``run_dir/metrics.jsonl`` (one per global step), skipping blank lines."""
+    """Rows of ``run_dir/metrics.jsonl`` (one per global step), led by ``initial_eval.json`` as step 0 if present."""
     path = Path(run_dir) / "metrics.jsonl"
     rows = []
     with open(path) as fh:
@@ -40,6 +40,10 @@ def read_metrics(run_dir: Path) -> list[dict]:
                     raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
     if not rows:
         raise ValueError(f"{path} holds no metrics rows")
+    # The held-out evaluation of the starting policy (before any RL step) is step 0 of the eval curves.
+    initial = Path(run_dir) / "initial_eval.json"
+    if initial.is_file():
+        rows.insert(0, {"step": 0, **json.loads(initial.read_text())})
     return rows
 
 
@@ -141,7 +145,7 @@ def _fmt(x: float) -> str:
 def _accuracy_key(summary: dict) -> str:
     """The held-out accuracy metric when the runs logged one, else the training accuracy."""
     evals = [k for k in summary["metrics"] if k.startswith(EVAL_PREFIX)]
-    for pref in ("eval_pass@1", "eval_accuracy", "eval_mean@k"):
+    for pref in ("eval_accuracy", "eval_pass@1"):
         if pref in evals:
             return pref
     return evals[0] if evals else "accuracy"
@@ -216,8 +220,8 @@ def plot_curves(per_method: Mapping[str, dict], out_png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in (*CURVE_KEYS, "eval_pass@1", "eval_accuracy", "eval_mean@k")
-            if any(k in m["curves"] for m in per_method.values())]
+    evals = sorted({k for m in per_method.values() for k in m["curves"] if k.startswith(EVAL_PREFIX)})
+    keys = [k for k in (*CURVE_KEYS, *evals) if any(k in m["curves"] for m in per_method.values())]
     cols = 3
     rows = max(1, math.ceil(len(keys) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)

@@ -57,8 +57,9 @@ def format_seconds(s: float) -> str:
 class _Progress:
     """A one-line status: stage(s) running, elapsed time, an estimate of the time left."""
 
-    def __init__(self, stages: Sequence[Stage], done: set[str], stream) -> None:
-        self.expected = {s.name: s.expected_s for s in stages}
+    def __init__(self, stages: Sequence[Stage], done: set[str], stream, jobs: int = 1) -> None:
+        # Parallel stages share the cores `jobs` at a time, so each adds 1/jobs of its duration to the wall time.
+        self.expected = {s.name: s.expected_s / (max(1, jobs) if s.parallel else 1) for s in stages}
         self.titles = {s.name: s.title for s in stages}
         self.todo = [s.name for s in stages if s.name not in done]
         self.running: dict[str, float] = {}
@@ -84,8 +85,7 @@ class _Progress:
             if name in self.running:
                 est = max(est - (now - self.running[name]), 0.0)
             left += est
-        jobs = max(1, len(self.running))
-        return left / jobs if jobs > 1 else left
+        return left
 
     def line(self) -> str:
         n_done, n_all = len(self.finished), len(self.todo)
@@ -197,7 +197,7 @@ def run_stages(out: Path, stages: Sequence[Stage], *, jobs: int = 1, stream=None
         stream.write(f"resuming: {len(done)} finished stage(s) kept ({', '.join(sorted(done))})\n")
     cores = os.cpu_count() or 1
     seconds: dict[str, float] = {}
-    with _Progress(stages, done, stream) as progress:
+    with _Progress(stages, done, stream, jobs) as progress:
         for group in _groups(stages):
             todo = [s for s in group if s.name not in done]
             if not todo:

@@ -81,7 +81,7 @@ def test_verdict_rule(diff, se, sign, n, expected):
 def _fake_run(d: Path, entropy: list[float], eval_acc: list[float | None]) -> Path:
     d.mkdir(parents=True)
     rows = [{"step": i + 1, "reward_mean": 0.5, "accuracy": 0.5, "entropy": h, "clamped_entropy": h / 2,
-             "ent_coef": 0.0, "response_len": 10.0, **({"eval_pass@1": e} if e is not None else {})}
+             "ent_coef": 0.0, "response_len": 10.0, **({"eval_accuracy": e} if e is not None else {})}
             for i, (h, e) in enumerate(zip(entropy, eval_acc))]
     (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return d
@@ -94,16 +94,22 @@ def test_summary_of_hand_made_runs(tmp_path):
             "aent": {0: _fake_run(tmp_path / "a0", [2.0, 2.0, 2.0, 2.0], [0.1, None, None, 0.5]),
                      1: _fake_run(tmp_path / "a1", [2.0, 2.1, 2.2, 2.2], [0.2, None, None, 0.6])}}
     s = summarise_llm(runs, {"grpo": "none", "aent": "aent"}, tmp_path / "summary.json")
-    assert s["accuracy_metric"] == "eval_pass@1"
+    assert s["accuracy_metric"] == "eval_accuracy"
     ent = s["methods"]["grpo"]["metrics"]["entropy"]
     assert ent["end_per_seed"] == [1.0, 0.8]  # last quarter of 4 steps = the last step
     assert ent["end_mean"] == pytest.approx(0.9) and ent["end_std"] == pytest.approx(math.sqrt(0.02))
     collapse, ent_claim, acc_claim = s["findings"]
     assert collapse["verdict"] == "held" and collapse["effect"] == pytest.approx(-1.1)
     assert ent_claim["verdict"] == "held" and ent_claim["effect"] == pytest.approx((2.0 + 2.2) / 2 - 0.9)
-    assert acc_claim["metric"] == "eval_pass@1" and acc_claim["effect"] == pytest.approx(0.25)
+    assert acc_claim["metric"] == "eval_accuracy" and acc_claim["effect"] == pytest.approx(0.25)
     assert acc_claim["verdict"] == "held"  # 0.25 vs se sqrt(0.005/2 + 0) = 0.05
     assert json.loads((tmp_path / "summary.json").read_text())["baseline"] == "grpo"
+    # The trainer's initial_eval.json (the policy before RL) becomes step 0 of the held-out curves.
+    (tmp_path / "g0" / "initial_eval.json").write_text(json.dumps({"eval_accuracy": 0.05}))
+    (tmp_path / "g1" / "initial_eval.json").write_text(json.dumps({"eval_accuracy": 0.15}))
+    s = summarise_llm(runs, {"grpo": "none", "aent": "aent"}, tmp_path / "summary.json")
+    acc = s["methods"]["grpo"]["metrics"]["eval_accuracy"]
+    assert acc["start_mean"] == pytest.approx(0.1) and s["methods"]["grpo"]["curves"]["eval_accuracy"]["step"][0] == 0
     assert mean_std([1.0]) == (1.0, 0.0)
 
 
