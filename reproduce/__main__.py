@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from reproduce.config import SMOKE_CONFIG, ReproduceConfig, load_config, resolve
+from reproduce.config import REPO, SMOKE_CONFIG, ReproduceConfig, load_config, resolve
 from reproduce.stages import Stage, StageError, format_seconds, run_stages
 
 TOY_EXPECTED_S = {"figure1": 120.0, "bias": 45.0, "dynamics": 45.0}
@@ -84,17 +84,20 @@ def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) 
     if runs:
         stages.append(Stage(name="llm-summary", title="LLM summary", fn=summarise, expected_s=5.0, always=True,
                             outputs=[out / "llm" / "summary.json", out / "llm" / "curves.png"]))
-    planned = sum(s.expected_s for s in stages)
-    print(f"reproduce: {len(stages)} stages into {out} (config {cfg.source}; planned about "
-          f"{format_seconds(planned)} of work on {os.cpu_count()} cores, {jobs} LLM runs at a time)",
+    planned = sum(s.expected_s / (jobs if s.parallel else 1) for s in stages)
+    print(f"reproduce: {len(stages)} stages into {out} (config {cfg.source}; planned wall time about "
+          f"{format_seconds(planned)} on {os.cpu_count()} cores, {jobs} LLM runs at a time after the first)",
           file=sys.stderr)
     t0 = time.monotonic()
     seconds = run_stages(out, stages, jobs=jobs)
     previous = (json.loads((out / "run.json").read_text()).get("stage_seconds", {})
                 if (out / "run.json").is_file() else {})
     stage_seconds = {s.name: round(seconds.get(s.name, previous.get(s.name, 0.0)), 1) for s in stages}
-    meta = {"date": time.strftime("%Y-%m-%d"), "config": cfg.source, "smoke": smoke,
-            "machine": _machine(), "total_seconds": round(time.monotonic() - t0, 1),
+    source = Path(cfg.source).resolve()
+    shown = source.relative_to(REPO) if source.is_relative_to(REPO) else source
+    meta = {"date": time.strftime("%Y-%m-%d"), "config": str(shown), "smoke": smoke,
+            "machine": _machine(), "total_seconds": round(sum(stage_seconds.values()), 1),
+            "this_invocation_seconds": round(time.monotonic() - t0, 1),
             "stage_seconds": stage_seconds, "budget_minutes": cfg.budget_minutes,
             "llm": {"config": cfg.llm.config, "seeds": list(cfg.llm.seeds), "overrides": list(cfg.llm.overrides),
                     "methods": {k: list(v) for k, v in cfg.llm.methods.items()}}}

@@ -180,6 +180,19 @@ def summarise_llm(runs: Mapping[str, Mapping[int, Path]], method_entropy: Mappin
             "text": (f"{base}: token entropy went from {_fmt(ent['start_mean'])} to {_fmt(ent['end_mean'])} nats "
                      f"(change {_fmt(c_mean)} ± {_fmt(c_std)} over {len(changes)} seeds): {v}.")})
 
+    if acc_key.startswith(EVAL_PREFIX) and acc_key in b["metrics"]:
+        acc = b["metrics"][acc_key]
+        starts = [(_series(read_metrics(d), acc_key) or [(0, None)])[0][1] for d in runs[base].values()]
+        gains = [e - s for e, s in zip(acc["end_per_seed"], starts) if e is not None and s is not None]
+        g_mean, g_std = mean_std(gains)
+        se = g_std / math.sqrt(max(len(gains), 1))
+        v = verdict(g_mean, se, +1, len(gains))
+        findings.append({
+            "claim": f"RL ({base}) raises held-out {acc_key} above the warm-started policy's", "verdict": v,
+            "effect": g_mean, "se": se, "metric": acc_key,
+            "text": (f"{base}: held-out {acc_key} went from {_fmt(acc['start_mean'])} to {_fmt(acc['end_mean'])} "
+                     f"(change {_fmt(g_mean)} ± {_fmt(g_std)} over {len(gains)} seeds): {v}.")})
+
     for lab in labels[1:]:
         m = per_method[lab]
         method = method_entropy.get(lab, lab)
@@ -244,5 +257,5 @@ def plot_curves(per_method: Mapping[str, dict], out_png: Path) -> None:
     fig.suptitle("LLM comparison (mean ± std over seeds)")
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=110)
+    fig.savefig(out_png, dpi=80)
     plt.close(fig)

@@ -98,7 +98,8 @@ def test_summary_of_hand_made_runs(tmp_path):
     ent = s["methods"]["grpo"]["metrics"]["entropy"]
     assert ent["end_per_seed"] == [1.0, 0.8]  # last quarter of 4 steps = the last step
     assert ent["end_mean"] == pytest.approx(0.9) and ent["end_std"] == pytest.approx(math.sqrt(0.02))
-    collapse, ent_claim, acc_claim = s["findings"]
+    collapse, gain, ent_claim, acc_claim = s["findings"]
+    assert gain["metric"] == "eval_accuracy" and gain["effect"] == pytest.approx((0.3 - 0.1 + 0.3 - 0.2) / 2)
     assert collapse["verdict"] == "held" and collapse["effect"] == pytest.approx(-1.1)
     assert ent_claim["verdict"] == "held" and ent_claim["effect"] == pytest.approx((2.0 + 2.2) / 2 - 0.9)
     assert acc_claim["metric"] == "eval_accuracy" and acc_claim["effect"] == pytest.approx(0.25)
@@ -145,3 +146,22 @@ def test_smoke_run_end_to_end(tmp_path):
     again = subprocess.run([sys.executable, "-m", "reproduce", "--smoke", "--out", str(out)], cwd=REPO,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "resuming" in again.stderr
+
+
+def test_export_copies_report_figures_and_json(tmp_path):
+    from reproduce.export import export_report
+
+    run = tmp_path / "run"
+    (run / "toy" / "bias").mkdir(parents=True)
+    (run / "toy" / "bias" / "bias.png").write_bytes(b"\x89PNG fake")
+    (run / "toy" / "bias" / "bias.json").write_text(json.dumps({"x": 0.5}))
+    (run / "run.json").write_text(json.dumps({"date": "2026-11-23"}))
+    (run / "report.md").write_text("# r\n\n![bias](toy/bias/bias.png)\n\nvalue 0.500\n")
+    dest = tmp_path / "docs" / "report_example.md"
+    export_report(run, dest)
+    text = dest.read_text()
+    assert "![bias](report_example/toy/bias/bias.png)" in text
+    assert (tmp_path / "docs" / "report_example" / "toy" / "bias" / "bias.png").read_bytes() == b"\x89PNG fake"
+    assert numbers_not_in_json(dest, sorted((tmp_path / "docs" / "report_example").rglob("*.json"))) == []
+    with pytest.raises(FileNotFoundError, match="report.md"):
+        export_report(tmp_path / "nothing", dest)

@@ -1,0 +1,257 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Tutorial 1: the entropy bonus on a bandit
+#
+# A language model choosing one token is a **bandit**: one state, $|A|$ actions (the vocabulary), a softmax
+# policy $\pi = \mathrm{softmax}(z)$ over logits $z$, and a reward $r_a \in [0, 1]$ per action. The value is
+# $V(z) = \sum_a \pi(a)\, r_a$. This tutorial works everything out exactly, without sampling noise.
+#
+# **Learning goals.** After this tutorial you can
+#
+# 1. write the exact policy gradient of a softmax bandit, $\partial V/\partial z_a = \pi(a)\,(r_a - V)$, and
+#    check it against autograd;
+# 2. see **entropy collapse**: as the policy becomes deterministic its gradient vanishes
+#    ($\lVert\nabla V\rVert \le 2H(\pi)$, AEnt arXiv 2509.03493, the "no entropy control" proposition), so a
+#    policy that locks onto a good-but-not-best arm stops learning;
+# 3. see what a fixed **entropy bonus** $V + \lambda H$ buys (it keeps the gradient alive) and what it costs
+#    (a **bias**: its maximiser $\pi_\lambda(a) \propto e^{r_a/\lambda}$ is not optimal), and how that bias
+#    grows with the number of actions $|A|$ and shrinks with the number $m$ of optimal actions.
+#
+# **APIs used:** `toy.tasks.BanditTask`, `toy.exact` (`bandit_value`, `bandit_policy_gradient`,
+# `bandit_gibbs`, `sparse_gibbs`), `toy.train` (`TrainConfig`, `train_bandit`), `aent.EntropyConfig`,
+# `aent.entropy`.
+#
+# Run it as a notebook (`make notebooks`, then open `tutorials/01_bandit_entropy_bonus.ipynb`) or as a script
+# (`python tutorials/01_bandit_entropy_bonus.py`). `AENT_SMOKE=1` shrinks it to a few seconds.
+
+# %%
+import math
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:  # a plain script: draw to files only
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import torch
+
+from aent import EntropyConfig, entropy
+from toy.exact import bandit_gibbs, bandit_policy_gradient, bandit_value, sparse_gibbs
+from toy.tasks import BanditTask
+from toy.train import TrainConfig, train_bandit
+
+torch.set_num_threads(1)
+SMOKE = os.environ.get("AENT_SMOKE") == "1"
+OUT = Path(os.environ.get("AENT_TUTORIAL_OUT", "runs/tutorials")) / "01"
+OUT.mkdir(parents=True, exist_ok=True)
+F64 = torch.float64
+print(f"smoke={SMOKE}, figures go to {OUT}")
+
+# %% [markdown]
+# ## 1. A sparse bandit and its exact policy gradient
+#
+# `BanditTask` builds the reward vector: `m_optimal` arms pay 1 and, with `pattern="uniform"`, every other arm
+# pays a random amount below $1 - \text{gap}$. Many arms are *nearly* optimal, a few are optimal: the shape of
+# a reasoning task where many continuations look plausible and few are right.
+
+# %%
+N_ARMS = 1000
+task = BanditTask(n_arms=N_ARMS, m_optimal=5, pattern="uniform", gap=0.1, seed=0)
+r = torch.tensor(task.rewards, dtype=F64)
+print(
+    "optimal arms:",
+    task.optimal.tolist(),
+    "| best suboptimal reward:",
+    float(r[r < 1].max()),
+    "| mean reward:",
+    float(r.mean()),
+)
+
+z = 2.0 * torch.randn(N_ARMS, dtype=F64, generator=torch.Generator().manual_seed(0))
+closed_form = bandit_policy_gradient(z, r)
+z_ad = z.clone().requires_grad_(True)
+(autograd,) = torch.autograd.grad(bandit_value(z_ad, r), z_ad)
+print("max |closed form - autograd| =", float((closed_form - autograd).abs().max()))
+assert torch.allclose(closed_form, autograd, rtol=0, atol=1e-14)
+
+# %% [markdown]
+# The closed form says why learning slows: every component carries a factor $\pi(a)$. An arm the policy never
+# samples gets no push, and a policy sure of one arm ($\pi(a^\dagger) \approx 1$, $V \approx r_{a^\dagger}$)
+# has $\pi(a)(r_a - V) \approx 0$ everywhere. Sharpen the same logits by a factor $\beta$ and watch the
+# gradient norm and the entropy fall together. The paper bounds the first by twice the second.
+
+# %%
+betas = torch.logspace(-1, 2, 16 if SMOKE else 60)
+h_curve, g_curve = [], []
+for beta in betas:
+    zb = beta * z
+    h_curve.append(float(entropy(zb.float())))  # aent.entropy, float32, nats
+    g_curve.append(float(bandit_policy_gradient(zb, r).norm()))
+h_curve, g_curve = torch.tensor(h_curve), torch.tensor(g_curve)
+assert bool((g_curve <= 2 * h_curve + 1e-6).all()), "claim 1 (||grad V|| <= 2 H) failed"
+assert g_curve[-1] < 1e-2 * g_curve.max(), "a near-deterministic policy should have a tiny gradient"
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.loglog(h_curve, g_curve, "o-", label=r"$\|\nabla V\|$ (exact)")
+ax.loglog(h_curve, 2 * h_curve, "k--", label=r"$2H(\pi)$")
+ax.set_xlabel("entropy H (nats)")
+ax.set_ylabel("gradient norm")
+ax.legend()
+ax.set_title("Collapse stalls learning")
+fig.tight_layout()
+fig.savefig(OUT / "grad_vs_entropy.png", dpi=100)
+
+# %% [markdown]
+# ## 2. Entropy collapse in training, and the bonus that prevents it
+#
+# `toy.train.train_bandit` runs gradient ascent on the tabular logits of several independent policies at once.
+# `estimator="exact"` uses the exact gradient of $V + \lambda H$, so every difference below comes from the
+# objective, not from sampling. The optimal arms start at the 99th percentile of a peaked random initial
+# policy (`opt_quantile=0.99`): plausible, but not the mode, like a correct token under a pretrained prior.
+
+# %%
+steps = 150 if SMOKE else 400
+base = TrainConfig(
+    n_arms=N_ARMS,
+    m_optimal=5,
+    pattern="uniform",
+    gap=0.1,
+    estimator="exact",
+    steps=steps,
+    lr=5.0,
+    init="gaussian",
+    init_scale=2.0,
+    opt_quantile=0.99,
+    n_seeds=4,
+    seed=0,
+)
+runs = {
+    "no bonus": train_bandit(base.replace(entropy=EntropyConfig(method="none"))),
+    "bonus lambda=0.05": train_bandit(
+        base.replace(entropy=EntropyConfig(method="entropy_bonus", ent_coef=0.05))
+    ),
+}
+for name, run in runs.items():
+    print(
+        f"{name:18s} entropy {float(run.entropy[0].mean()):.2f} -> {float(run.entropy[-1].mean()):.2f} nats, "
+        f"P(optimal) {float(run.accuracy[0].mean()):.3f} -> {float(run.accuracy[-1].mean()):.3f}"
+    )
+
+none, bonus = runs["no bonus"], runs["bonus lambda=0.05"]
+assert float(none.entropy[-1].mean()) < 0.5 * float(none.entropy[0].mean()), "entropy should collapse"
+assert float(bonus.entropy[-1].mean()) > float(none.entropy[-1].mean()), "the bonus keeps entropy higher"
+assert float(bonus.accuracy[-1].mean()) > float(none.accuracy[-1].mean()), (
+    "here the bonus finds the optimal arms"
+)
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+for name, run in runs.items():
+    axes[0].plot(run.accuracy.mean(1), label=name)
+    axes[1].plot(run.entropy.mean(1), label=name)
+axes[0].set_ylabel("P(optimal arm)")
+axes[1].set_ylabel("entropy (nats)")
+for ax in axes:
+    ax.set_xlabel("step")
+    ax.legend()
+fig.tight_layout()
+fig.savefig(OUT / "collapse.png", dpi=100)
+
+# %% [markdown]
+# Without a bonus the policy pours its mass onto the arms it already liked (rewards just below 1), its entropy
+# collapses, and with it the gradient toward the optimal arms. The bonus keeps mass spread out long enough for
+# the exact gradient to find them.
+
+# %% [markdown]
+# ## 3. The price: the bias of the entropy bonus
+#
+# The bonus changes the objective. The maximiser of $V + \lambda H$ is the Gibbs policy
+# $\pi_\lambda(a) \propto e^{r_a/\lambda}$ (`toy.exact.bandit_gibbs`), and its **bias** $V^* - V(\pi_\lambda)$
+# is at most $\lambda(\log|A| - \log m)$ (the paper's proposition with entropy regularisation, here with
+# horizon $H = 1$). First check that the Gibbs policy really is the maximiser, against random perturbations:
+
+# %%
+lam = 0.1
+r_small = torch.zeros(200, dtype=F64)
+r_small[:3] = 1.0
+p_gibbs = bandit_gibbs(r_small, lam)
+
+
+def objective(p: torch.Tensor) -> float:
+    """V + lambda H of a probability vector (float64, direct formula)."""
+    nz = p[p > 0]
+    return float((p * r_small).sum() - lam * (nz * nz.log()).sum())
+
+
+best = objective(p_gibbs)
+gen = torch.Generator().manual_seed(1)
+for _ in range(20 if SMOKE else 200):
+    other = torch.softmax(p_gibbs.log() + 0.3 * torch.randn(200, dtype=F64, generator=gen), 0)
+    assert objective(other) <= best + 1e-12
+print(f"V + lambda H at the Gibbs policy = {best:.6f}, no perturbation beats it")
+
+# %% [markdown]
+# With $m$ arms worth 1 and the rest worth 0 the optimum has a closed form (`toy.exact.sparse_gibbs`):
+# $P(\text{optimal}) = m / (m + (|A| - m)e^{-1/\lambda})$. Tabulate the bias against $|A|$ and $m$, and
+# cross-check the closed form by the enumerated Gibbs policy:
+
+# %%
+sizes = [100, 1_000, 10_000, 100_000]
+ms = [1, 5, 15]
+table = {}
+for n in sizes:
+    for m in ms:
+        s = sparse_gibbs(n, m, lam)
+        table[n, m] = s["bias"]
+        r_nm = torch.zeros(n, dtype=F64)
+        r_nm[:m] = 1.0
+        enumerated = 1.0 - float((bandit_gibbs(r_nm, lam) * r_nm).sum())
+        assert math.isclose(enumerated, s["bias"], rel_tol=1e-9, abs_tol=1e-12)
+        assert s["bias"] <= s["bound"] + 1e-12, "bias bound lambda (log|A| - log m) violated"
+print("bias of the bonus, lambda = 0.1")
+print("|A|      " + "".join(f"m={m:<8d}" for m in ms))
+for n in sizes:
+    print(f"{n:<9d}" + "".join(f"{table[n, m]:<10.4f}" for m in ms))
+
+for m in ms:  # grows with |A| ...
+    assert all(table[a, m] < table[b, m] for a, b in zip(sizes, sizes[1:]))
+for n in sizes:  # ... and shrinks as optimal actions become less sparse
+    assert all(table[n, a] > table[n, b] for a, b in zip(ms, ms[1:]))
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+for m in ms:
+    ax.semilogx(sizes, [table[n, m] for n in sizes], "o-", label=f"m = {m}")
+ax.set_xlabel("|A| (actions)")
+ax.set_ylabel(r"bias $V^* - V(\pi_\lambda)$")
+ax.set_title(r"Entropy-bonus bias, $\lambda$ = 0.1")
+ax.legend()
+fig.tight_layout()
+fig.savefig(OUT / "bias.png", dpi=100)
+
+# %% [markdown]
+# At $|A| = 10^5$ (a real vocabulary) and $m = 1$ the regularised optimum puts about 80% of its mass on wrong
+# arms, although every wrong arm pays 0. This is the paper's argument for why a plain entropy bonus helps
+# little in LLM RL, and the motivation for the clamped entropy of Tutorial 3.
+#
+# ## Exercises
+#
+# 1. Rerun section 2 with `pattern="zero"`. Does the no-bonus run still get stuck? Why does the shape of the
+#    suboptimal rewards matter?
+# 2. Sweep `ent_coef` in section 2 over `[0.005, 0.02, 0.05, 0.2]`. Plot the final `P(optimal)`. Where does
+#    the bias of section 3 start to win over the exploration benefit?
+# 3. Using `sparse_gibbs`, find for $|A| = 10^5$ the largest $\lambda$ whose bias stays below 0.05 for $m = 1$
+#    and for $m = 15$.
+# 4. Replace `estimator="exact"` by `"grpo"` (sampled groups of `group_size` arms). Which conclusions survive
+#    the sampling noise?

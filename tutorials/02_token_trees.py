@@ -1,0 +1,254 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Tutorial 2: language models as token trees
+#
+# A language model writing a response of $H$ tokens from a vocabulary $A$ walks down a tree: every prefix is a
+# state, every token an action, and only the complete sequence $y$ is scored, $R(y) \in [0, 1]$. The tabular
+# version of this MDP is small enough to **enumerate**: every quantity below is exact (float64 sums over all
+# $|A|^H$ sequences), so each claim of the theory can be checked to rounding error.
+#
+# **Learning goals.** After this tutorial you can
+#
+# 1. build a token-tree task (`toy.tasks.TreeTask`), roll it out with the gymnasium environment
+#    `toy/TokenTree-v0`, and compute its value, trajectory entropy and policy gradient exactly (`toy.exact`);
+# 2. explain why optima are **sparse**: $|A^*| \ll |A|^H$;
+# 3. check the two propositions of AEnt (arXiv 2509.03493) on the tree:
+#    **no entropy control**, $\lVert\nabla_\theta V\rVert \le 2H(\pi_\theta)$ (a collapsed policy cannot
+#    learn); **entropy regularisation**, the maximiser of $V + \lambda H$ is $P(y) \propto e^{R(y)/\lambda}$
+#    and its bias is $V^* - V(\pi_\lambda) \le \lambda(H\log|A| - \log|A^*|)$, and for every policy
+#    $V^* - V(\pi_\theta) \le [\max V_\lambda - V_\lambda(\pi_\theta)] + \lambda(H\log|A| - \log|A^*|)$.
+#
+# **APIs used:** `toy.tasks.TreeTask`, `gymnasium.make_vec("toy/TokenTree-v0", ...)`, `toy.exact`
+# (`tree_size`, `trajectory_value`, `trajectory_entropy`, `visitation_entropy`, `value_grad`, `q_values`,
+# `visitation`, `sequence_logprobs`, `gibbs_distribution`, `regularized_optimum`, `regularized_objective`,
+# `free_energy`).
+
+# %%
+import math
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
+import gymnasium as gym
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import toy  # noqa: F401  (registers toy/TokenTree-v0)
+from toy import exact
+from toy.tasks import TreeTask
+
+torch.set_num_threads(1)
+SMOKE = os.environ.get("AENT_SMOKE") == "1"
+OUT = Path(os.environ.get("AENT_TUTORIAL_OUT", "runs/tutorials")) / "02"
+OUT.mkdir(parents=True, exist_ok=True)
+F64 = torch.float64
+print(f"smoke={SMOKE}, figures go to {OUT}")
+
+# %% [markdown]
+# ## 1. A token tree and its sparse optimum
+#
+# `structure="targets"` draws `m_targets` random target sequences worth 1; `partial_credit` pays a fraction
+# for a shared prefix (a shaped reward), 0 makes it a needle in a haystack. `structure="rule"` mimics a
+# verifier: every sequence whose digit sum is $c \bmod |A|$ is correct, so $|A^*| = |A|^{H-1}$.
+
+# %%
+VOCAB, HORIZON = 4, 3
+task = TreeTask(vocab=VOCAB, horizon=HORIZON, m_targets=2, partial_credit=0.5, seed=0)
+R = task.reward_table().copy()  # shape (A,) * H, entry [y1, y2, y3] = R(y)
+print("targets:", task.targets.tolist())
+print(
+    "sequences:",
+    task.n_sequences,
+    "| optimal:",
+    task.n_optimal,
+    "| R of the first 10 sequences:",
+    np.round(R.ravel()[:10], 3).tolist(),
+)
+for vocab, horizon in [(4, 3), (16, 4), (151_936, 8)]:
+    frac = math.exp(math.log(2) - horizon * math.log(vocab))
+    print(f"|A|={vocab:>7}, H={horizon}: two correct answers are a fraction {frac:.1e} of all sequences")
+
+# %% [markdown]
+# ## 2. Exact value, entropy and policy gradient
+#
+# A tabular softmax policy has one logit vector per prefix: `logits` of shape `(n_states, A)`, states in level
+# order (the root is state 0, the child of state $s$ by token $a$ is $A s + 1 + a$). `toy.exact` enumerates
+# the $|A|^H$ sequences to compute $V(\pi) = \sum_y P(y) R(y)$ and the trajectory entropy
+# $H(\pi) = -\sum_y P(y)\log P(y)$. Two independent checks:
+#
+# * the chain rule of entropy: $H(\pi) = \sum_s d(s)\, H(\pi(\cdot|s))$ with $d(s)$ the visitation
+#   probability;
+# * the policy-gradient theorem: $\partial V / \partial z(s, a) = d(s)\,\pi(a|s)\,(Q(s,a) - V(s))$, against
+#   the autograd gradient of the enumerated $V$.
+
+# %%
+n_states = exact.tree_size(VOCAB, HORIZON)
+z = torch.randn(n_states, VOCAB, dtype=F64, generator=torch.Generator().manual_seed(0))
+value = float(exact.trajectory_value(z, R))
+traj_h = float(exact.trajectory_entropy(z, HORIZON))
+print(
+    f"{n_states} states | V = {value:.4f} | H(pi) = {traj_h:.4f} nats "
+    f"(max H log|A| = {HORIZON * math.log(VOCAB):.4f})"
+)
+assert math.isclose(traj_h, float(exact.visitation_entropy(z, HORIZON)), rel_tol=1e-12)
+
+pi = torch.softmax(z, -1)
+q = exact.q_values(z, R)
+v_state = (pi * q).sum(-1, keepdim=True)
+pg_theorem = exact.visitation(z, HORIZON)[:, None] * pi * (q - v_state)
+assert torch.allclose(exact.value_grad(z, R), pg_theorem, rtol=0, atol=1e-14)
+print("autograd gradient == policy-gradient theorem")
+
+# %% [markdown]
+# The same policy, sampled through the gymnasium vector environment, gives a Monte Carlo estimate of $V$ that
+# agrees with the exact value within sampling error (the environment knows nothing about `toy.exact`):
+
+# %%
+n_envs = 2048 if SMOKE else 16384
+envs = gym.make_vec("toy/TokenTree-v0", num_envs=n_envs, vectorization_mode="vector_entry_point", task=task)
+envs.reset(seed=0)
+rng = np.random.default_rng(0)
+state = np.zeros(n_envs, dtype=np.int64)
+returns = np.zeros(n_envs)
+cdf = pi.cumsum(-1).numpy()
+for _ in range(HORIZON):
+    tokens = np.minimum((rng.random((n_envs, 1)) > cdf[state]).sum(1), VOCAB - 1)
+    _, reward, terminated, _, _ = envs.step(tokens)
+    returns += reward
+    state = VOCAB * state + 1 + tokens
+envs.close()
+assert terminated.all()
+stderr = returns.std() / math.sqrt(n_envs)
+print(f"Monte Carlo V = {returns.mean():.4f} +- {stderr:.4f}, exact V = {value:.4f}")
+assert abs(returns.mean() - value) < 5 * stderr + 1e-9
+
+# %% [markdown]
+# ## 3. No entropy control: collapse stalls learning
+#
+# The first proposition of the paper bounds the policy gradient by the trajectory entropy:
+# $\lVert\nabla_\theta V\rVert_2 \le 2H(\pi_\theta)$. A policy that has collapsed onto one sequence, right or
+# wrong, has (almost) no gradient left. Check it on random policies of several sharpness levels and trace it
+# along one path that sharpens a policy toward a wrong sequence.
+
+# %%
+gen = torch.Generator().manual_seed(1)
+ratios = []
+for _ in range(30 if SMOKE else 300):
+    scale = float(10 ** (2 * torch.rand(1, generator=gen) - 0.5))
+    zr = scale * torch.randn(n_states, VOCAB, dtype=F64, generator=gen)
+    g = float(exact.value_grad(zr, R).norm())
+    h = float(exact.trajectory_entropy(zr, HORIZON))
+    ratios.append(g / h)
+    assert g <= 2 * h + 1e-12, (g, h)
+print(f"max ||grad V|| / H over random policies: {max(ratios):.3f} (bound: 2)")
+
+wrong = torch.zeros(n_states, VOCAB, dtype=F64)
+wrong[:, 0] = 1.0  # prefer token 0 everywhere: the sequence (0, 0, 0), which is not a target
+assert R[0, 0, 0] < 1
+path = [
+    (float(exact.trajectory_entropy(b * wrong, HORIZON)), float(exact.value_grad(b * wrong, R).norm()))
+    for b in np.linspace(0, 12, 25)
+]
+h_path, g_path = np.array(path).T
+assert g_path[-1] < 1e-3 and h_path[-1] < 1e-3
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.plot(h_path, g_path, "o-", label=r"$\|\nabla V\|$ while collapsing on (0,0,0)")
+ax.plot(h_path, 2 * h_path, "k--", label=r"$2H(\pi)$")
+ax.set_xlabel("trajectory entropy (nats)")
+ax.set_ylabel("gradient norm")
+ax.legend()
+fig.tight_layout()
+fig.savefig(OUT / "collapse_tree.png", dpi=100)
+
+# %% [markdown]
+# ## 4. Entropy regularisation: the Gibbs optimum and its bias
+#
+# The maximiser of $V + \lambda H$ over tabular policies is the Gibbs distribution over **sequences**,
+# $P_\lambda(y) \propto e^{R(y)/\lambda}$; `toy.exact.regularized_optimum` computes its logits by the soft
+# value recursion and reports its value, bias and bounds. Check that its sequence distribution is the Gibbs
+# one, and that the bias respects $\lambda(H\log|A| - \log|A^*|)$:
+
+# %%
+lam = 0.2
+opt = exact.regularized_optimum(R, VOCAB, lam)
+p_opt = exact.sequence_logprobs(opt.logits, HORIZON).exp()
+assert torch.allclose(p_opt, exact.gibbs_distribution(R, VOCAB, lam), rtol=1e-10, atol=1e-14)
+print(f"lambda={lam}: V(pi_lambda) = {opt.value:.4f}, bias = {opt.bias:.4f}, bound = {opt.bound:.4f}")
+assert 0 <= opt.bias <= opt.bound_entropy + 1e-12 <= opt.bound + 2e-12
+
+# %% [markdown]
+# The third claim holds at **every** policy, not only at the optimum: the suboptimality of $\pi_\theta$ splits
+# into how far it is from maximising the regularised objective, plus the bias term. With `free_energy` (the
+# maximum of $V + \lambda H$) and `regularized_objective`:
+
+# %%
+bias_term = lam * (HORIZON * math.log(VOCAB) - math.log(task.n_optimal))
+best_reg = exact.free_energy(R, VOCAB, lam)
+assert math.isclose(best_reg, opt.objective)
+for _ in range(20 if SMOKE else 200):
+    zr = 3 * torch.randn(n_states, VOCAB, dtype=F64, generator=gen)
+    gap_v = 1.0 - float(exact.trajectory_value(zr, R))
+    gap_reg = best_reg - exact.regularized_objective(zr, R, lam)
+    assert gap_reg >= -1e-12, "free_energy must be the maximum of V + lambda H"
+    assert gap_v <= gap_reg + bias_term + 1e-12
+print(
+    "V* - V(theta) <= [max V_lambda - V_lambda(theta)] + lambda (H log|A| - log|A*|) on every sampled theta"
+)
+
+# %% [markdown]
+# Now the point of the paper: the bias grows with the vocabulary and the horizon, and shrinks as the optimal
+# set grows. Sweep $|A|$ at $H = 3$ for one and four target sequences (pure needles, `partial_credit=0`):
+
+# %%
+vocabs = [2, 3, 4, 6, 8] if SMOKE else [2, 3, 4, 5, 6, 8, 10, 12]
+curves = {}
+for m in (1, 4):
+    rows = []
+    for vocab in vocabs:
+        t = TreeTask(vocab=vocab, horizon=3, m_targets=m, seed=0)
+        o = exact.regularized_optimum(t.reward_table().copy(), vocab, lam)
+        assert o.n_optimal == m and o.bias <= o.bound + 1e-12
+        rows.append((o.bias, o.bound))
+    curves[m] = np.array(rows)
+    print(f"m={m}: bias", np.round(curves[m][:, 0], 4).tolist())
+    assert np.all(np.diff(curves[m][:, 0]) > 0), "bias should grow with |A|"
+assert np.all(curves[1][:, 0] > curves[4][:, 0]), "more optimal sequences, less bias"
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+for m, c in curves.items():
+    (line,) = ax.plot(vocabs, c[:, 0], "o-", label=f"bias, |A*| = {m}")
+    ax.plot(vocabs, np.minimum(c[:, 1], 1.0), "--", color=line.get_color(), label=f"bound, |A*| = {m}")
+ax.set_xlabel("|A| (vocabulary)")
+ax.set_ylabel(r"$V^* - V(\pi_\lambda)$")
+ax.set_title(rf"Bias of the entropy bonus, H = 3, $\lambda$ = {lam}")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(OUT / "bias_tree.png", dpi=100)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Replace the targets by the rule task `TreeTask(vocab=4, horizon=3, structure="rule")`. How large is
+#    $|A^*|$, and how does the bias compare with the two-target task at the same $\lambda$?
+# 2. The bound $\lambda(H\log|A| - \log|A^*|)$ is loose when $\lambda$ is small. Plot `opt.bias`,
+#    `opt.bound_entropy` and `opt.bound` against $\lambda \in [0.02, 1]$. Which one tracks the bias?
+# 3. Turn on `partial_credit=0.5`. Does shaping the reward change the bias of the Gibbs optimum? Why?
+# 4. Find a policy where $\lVert\nabla V\rVert / H(\pi)$ is as large as you can (start from `ratios`). How
+#    close to 2 do you get?

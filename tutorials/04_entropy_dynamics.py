@@ -1,0 +1,273 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Tutorial 4: entropy dynamics
+#
+# Why does the entropy of an LLM policy fall during RL, and which knobs move it? For a softmax policy
+# $\pi = \mathrm{softmax}(z)$ and a logit step $z \to z + \Delta z$,
+#
+# $$\Delta H = -\mathrm{Cov}_{a\sim\pi}\big(\log\pi(a),\ \Delta z(a)\big) + O(\lVert\Delta z\rVert^2)$$
+#
+# (Cui et al., arXiv 2505.22617; DESIGN.md claim 5): entropy falls when the step raises the logits of tokens
+# that are already likely. Everything in RL that touches entropy (advantages, clipping, bonuses) acts through
+# this covariance.
+#
+# **Learning goals.** After this tutorial you can
+#
+# 1. check the covariance rule numerically and see its error shrink like $\lVert\Delta z\rVert^2$;
+# 2. predict the sign of the entropy change of a policy-gradient update from the advantage sign and the
+#    token's probability (positive advantages on likely tokens lower entropy; on rare tokens they raise it);
+# 3. explain the finding of arXiv 2511.05993 / 2509.26114 that **clip-low raises entropy and clip-high lowers
+#    it**, and reproduce it with the PPO loss of `aent` under purely random rewards.
+#
+# **APIs used:** `toy.dynamics` (`predicted_entropy_change`, `exact_entropy_change`, `second_order_bound`,
+# `entropy_sensitivity`, `token_step`, `ppo_token_step`), `aent` (`entropy`, `ppo_clip_loss`,
+# `group_advantages`).
+
+# %%
+import math
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from aent import entropy, group_advantages, ppo_clip_loss
+from toy import dynamics
+
+torch.set_num_threads(1)
+SMOKE = os.environ.get("AENT_SMOKE") == "1"
+OUT = Path(os.environ.get("AENT_TUTORIAL_OUT", "runs/tutorials")) / "04"
+OUT.mkdir(parents=True, exist_ok=True)
+F64 = torch.float64
+print(f"smoke={SMOKE}, figures go to {OUT}")
+
+# %% [markdown]
+# ## 1. The covariance rule
+#
+# Take random logits over 50 tokens and a random direction $d$, and compare the exact change
+# $H(z + \eta d) - H(z)$ with the first-order prediction $-\eta\,\mathrm{Cov}_\pi(\log\pi, d)$. We compute the
+# prediction twice: with `toy.dynamics.predicted_entropy_change`, and by hand with numpy below.
+
+# %%
+gen = torch.Generator().manual_seed(0)
+z = 2.0 * torch.randn(50, dtype=F64, generator=gen)
+d = torch.randn(50, dtype=F64, generator=gen)
+
+pi = np.exp(z.numpy() - z.numpy().max())
+pi /= pi.sum()
+logpi = np.log(pi)
+cov_by_hand = float((pi * (logpi - pi @ logpi) * (d.numpy() - pi @ d.numpy())).sum())
+
+etas = np.logspace(-4, 0, 9)
+errors = []
+for eta in etas:
+    exact = float(dynamics.exact_entropy_change(z, eta * d))
+    predicted = float(dynamics.predicted_entropy_change(z, eta * d))
+    assert math.isclose(predicted, -eta * cov_by_hand, rel_tol=1e-9, abs_tol=1e-15)
+    assert abs(exact - predicted) <= float(dynamics.second_order_bound(z, eta * d)) + 1e-15
+    errors.append(abs(exact - predicted))
+    print(f"eta={eta:8.1e}  exact dH={exact:+.3e}  -eta Cov={predicted:+.3e}  |error|={errors[-1]:.1e}")
+slope = np.polyfit(np.log(etas[:5]), np.log(errors[:5]), 1)[0]
+print(f"log-log slope of the error for small steps: {slope:.2f} (second order: 2)")
+assert 1.8 < slope < 2.2
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.loglog(etas, errors, "o-", label="|exact - first order|")
+ax.loglog(etas, errors[0] * (etas / etas[0]) ** 2, "k--", label=r"$\propto \eta^2$")
+ax.set_xlabel(r"step size $\eta$")
+ax.legend()
+fig.tight_layout()
+fig.savefig(OUT / "covariance_rule_error.png", dpi=100)
+
+# %% [markdown]
+# ## 2. Positive and negative advantages, likely and rare tokens
+#
+# A policy-gradient update on one sampled token $a$ with advantage $A$ moves the logits by
+# $\Delta z = \eta A(e_a - \pi)$ (`toy.dynamics.token_step`). Plugging it into the covariance rule gives
+# $\Delta H \approx -\eta A\, s(a)$ with the **entropy sensitivity** $s(a) = g(a) - \mathbb{E}_\pi g$,
+# $g(b) = \pi(b)(\log\pi(b) + H)$ (`toy.dynamics.entropy_sensitivity`). The sign of $s(a)$ depends only on how
+# likely $a$ is: $s(a) < 0$ whenever $\pi(a) < e^{-H}$, and $s \ge 0$ for the most likely token.
+
+# %%
+z = torch.tensor([4.0, 2.5, 2.0, 1.0] + [0.0] * 28, dtype=F64)  # a peaked next-token distribution
+pi = torch.softmax(z, 0)
+h = float(-(pi * pi.log()).sum())
+s = dynamics.entropy_sensitivity(z)
+assert bool((s[pi < math.exp(-h)] < 0).all()) and float(s[int(pi.argmax())]) >= 0
+
+mode, rare = int(pi.argmax()), int(pi.argmin())
+print(
+    f"H = {h:.3f} nats; pi(mode) = {float(pi[mode]):.3f}, pi(rare) = {float(pi[rare]):.4f}, "
+    f"e^-H = {math.exp(-h):.3f}"
+)
+print("token   adv   exact dH     predicted -eta A s(a)")
+signs = {}
+for name, tok in (("mode", mode), ("rare", rare)):
+    for adv in (+1.0, -1.0):
+        step = dynamics.token_step(z, tok, adv, lr=0.05)
+        exact = float(
+            entropy((z + step).float()) - entropy(z.float())
+        )  # aent.entropy, an independent formula
+        predicted = -0.05 * adv * float(s[tok])
+        signs[name, adv] = np.sign(exact)
+        assert np.sign(exact) == np.sign(predicted)
+        print(f"{name:5s} {adv:+.0f}   {exact:+.5f}    {predicted:+.5f}")
+assert signs["mode", 1.0] < 0 and signs["mode", -1.0] > 0  # reinforcing a likely token collapses entropy
+assert signs["rare", 1.0] > 0 and signs["rare", -1.0] < 0  # reinforcing a rare token spreads it out
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.scatter(pi.log().numpy(), s.numpy())
+ax.axvline(-h, color="k", ls="--", label=r"$\log\pi(a) = -H$")
+ax.axhline(0, color="grey", lw=0.5)
+ax.set_xlabel(r"$\log \pi(a)$")
+ax.set_ylabel("entropy sensitivity s(a)")
+ax.legend()
+fig.tight_layout()
+fig.savefig(OUT / "sensitivity.png", dpi=100)
+
+# %% [markdown]
+# In outcome-reward RL the tokens of correct answers are, early on, mostly the model's likely tokens, so most
+# positive-advantage updates fall in the "mode, +1" row: entropy falls step after step. This is the collapse
+# of Tutorials 1 and 2 seen one update at a time. Re-weighting positive-advantage tokens by $w_+ < 1$
+# (arXiv 2511.05993, `EntropyConfig(method="pos_reweight")`) weakens exactly that row.
+#
+# ## 3. Clip-low raises entropy, clip-high lowers it
+#
+# PPO and GRPO update each batch several times and clip the ratio $r = \pi/\pi_\text{old}$ to
+# $[1 - \epsilon_\text{low}, 1 + \epsilon_\text{high}]$: a token with $A > 0$ and $r > 1 +
+# \epsilon_\text{high}$ (**clip-high**) or with $A < 0$ and $r < 1 - \epsilon_\text{low}$ (**clip-low**) stops
+# contributing gradient. The ratios that move most are those of **rare** tokens, so by section 2:
+#
+# * clip-low removes negative updates on rare tokens, which would have *lowered* entropy: it raises entropy;
+# * clip-high removes positive updates on rare tokens, which would have *raised* entropy: it lowers entropy.
+#
+# First the decomposition, one update at a time: `toy.dynamics.ppo_token_step` splits a PPO step into what it
+# keeps and what each clip removed; the covariance rule tells what each removed piece would have done to the
+# entropy.
+
+# %%
+n_trials = 40 if SMOKE else 200
+removed_effect = {"clip-low": [], "clip-high": []}
+for _ in range(n_trials):
+    z_old = 3.0 * torch.randn(100, dtype=F64, generator=gen)
+    tokens = torch.multinomial(torch.softmax(z_old, 0), 32, replacement=True, generator=gen)
+    adv = group_advantages((torch.rand(32, generator=gen) < 0.5).float(), 32).to(F64)  # random rewards
+    z = z_old.clone()
+    for _epoch in range(8):
+        out = dynamics.ppo_token_step(z, z_old, tokens, adv, lr=2.0, eps_low=0.2, eps_high=0.2)
+        # entropy change the removed updates would have caused (first order); clipping them does the opposite
+        removed_effect["clip-low"].append(-float(dynamics.predicted_entropy_change(z, out["removed_low"])))
+        removed_effect["clip-high"].append(-float(dynamics.predicted_entropy_change(z, out["removed_high"])))
+        z = z + out["step"]
+for name, vals in removed_effect.items():
+    vals = np.array(vals)
+    print(
+        f"{name}: entropy change caused by clipping, mean {vals.mean():+.4f} "
+        f"+- {vals.std() / math.sqrt(len(vals)):.4f}"
+    )
+assert np.mean(removed_effect["clip-low"]) > 0 > np.mean(removed_effect["clip-high"])
+
+# %% [markdown]
+# Now end to end, with the real PPO loss of `aent` (`aent.ppo_clip_loss`) on a batch of independent one-state
+# "models" trained on **random** rewards (so the advantages carry no information: any entropy trend comes from
+# the algorithm, as in arXiv 2509.26114). Each of `T` policies samples 32 tokens, gets Bernoulli(1/2) rewards
+# and GRPO advantages, and takes 8 gradient steps on the clipped surrogate. The same samples are reused for
+# every clip setting, so the differences between settings are paired.
+
+# %%
+T, A, N = (400 if SMOKE else 2000), 100, 32
+gen = torch.Generator().manual_seed(2)
+z0 = 3.0 * torch.randn(T, A, generator=gen)
+tokens = torch.multinomial(torch.softmax(z0, -1), N, replacement=True, generator=gen)
+adv = group_advantages((torch.rand(T * N, generator=gen) < 0.5).float(), N).view(T, N)
+old_logp = torch.log_softmax(z0, -1).gather(1, tokens)
+
+
+def entropy_after(eps_low: float, eps_high: float, lr: float = 0.5, epochs: int = 8) -> torch.Tensor:
+    """(T,) entropy change of each policy after `epochs` SGD steps on the PPO-clip loss."""
+    z = z0.clone().requires_grad_(True)
+    for _ in range(epochs):
+        logp = torch.log_softmax(z, -1).gather(1, tokens)
+        loss, _clipped = ppo_clip_loss(logp, old_logp, adv, eps_low=eps_low, eps_high=eps_high)
+        (grad,) = torch.autograd.grad(loss.mean(1).sum(), z)
+        with torch.no_grad():
+            z -= lr * grad
+    with torch.no_grad():
+        return entropy(z) - entropy(z0)
+
+
+settings = {
+    "symmetric 0.2/0.2": (0.2, 0.2),
+    "tight clip-low 0.1/0.2": (0.1, 0.2),
+    "tight clip-high 0.2/0.1": (0.2, 0.1),
+    "clip-higher 0.2/0.28": (0.2, 0.28),
+}
+changes = {name: entropy_after(*eps) for name, eps in settings.items()}
+base = changes["symmetric 0.2/0.2"]
+print(f"{'setting':26s} mean dH    paired difference to symmetric")
+for name, dh in changes.items():
+    diff = dh - base
+    print(
+        f"{name:26s} {float(dh.mean()):+.4f}   {float(diff.mean()):+.4f} "
+        f"+- {float(diff.std()) / math.sqrt(T):.4f}"
+    )
+
+
+def z_score(x: torch.Tensor) -> float:
+    return float(x.mean() / (x.std() / math.sqrt(len(x))))
+
+
+assert z_score(changes["tight clip-low 0.1/0.2"] - base) > 3, "more clip-low raises entropy"
+assert z_score(changes["tight clip-high 0.2/0.1"] - base) < -3, "more clip-high lowers entropy"
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+names = list(changes)
+means = [float(changes[n].mean()) for n in names]
+errs = [float(changes[n].std()) / math.sqrt(T) for n in names]
+ax.bar(range(len(names)), means, yerr=errs, color=["grey", "tab:green", "tab:red", "tab:blue"])
+ax.axhline(0, color="k", lw=0.5)
+ax.set_xticks(range(len(names)), [n.replace(" ", "\n", 1) for n in names], fontsize=8)
+ax.set_ylabel("entropy change (nats)")
+ax.set_title("PPO on random rewards, 8 epochs")
+fig.tight_layout()
+fig.savefig(OUT / "clip_low_high.png", dpi=100)
+
+# %% [markdown]
+# The paired differences are the robust part: more clip-low raises the entropy, more clip-high lowers it. The
+# sign of the symmetric setting itself depends on the setting (vocabulary, sharpness, learning rate, epochs);
+# arXiv
+# 2509.26114 reports that with LLMs and standard ranges clip-high dominates, so entropy falls even under
+# random rewards. Try a few seeds and learning rates to see it go either way here.
+#
+# DAPO's clip-higher ($\epsilon_\text{high} = 0.28$) makes clip-high rarer and so raises entropy relative to
+# the symmetric setting; tightening clip-low does the same more strongly. Both are available in every method
+# of this project through `EntropyConfig(eps_low=..., eps_high=...)` (preset `"clip_higher"`).
+#
+# ## Exercises
+#
+# 1. In section 1, use a step along the policy gradient of Tutorial 1's bandit,
+#    `toy.exact.bandit_policy_gradient(z, r)`, instead of a random direction. Is the covariance negative or
+#    positive early in training? Late?
+# 2. In section 2, find the token probability at which $s(a)$ changes sign for a few random distributions, and
+#    compare it with $e^{-H}$.
+# 3. In section 3, set `eps_low=1.0` (no clip-low at all) and `eps_high=100` (no clip-high). Which way does
+#    the entropy drift with no clipping? Why is that a second-order effect (hint: section 1)?
+# 4. Replace the random rewards by rewards that favour the most likely token. How do the three clip settings
+#    compare now?
