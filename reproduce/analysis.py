@@ -116,15 +116,16 @@ def _method_summary(runs: Mapping[int, list[dict]]) -> dict:
     summary: dict = {"seeds": sorted(runs), "n_seeds": len(runs), "steps": max(len(r) for r in runs.values())}
     stats: dict = {}
     for key in list(CURVE_KEYS) + _eval_keys(runs):
-        starts = [_head(_series(rows, key)) for rows in runs.values()]
-        ends = [_tail_mean(_series(rows, key)) if not key.startswith(EVAL_PREFIX) else
-                (_series(rows, key)[-1][1] if _series(rows, key) else None) for rows in runs.values()]
+        series = [_series(rows, key) for rows in runs.values()]
+        starts = [_head(sr) for sr in series]
+        # Training metrics end as the mean of the last quarter of steps; held-out ones at their last evaluation.
+        ends = [(sr[-1][1] if sr else None) if key.startswith(EVAL_PREFIX) else _tail_mean(sr) for sr in series]
         if all(v is None for v in ends):
             continue
         s_mean, s_std = mean_std(starts)
         e_mean, e_std = mean_std(ends)
         stats[key] = {"start_mean": s_mean, "start_std": s_std, "end_mean": e_mean, "end_std": e_std,
-                      "end_per_seed": ends}
+                      "start_per_seed": starts, "end_per_seed": ends}
     summary["metrics"] = stats
     summary["curves"] = {k: _curve(runs, k) for k in list(CURVE_KEYS) + _eval_keys(runs) if k in stats}
     return summary
@@ -169,8 +170,8 @@ def summarise_llm(runs: Mapping[str, Mapping[int, Path]], method_entropy: Mappin
     b = per_method[base]
     if "entropy" in b["metrics"]:
         ent = b["metrics"]["entropy"]
-        starts = [r for r in (_head(_series(read_metrics(d), "entropy")) for d in runs[base].values())]
-        changes = [e - s for e, s in zip(ent["end_per_seed"], starts) if e is not None and s is not None]
+        changes = [e - s for e, s in zip(ent["end_per_seed"], ent["start_per_seed"])
+                   if e is not None and s is not None]
         c_mean, c_std = mean_std(changes)
         se = c_std / math.sqrt(max(len(changes), 1))
         v = verdict(c_mean, se, -1, len(changes))
@@ -182,8 +183,8 @@ def summarise_llm(runs: Mapping[str, Mapping[int, Path]], method_entropy: Mappin
 
     if acc_key.startswith(EVAL_PREFIX) and acc_key in b["metrics"]:
         acc = b["metrics"][acc_key]
-        starts = [(_series(read_metrics(d), acc_key) or [(0, None)])[0][1] for d in runs[base].values()]
-        gains = [e - s for e, s in zip(acc["end_per_seed"], starts) if e is not None and s is not None]
+        gains = [e - s for e, s in zip(acc["end_per_seed"], acc["start_per_seed"])
+                 if e is not None and s is not None]
         g_mean, g_std = mean_std(gains)
         se = g_std / math.sqrt(max(len(gains), 1))
         v = verdict(g_mean, se, +1, len(gains))
