@@ -127,8 +127,7 @@ def _llm_section(out: Path) -> list[str]:
                  for k in keys]
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
     lines.append("")
-    starts = [k for k in keys if k.startswith("eval_")]
-    if starts:
+    if acc.startswith("eval_") and acc in keys:  # a held-out metric: also show where the policy started
         lines += [f"Held-out {acc} at the start (the warm-started policy, before RL): " + ", ".join(
             f"{lab} {_pm(m['metrics'][acc]['start_mean'], m['metrics'][acc]['start_std'])}"
             for lab, m in methods.items() if acc in m["metrics"]) + ".", ""]
