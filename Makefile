@@ -29,7 +29,7 @@ test-all: setup
 	$(PY) -m pytest -n 2 -q -m ""
 
 lint: setup
-	$(VENV)/bin/ruff check aent toy llm reproduce tests benchmarks tutorials
+	$(VENV)/bin/ruff check aent aent_cli configs setup.py toy llm reproduce tests benchmarks tutorials
 
 docs: setup
 	$(VENV)/bin/mkdocs build --strict

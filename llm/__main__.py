@@ -1,15 +1,17 @@
-"""Command line of the LLM half: ``python -m llm {train,eval,study,plot,config,fields} ...``.
+"""Command line of the LLM half: ``aent {train,eval,study,plot,config,fields} ...`` (or ``python -m llm ...``).
 
-Examples::
+``--config`` takes a YAML file or the name of a packaged config (``tiny``, ``aent_qwen2.5_math_1.5b``; the list:
+``aent config --list``). Examples::
 
-    python -m llm train --config configs/tiny.yaml max_steps=5 output_dir=runs/smoke
-    python -m llm train --config configs/tiny.yaml entropy.method=aent --resume
+    aent train --config tiny max_steps=5 output_dir=runs/smoke
+    aent train --config tiny entropy.method=aent --resume
     accelerate launch --config_file configs/accelerate/fsdp_8gpu.yaml -m llm train \\
-        --config configs/aent_qwen2.5_math_1.5b.yaml model.path=/models/Qwen2.5-Math-1.5B
-    python -m llm eval --model runs/tiny/final --task arithmetic --n 64 --samples 4
-    python -m llm study reweighting --out runs/studies --seeds 3   # arXiv 2511.05993's findings
-    python -m llm plot runs/aent runs/none --out curves.png
-    python -m llm fields            # markdown table of every config field
+        --config aent_qwen2.5_math_1.5b model.path=/models/Qwen2.5-Math-1.5B
+    aent eval --model runs/tiny/final --task arithmetic --n 64 --samples 4
+    aent study reweighting --out runs/studies --seeds 3   # arXiv 2511.05993's findings
+    aent plot runs/aent runs/none --out curves.png
+    aent config --list              # the packaged configs
+    aent fields                     # markdown table of every config field
 """
 
 from __future__ import annotations
@@ -20,19 +22,21 @@ import sys
 from llm.plot import PLOT_KEYS
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m llm", description=__doc__.split("\n\n")[0],
+def _parser(prog: str = "python -m llm") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True, metavar="{train,eval,study,plot,config,fields}")
 
     t = sub.add_parser("train", help="GRPO training with entropy control (any launcher: python or accelerate)")
-    t.add_argument("--config", required=True, help="YAML config, e.g. configs/tiny.yaml")
+    t.add_argument("--config", required=True,
+                   help="YAML file or packaged config name (tiny, aent_qwen2.5_math_1.5b; see `config --list`)")
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
     t.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides: max_steps=5 output_dir=runs/x entropy.method=aent rollout.group_size=16")
 
-    c = sub.add_parser("config", help="print the resolved config (file + overrides) as YAML and exit")
-    c.add_argument("--config", default=None, help="YAML config (defaults when omitted)")
+    c = sub.add_parser("config", help="print the resolved config (file + overrides) as YAML; --list: packaged configs")
+    c.add_argument("--config", default=None, help="YAML file or packaged config name (defaults when omitted)")
+    c.add_argument("--list", action="store_true", help="list the packaged configs (usable as --config NAME) and exit")
     c.add_argument("overrides", nargs="*", metavar="key=value")
 
     sub.add_parser("study", add_help=False,
@@ -76,6 +80,13 @@ def _plot(args) -> int:
     return 0
 
 
+def _invoked_as_aent() -> bool:
+    """True under the ``aent`` console script, so help and usage lines show the command the user typed."""
+    from pathlib import Path
+
+    return Path(sys.argv[0]).name == "aent"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors (bad config, missing file) print one line and exit with status 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -85,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         from llm.studies import study_main
 
         return study_main(argv[1:])
-    args = _parser().parse_args(argv)
+    args = _parser("aent" if _invoked_as_aent() else "python -m llm").parse_args(argv)
     try:
         if args.cmd == "train":
             return _train(args)
@@ -93,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args)
         if args.cmd == "plot":
             return _plot(args)
+        if args.cmd == "config" and args.list:
+            import aent_configs
+
+            for name in aent_configs.names():
+                print(f"{name:<34} {aent_configs.path(name)}")
+            return 0
         if args.cmd == "config":
             import yaml
 

@@ -403,14 +403,21 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML config (or start from the defaults when path is None) and apply ``key=value`` overrides."""
+    """Read a YAML config (or start from the defaults when path is None) and apply ``key=value`` overrides.
+
+    ``path`` is a YAML file, or the name of a packaged config (``tiny``, ``aent_qwen2.5_math_1.5b``; see
+    ``aent config --list``) when no such file exists.
+    """
     import yaml
+
+    import aent_configs
 
     d: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ValueError(f"config file {str(p)!r} not found; pass an existing YAML file, e.g. configs/tiny.yaml")
+        try:
+            p = aent_configs.resolve(path)
+        except FileNotFoundError as err:
+            raise ValueError(str(err)) from None
         d = yaml.safe_load(p.read_text()) or {}
         if not isinstance(d, dict):
             raise ValueError(f"config file {str(p)!r} must hold a YAML mapping of fields")

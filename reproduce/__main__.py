@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo); reused to resume")
     p.add_argument("--config", default=None,
-                   help="reproduce config YAML (default configs/reproduce/default.yaml; GPUs: "
+                   help="reproduce config: a YAML file or packaged name (default reproduce/default; GPUs: "
                         "configs/reproduce/qwen2.5_math_1.5b.yaml)")
     p.add_argument("--smoke", action="store_true",
                    help="tiny budget for every stage (configs/reproduce/smoke.yaml), about 2 minutes")

@@ -15,7 +15,9 @@ A config is a YAML file (``configs/reproduce/*.yaml``) with two sections::
         grpo: [entropy.method=none]
         aent: [entropy.method=aent]
 
-Every path is relative to the repository root (the folder holding ``configs/``) unless absolute.
+``llm.config`` and ``--config`` take a file (absolute, or relative to the working directory) or the name of a
+packaged config (``tiny``, ``reproduce/smoke``; ``configs/tiny.yaml`` names the packaged ``tiny`` when no such
+file exists), so the main job runs the same from a checkout and from an installed wheel.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from typing import Any
 
 __all__ = ["ReproduceConfig", "ToySection", "LLMSection", "load_config", "DEFAULT_CONFIG", "SMOKE_CONFIG"]
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = REPO / "configs" / "reproduce" / "default.yaml"
-SMOKE_CONFIG = REPO / "configs" / "reproduce" / "smoke.yaml"
+REPO = Path(__file__).resolve().parents[1]  # only to shorten paths in the report; never to find a file
+DEFAULT_CONFIG = "reproduce/default"  # packaged configs (aent_configs), found wherever aent is installed
+SMOKE_CONFIG = "reproduce/smoke"
 TOY_EXPERIMENTS = ("figure1", "bias", "dynamics")
 
 
@@ -140,9 +142,9 @@ def load_config(path: str | Path | None = None) -> ReproduceConfig:
     """Read a reproduce config from YAML (the built-in default when ``path`` is None)."""
     import yaml
 
-    path = Path(path) if path is not None else DEFAULT_CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"reproduce config {path} not found (see configs/reproduce/ for examples)")
+    import aent_configs
+
+    path = aent_configs.resolve(DEFAULT_CONFIG if path is None else path, folder="reproduce")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         _fail("<top level>", "a mapping with sections toy and llm", type(data).__name__)
@@ -161,6 +163,8 @@ def load_config(path: str | Path | None = None) -> ReproduceConfig:
 
 
 def resolve(path: str) -> Path:
-    """A config-relative path: absolute as given, otherwise relative to the repository root."""
-    p = Path(path)
-    return p if p.is_absolute() else REPO / p
+    """The trainer config ``llm.config`` names: a file (absolute, or relative to the working directory), else a
+    packaged config (``tiny``; the repository form ``configs/tiny.yaml`` names the same one)."""
+    import aent_configs
+
+    return aent_configs.resolve(path).resolve()

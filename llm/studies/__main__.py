@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="2 arms, 1 seed, 2 steps: checks the pipeline only")
     p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
     p.add_argument("--steps", type=int, default=None, help="global steps per run (default: the study's)")
-    p.add_argument("--config", default="configs/tiny.yaml", help="base trainer config (default configs/tiny.yaml)")
+    p.add_argument("--config", default="tiny", help="base trainer config: a YAML file or packaged name (default tiny)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="trainer overrides applied to every arm")
     return p

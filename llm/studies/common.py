@@ -33,7 +33,7 @@ import torch
 from llm.studies.mechanism import covariance_split, measured_split
 from llm.studies.verdict import paired_verdict
 
-DEFAULT_CONFIG = "configs/tiny.yaml"
+DEFAULT_CONFIG = "tiny"  # packaged config name (aent_configs), independent of the working directory
 # Panels of every study figure (missing keys are skipped by the plot).
 PLOT_KEYS = ("entropy_before", "clamped_entropy", "reward_mean", "eval_accuracy", "eval_pass", "dh_pos",
              "dh_neg", "cov_dh_pos", "cov_dh_neg")
@@ -363,9 +363,12 @@ def run_study(study: Study, out: str | Path, *, smoke: bool = False, seeds: int 
     # Every run reads one snapshot of the config file, so an edit of the file mid-study cannot split the arms.
     snap = out / "runs" / study.name / "base_config.yaml"
     snap.parent.mkdir(parents=True, exist_ok=True)
-    if not Path(config).is_file():
-        raise ValueError(f"config file {config!r} not found; pass --config with an existing YAML file")
-    snap.write_text(Path(config).read_text())
+    import aent_configs
+
+    try:
+        snap.write_text(aent_configs.resolve(config).read_text())  # a file, or a packaged config name
+    except FileNotFoundError as err:
+        raise ValueError(str(err)) from None
     config = str(snap)
     base_cfg = load_config(config, base)
     t0 = time.perf_counter()
