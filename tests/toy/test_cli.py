@@ -42,18 +42,36 @@ def _run(name, tmp_path, *extra):
 def test_figure1_smoke(tmp_path):
     doc = _run("figure1", tmp_path)
     res, cfg = doc["results"], doc["config"]
-    assert set(res["cells"]) == set(res["arms"]) >= {"none", "entropy_bonus", "aent"}
-    assert any(k.startswith("clamped_p") for k in res["cells"])
-    for per_m in res["cells"].values():
-        assert set(per_m) == {str(m) for m in cfg["m_values"]}
-        for cell in per_m.values():
-            assert len(cell["final_per_seed"]) == cfg["seeds"]
-            assert cell["final_mean"] == pytest.approx(sum(cell["final_per_seed"]) / cfg["seeds"], abs=1e-6)
-            assert len(cell["curve_mean"]) == len(res["curve_steps"]) == len(cell["curve_std"])
-            assert all(0.0 <= x <= 1.0 for x in cell["curve_mean"])
-    # the last curve point is the final success probability
-    cell = res["cells"]["none"][str(cfg["m_values"][0])]
-    assert cell["curve_mean"][-1] == pytest.approx(cell["final_mean"], abs=1e-6)
+    # the JSON records the regime, the seeds and the closed-form predictions
+    assert res["regime"]["rewards"] == {"irrelevant": 0.0, "trap": cfg["trap_reward"], "optimal": 1.0}
+    assert res["regime"]["tree"]["n_sequences"] == cfg["tree_vocab"] ** cfg["tree_horizon"]
+    assert res["seeds"] == list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
+    for domain, estimators in (("bandit", ("sampled", "exact")), ("tree", ("sampled",))):
+        dom = res[domain]
+        pred = dom["plan"]["predictions"]
+        assert set(pred) == set(dom["arms"]) >= {"none", "entropy_bonus", "aent"}
+        for est in estimators:
+            cells = dom[est]["cells"]
+            assert set(cells) == set(dom["arms"])
+            for name, per_m in cells.items():
+                assert set(per_m) == {str(m) for m in cfg["m_values"]} == set(pred[name])
+                for cell in per_m.values():
+                    assert len(cell["value"]) == len(cell["p_opt"]) == len(cell["escaped"]) == cfg["seeds"]
+                    assert len(cell["value_curve"]) == len(dom[est]["curve_steps"])
+                    assert cell["value_curve"][-1] == pytest.approx(sum(cell["value"]) / cfg["seeds"], abs=1e-5)
+                    assert all(0.0 <= v <= 1.0 + 1e-6 for v in cell["value"])
+    # the tree's full-bonus prediction is the Gibbs optimum over sequences, the bandit closed form with N = A^H
+    from toy.regime import TrapRegime, gibbs_point
+
+    reg = TrapRegime(n_items=cfg["tree_vocab"] ** cfg["tree_horizon"], n_traps=cfg["n_traps"],
+                     trap_reward=cfg["trap_reward"])
+    lam = res["tree"]["plan"]["ent_coef"]
+    for m in cfg["m_values"]:
+        assert res["tree"]["plan"]["predictions"]["entropy_bonus"][str(m)]["value"] == pytest.approx(
+            gibbs_point(reg, m, lam)["value"], abs=1e-6)  # float32 reward table (0.6)
+    labels = " ".join(v["claim"] for v in doc["verdicts"])
+    assert "LLM budget" in labels and "bandit, exact" in labels and "tree, sampled" in labels
+    assert res["table"] and {"sweep", "arm"} <= set(res["table"][0])
 
 
 def test_bias_smoke(tmp_path):
@@ -77,15 +95,16 @@ def test_dynamics_smoke(tmp_path):
 
 
 def test_explicit_option_beats_smoke(tmp_path):
-    doc = _run("figure1", tmp_path, "--steps", "3", "--m-values", "2", "7", "--clamp-ps", "0.5")
-    assert doc["config"]["steps"] == 3 and doc["config"]["m_values"] == [2, 7]
-    assert set(doc["results"]["cells"]) == {"none", "entropy_bonus", "clamped_p0.5", "aent"}
-    assert len(doc["results"]["curve_steps"]) == 4
+    doc = _run("figure1", tmp_path, "--steps", "30", "--m-values", "2", "7", "--clamp-ps", "0.5")
+    assert doc["config"]["steps"] == 30 and doc["config"]["m_values"] == [2, 7]
+    assert set(doc["results"]["bandit"]["sampled"]["cells"]) == {"none", "entropy_bonus", "clamped_p0.5", "aent"}
+    assert set(doc["results"]["tree"]["sampled"]["cells"]) >= {"none", "entropy_bonus", "aent"}
+    assert doc["results"]["bandit"]["sampled"]["curve_steps"] == [0, 10, 20, 30]
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (["figure1", "--seeds", "1"], "seeds"),
-    (["figure1", "--estimator", "ppo"], "estimator"),
+    (["figure1", "--baseline", "std"], "baseline"),
     (["bias", "--clamp-ps", "1.5"], "clamp_ps"),
     (["dynamics", "--lrs", "0.1"], "lrs"),
     (["nonsense"], "invalid choice"),

@@ -1,38 +1,45 @@
-"""Figure 1 of AEnt (arXiv 2509.03493): entropy bonus vs clamped bonus on a bandit with |A| = 10^5 arms.
+"""Figure 1 of AEnt (arXiv 2509.03493) in the regime the paper argues about: irrelevant arms, traps, m optima.
 
-DESIGN.md claim 6: with m optimal arms among 10^5, the full entropy bonus beats no bonus for m ~ 10-15 but loses
-that edge as m drops to <= 5, while the clamped bonus keeps an edge. The paper gives no code for this figure;
-the setting here is ours and is recorded in the JSON:
+DESIGN.md claim 6: with |A| = 10^5 and m optimal actions, the full entropy bonus beats no bonus for m ~ 10-15 but
+loses that edge for m <= 5, while the clamped bonus keeps an edge. The regime (docs/toy/results.md, written before
+the runs) and its closed form live in toy.regime; the trainers in toy.trap_bandit (and toy.trap_tree).
 
-- rewards: toy.tasks.BanditTask (m arms pay 1; the others ``pattern``, by default i.i.d. uniform in [0, 1 - gap));
-- policy: tabular softmax over the arms, initial logits init_scale * N(0, 1) with the optimal arms placed at the
-  ``opt_quantile`` quantile (plausible but unlikely, like a correct token under a pretrained prior);
-- training: GRPO groups of G arms, group-normalised advantages, SGD on the logits (toy.train, the paper-faithful
-  sampled estimator; ``--estimator exact`` runs exact gradient ascent instead);
-- arms: no control, full entropy bonus, clamped bonus for each ``clamp_ps`` value, and AEnt (clamped bonus with
-  the adaptive coefficient of aent.AEntCoef), all through aent.EntropyControl.
-
-All (m, arm, seed) runs are rows of one (R, |A|) logits tensor, trained in one loop. The seed s run of every arm
-shares the task and the initial logits (paired comparison); only the sampling differs.
+Everything that decides the outcome is fixed before training, from the closed form only:
+- lambda = toy.regime.derive_ent_coef: the full bonus's regularised optimum reaches V = r_t (the value of a policy
+  trapped on the traps) at m_c = sqrt(5 * 10), between the m values the paper contrasts;
+- the clamp fractions 0.33 (the LLM value), 0.9 and 0.99 are compared with the largest kept set that still beats
+  the trap at m = 1 (toy.regime.min_kept);
+- AEnt's band is the range of the clamped entropy of its clamped optimum over the m values, its box [lambda/4,
+  4 lambda];
+- the verdict rule (toy.experiments.paired.edge_status) and the times at which it is applied: the end of training
+  (the fixed point; criterion below) and an LLM-like budget of ``llm_budget`` steps.
+Fixed-point criterion: a cell counts as converged when its mean V moved by less than FIXED_POINT_TOL over the last
+``fixed_window`` steps. Runs: every (m, arm, seed) is one row of one batched computation; seed s of every arm and
+every m shares the prior logits and the uniforms of its samples (common random numbers), and tests are paired.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from aent.config import EntropyConfig
-from toy.experiments.common import compare, mean_std, progress, pyplot, verdict
-from toy.tasks import BANDIT_PATTERNS, BanditTask
-from toy.train import ESTIMATORS, TrainConfig, train_bandit
+from toy.experiments.common import progress, pyplot, verdict
+from toy.experiments.figure1_plan import plan_bandit, plan_tree
+from toy.experiments.paired import ALPHA, MIN_EFFECT, edge_status, paired_test
+from toy.regime import TrapRegime
+from toy.trap_bandit import TrapBanditConfig, make_layout, train_trap_bandit
+from toy.trap_tree import TrapTreeConfig, make_tree_layout, train_trap_tree
 
 __all__ = ["NAME", "SUMMARY", "Figure1Config", "arms", "judge", "plot", "run", "simulate"]
 
 NAME = "figure1"
-SUMMARY = "AEnt Figure 1: no bonus vs entropy bonus vs clamped bonus vs AEnt on a 10^5-arm bandit (claim 6)"
-MAX_CURVE_POINTS = 101
+SUMMARY = ("AEnt Figure 1 in the trap regime (10^5 arms or sequences: irrelevant, traps, m optima) on a bandit and a "
+           "token tree: no control vs entropy bonus vs clamped bonus vs AEnt, closed form next to training, paired "
+           "verdicts (claim 6)")
+FIXED_POINT_TOL = 0.01
 
 
 @dataclass(frozen=True)
@@ -40,208 +47,337 @@ class Figure1Config:
     """Settings of the Figure 1 sweep (the defaults are the full run; ``--smoke`` shrinks it)."""
 
     n_arms: int = 100_000
-    """Number of arms |A| (>= 100)."""
+    """Number of arms |A| (n_individual + a multiple of tail_group)."""
+    n_traps: int = 10
+    """Trap arms at the top of the prior (>= 1)."""
+    trap_reward: float = 0.6
+    """Reward of a trap arm, in (0, 1); irrelevant arms pay 0, optimal ones 1."""
     m_values: tuple[int, ...] = (1, 3, 5, 10, 15)
-    """Numbers m of optimal arms to sweep (each in [1, n_arms])."""
-    seeds: int = 5
-    """Independent seeds per (m, arm) (>= 2: the verdicts need a spread)."""
-    steps: int = 100
-    """Training steps per run (>= 1)."""
-    estimator: str = "grpo"
-    """Gradient estimator of toy.train: grpo (paper-faithful), rloo, reinforce or exact."""
-    group_size: int = 16
-    """GRPO group size G (arms sampled per run per step, >= 2)."""
-    lr: float = 2.0
-    """SGD step size on the logits (> 0)."""
+    """Numbers m of optimal arms (each in [1, opt_rank_hi - opt_rank_lo + 1])."""
+    crossover: tuple[int, ...] = (5, 10)
+    """The two m values between which lambda puts the full bonus's crossover (lambda is derived, not tuned)."""
+    seeds: int = 32
+    """Paired seeds per cell (>= 2)."""
     init_scale: float = 3.0
-    """Std of the Gaussian initial logits (>= 0); larger is a more peaked initial policy."""
-    opt_quantile: float = 0.9995
-    """Quantile of a run's initial logits at which its optimal arms start, in [0, 1]."""
-    pattern: str = "uniform"
-    """Rewards of the non-optimal arms (toy.tasks.BanditTask): zero, uniform or distractors."""
-    gap: float = 0.1
-    """Suboptimality gap of the uniform / distractor rewards, in (0, 1]."""
-    ent_coef: float = 0.1
-    """Coefficient lambda of the fixed full and clamped bonuses, and AEnt's initial lambda (> 0)."""
-    clamp_ps: tuple[float, ...] = (0.99, 0.9)
-    """Clamp fractions p of the fixed clamped-bonus arms (each in [0, 1)); the first is the primary one."""
+    """Std of the Gaussian prior logits (>= 0)."""
+    opt_rank_lo: int = 200
+    """Highest prior rank of an optimal arm (> n_traps); below ~init_scale^2 std the entropy gradient lifts it."""
+    opt_rank_hi: int = 900
+    """Lowest prior rank of an optimal arm (<= n_individual, inside every kept set)."""
+    n_individual: int = 1000
+    """Arms of highest prior represented one by one (the rest pooled, see toy.trap_bandit)."""
+    tail_group: int = 1000
+    """Irrelevant arms per pooled tail entry."""
+    clamp_ps: tuple[float, ...] = (0.33, 0.9, 0.99)
+    """Clamp fractions p of the fixed clamped-bonus arms (each in [0, 1)); the last is the primary one."""
     aent_clamp_p: float = 0.99
-    """Clamp fraction p of the AEnt arm, in [0, 1)."""
-    aent_band: tuple[float, ...] = (1.0, 3.0)
-    """AEnt's clamped-entropy band [low, high] in nats."""
+    """Clamp fraction of the AEnt arm, in [0, 1)."""
     aent_coef_lr: float = 0.01
     """AEnt's coefficient step beta (>= 0)."""
-    aent_box: tuple[float, ...] = (0.02, 0.3)
-    """AEnt's coefficient box [lambda_min, lambda_max] (must contain ent_coef)."""
-    aent_warmup: int = 5
-    """Steps before AEnt's coefficient starts to move (>= 0)."""
+    aent_warmup: int = 10
+    """Steps before AEnt's coefficient moves (>= 0)."""
+    baseline: str = "rloo"
+    """Baseline of the sampled estimator: rloo or mean (no std normalisation either way)."""
+    group_size: int = 16
+    """Arms sampled per run per step (>= 2)."""
+    lr: float = 0.1
+    """Adam step size of the sampled runs (> 0)."""
+    steps: int = 2000
+    """Steps of the sampled runs (>= llm_budget)."""
+    exact_lr: float = 0.05
+    """Adam step size of the exact-gradient runs (> 0)."""
+    exact_steps: int = 300
+    """Steps of the exact-gradient runs (>= 1; 0 skips them)."""
+    llm_budget: int = 100
+    """Step at which the 'LLM budget' verdicts are taken (>= 1)."""
+    fixed_window: int = 200
+    """Window (steps) of the fixed-point criterion (>= record_every)."""
+    record_every: int = 10
+    """Curve resolution in steps (>= 1; divides llm_budget)."""
+    tree_vocab: int = 316
+    """Tokens per step of the token tree (>= n_traps + 2)."""
+    tree_horizon: int = 2
+    """Tokens per sequence of the tree (>= 1; vocab^horizon sequences)."""
+    tree_init_scale: float = 2.0
+    """Std of the Gaussian prior logits of every tree state (>= 0)."""
+    tree_opt_rank_hi: int = 32
+    """Lowest prior rank of an optimal sequence's tokens (inside every kept set: <= tokens kept per state)."""
+    tree_clamp_ps: tuple[float, ...] = (0.33, 0.68, 0.9)
+    """Per-token clamp fractions of the tree's clamped arms; the last is the primary one."""
+    tree_aent_clamp_p: float = 0.9
+    """Per-token clamp fraction of the tree's AEnt arm."""
+    tree_lr: float = 0.1
+    """Adam step size of the tree runs (> 0)."""
+    tree_steps: int = 300
+    """Steps of the tree runs (>= llm_budget; 0 skips the tree)."""
     seed: int = 0
-    """Base seed (>= 0): seed s of every arm uses task seed ``seed + s``."""
+    """Base seed (>= 0): run seeds are seed .. seed + seeds - 1."""
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
             if not ok:
                 raise ValueError(f"figure1 option {name} must be {allowed}, got {getattr(self, name)!r}")
 
-        need(self.n_arms >= 100, "n_arms", "an integer >= 100")
-        need(len(self.m_values) >= 1 and all(1 <= m <= self.n_arms for m in self.m_values), "m_values",
-             f"integers in [1, n_arms={self.n_arms}]")
+        n_cand = self.opt_rank_hi - self.opt_rank_lo + 1
+        need(len(self.m_values) >= 1 and all(1 <= m <= n_cand for m in self.m_values), "m_values",
+             f"integers in [1, opt_rank_hi - opt_rank_lo + 1 = {n_cand}]")
+        need(len(self.crossover) == 2 and 1 <= self.crossover[0] < self.crossover[1], "crossover",
+             "two integers 1 <= low < high")
         need(self.seeds >= 2, "seeds", "an integer >= 2")
-        need(self.steps >= 1, "steps", "an integer >= 1")
-        need(self.estimator in ESTIMATORS, "estimator", f"one of {ESTIMATORS}")
-        need(self.group_size >= 2, "group_size", "an integer >= 2")
-        need(self.lr > 0, "lr", "> 0")
-        need(self.init_scale >= 0, "init_scale", ">= 0")
-        need(0 <= self.opt_quantile <= 1, "opt_quantile", "in [0, 1]")
-        need(self.pattern in BANDIT_PATTERNS, "pattern", f"one of {BANDIT_PATTERNS}")
-        need(self.ent_coef > 0, "ent_coef", "> 0")
         need(len(self.clamp_ps) >= 1 and all(0 <= p < 1 for p in self.clamp_ps), "clamp_ps", "values in [0, 1)")
-        need(len(self.aent_band) == 2 and 0 <= self.aent_band[0] <= self.aent_band[1], "aent_band",
-             "two numbers 0 <= low <= high")
-        need(len(self.aent_box) == 2 and self.aent_box[0] <= self.ent_coef <= self.aent_box[1], "aent_box",
-             f"two numbers [min, max] containing ent_coef={self.ent_coef}")
+        need(0 <= self.aent_clamp_p < 1, "aent_clamp_p", "in [0, 1)")
+        need(self.aent_coef_lr >= 0, "aent_coef_lr", ">= 0")
+        need(self.aent_warmup >= 0, "aent_warmup", ">= 0")
+        need(self.llm_budget >= 1 and self.llm_budget % self.record_every == 0, "llm_budget",
+             f">= 1 and a multiple of record_every={self.record_every}")
+        need(self.steps >= self.llm_budget, "steps", f">= llm_budget={self.llm_budget}")
+        need(self.exact_steps >= 0, "exact_steps", ">= 0")
+        need(self.exact_lr > 0, "exact_lr", "> 0")
+        need(self.fixed_window >= self.record_every, "fixed_window", f">= record_every={self.record_every}")
+        need(self.seed >= 0, "seed", ">= 0")
+        need(self.tree_steps == 0 or self.tree_steps >= self.llm_budget, "tree_steps",
+             f"0 or >= llm_budget={self.llm_budget}")
+        need(all(0 <= p < 1 for p in self.tree_clamp_ps) and len(self.tree_clamp_ps) >= 1, "tree_clamp_ps",
+             "values in [0, 1)")
+        need(0 <= self.tree_aent_clamp_p < 1, "tree_aent_clamp_p", "in [0, 1)")
+        self.bandit_config("sampled")  # validate the task and training fields, naming them
+        if self.tree_steps:
+            self.tree_config()
 
     @staticmethod
     def smoke() -> dict:
-        """Overrides of ``--smoke`` (a few seconds on one core)."""
-        return {"n_arms": 5000, "m_values": (1, 15), "seeds": 2, "steps": 12}
+        """Overrides of ``--smoke`` (seconds on one core)."""
+        return {"n_arms": 11_000, "n_individual": 1000, "tail_group": 1000, "m_values": (1, 15), "seeds": 3,
+                "steps": 40, "exact_steps": 20, "llm_budget": 20, "fixed_window": 20, "tree_vocab": 40,
+                "tree_opt_rank_hi": 20, "tree_steps": 20}
+
+    def regime(self) -> TrapRegime:
+        return TrapRegime(n_items=self.n_arms, n_traps=self.n_traps, trap_reward=self.trap_reward)
+
+    def bandit_config(self, estimator: str) -> TrapBanditConfig:
+        exact = estimator == "exact"
+        return TrapBanditConfig(
+            n_arms=self.n_arms, n_traps=self.n_traps, trap_reward=self.trap_reward, init_scale=self.init_scale,
+            opt_rank_lo=self.opt_rank_lo, opt_rank_hi=self.opt_rank_hi, n_individual=self.n_individual,
+            tail_group=self.tail_group, estimator=estimator, baseline=self.baseline, group_size=self.group_size,
+            lr=self.exact_lr if exact else self.lr, steps=max(1, self.exact_steps if exact else self.steps),
+            record_every=self.record_every)
+
+    def tree_config(self) -> TrapTreeConfig:
+        return TrapTreeConfig(
+            vocab=self.tree_vocab, horizon=self.tree_horizon, n_traps=self.n_traps, trap_reward=self.trap_reward,
+            init_scale=self.tree_init_scale, opt_rank_hi=self.tree_opt_rank_hi, baseline=self.baseline,
+            group_size=self.group_size, lr=self.tree_lr, steps=max(1, self.tree_steps),
+            record_every=self.record_every)
 
 
-def arms(cfg: Figure1Config) -> dict[str, tuple[str, EntropyConfig]]:
+def arms(cfg: Figure1Config, pl: dict) -> dict[str, tuple[str, EntropyConfig]]:
     """{arm name: (plot label, aent.EntropyConfig)} in plotting order."""
-    lam = cfg.ent_coef
+    lam = pl["ent_coef"]
     out = {"none": ("no entropy control", EntropyConfig(method="none")),
-           "entropy_bonus": (f"entropy bonus λ={lam:g}", EntropyConfig(method="entropy_bonus", ent_coef=lam))}
-    for p in cfg.clamp_ps:
-        out[f"clamped_p{p:g}"] = (f"clamped bonus λ={lam:g}, p={p:g}",
+           "entropy_bonus": (f"entropy bonus λ={lam:.3f}", EntropyConfig(method="entropy_bonus", ent_coef=lam))}
+    for p in pl["clamp_ps"]:
+        out[f"clamped_p{p:g}"] = (f"clamped bonus p={p:g}",
                                   EntropyConfig(method="clamped_bonus", ent_coef=lam, clamp_p=p))
-    out["aent"] = (f"AEnt p={cfg.aent_clamp_p:g}, band {list(cfg.aent_band)}",
-                   EntropyConfig(method="aent", ent_coef=lam, clamp_p=cfg.aent_clamp_p, band_low=cfg.aent_band[0],
-                                 band_high=cfg.aent_band[1], coef_lr=cfg.aent_coef_lr, warmup=cfg.aent_warmup,
-                                 coef_min=cfg.aent_box[0], coef_max=cfg.aent_box[1]))
+    (lo, hi), (bmin, bmax), pa = pl["aent_band"], pl["aent_box"], pl["aent_clamp_p"]
+    out["aent"] = (f"AEnt p={pa:g}, band [{lo:.2f}, {hi:.2f}]",
+                   EntropyConfig(method="aent", ent_coef=lam, clamp_p=pa, band_low=lo, band_high=hi,
+                                 coef_lr=cfg.aent_coef_lr, warmup=cfg.aent_warmup, coef_min=bmin, coef_max=bmax))
     return out
 
 
-def _curve_index(steps: int) -> np.ndarray:
-    """At most MAX_CURVE_POINTS evaluation points among 0..steps (both ends included)."""
-    return np.unique(np.linspace(0, steps, min(steps + 1, MAX_CURVE_POINTS)).round().astype(int))
-
-
-def simulate(cfg: Figure1Config, show_progress: bool = True) -> dict:
-    """Train every (m, arm, seed) row together; returns the ``results`` block of figure1.json."""
-    arm_cfgs = arms(cfg)
-    train_cfg = TrainConfig(n_arms=cfg.n_arms, pattern=cfg.pattern, gap=cfg.gap, estimator=cfg.estimator,
-                            steps=cfg.steps, group_size=cfg.group_size, lr=cfg.lr, init="gaussian",
-                            init_scale=cfg.init_scale, opt_quantile=cfg.opt_quantile, seed=cfg.seed,
-                            track_clamped=False)
-    rewards, row_seeds, ecfgs, labels = [], [], [], []
+def _train(cfg: Figure1Config, domain: str, estimator: str, arm_cfgs: dict, show_progress: bool) -> dict:
+    """One batched run of every (m, arm, seed); returns {arm: {m: cell}} plus the curve steps."""
+    bcfg = cfg.bandit_config(estimator) if domain == "bandit" else cfg.tree_config()
+    seeds = [cfg.seed + s for s in range(cfg.seeds)]
+    rows, ecfgs, labels = [], [], []
     for m in cfg.m_values:
-        tasks = [BanditTask(n_arms=cfg.n_arms, m_optimal=m, pattern=cfg.pattern, gap=cfg.gap,
-                            n_distractors=min(10, cfg.n_arms - m), seed=cfg.seed + s).rewards for s in range(cfg.seeds)]
         for name, (_, ecfg) in arm_cfgs.items():
-            for s in range(cfg.seeds):
-                rewards.append(tasks[s])
-                row_seeds.append(cfg.seed + s)
+            for s in seeds:
+                rows.append((s, m))
                 ecfgs.append(ecfg)
                 labels.append((m, name))
-    reward_table = torch.as_tensor(np.stack(rewards), dtype=torch.float32)
-    with progress(cfg.steps, f"figure1 ({len(labels)} runs x {cfg.n_arms} arms)", disable=not show_progress) as bar:
-        run = train_bandit(train_cfg, rewards=reward_table, row_seeds=row_seeds, entropy_cfgs=ecfgs,
-                           progress=bar.update)
-    idx = _curve_index(cfg.steps)
-    acc, ent = run.accuracy.numpy(), run.entropy.numpy()
+    make, train = (make_layout, train_trap_bandit) if domain == "bandit" else (make_tree_layout, train_trap_tree)
+    with progress(bcfg.steps, f"figure1 {domain} {estimator} ({len(rows)} runs)", disable=not show_progress) as bar:
+        run = train(bcfg, make(bcfg, rows), [s for s, _ in rows], ecfgs, uniform_seed=cfg.seed, progress=bar.update)
+    steps = run.steps
+    budget = steps.index(min(cfg.llm_budget, steps[-1]))
+    back = steps.index(max(0, steps[-1] - cfg.fixed_window) // cfg.record_every * cfg.record_every) \
+        if steps[-1] >= cfg.fixed_window else 0
     cells: dict = {}
     for name in arm_cfgs:
         cells[name] = {}
         for m in cfg.m_values:
-            rows = [i for i, lab in enumerate(labels) if lab == (m, name)]
-            final = acc[-1, rows]
-            mean, std = mean_std(final)
+            idx = [i for i, lab in enumerate(labels) if lab == (m, name)]
+            v = run.value[:, idx].numpy().astype(float)
             cells[name][str(m)] = {
-                "final_mean": mean, "final_std": std, "final_per_seed": final.tolist(),
-                "curve_mean": acc[idx][:, rows].mean(1).tolist(), "curve_std": acc[idx][:, rows].std(1, ddof=1).tolist(),
-                "entropy_curve_mean": ent[idx][:, rows].mean(1).tolist(),
-                "ent_coef_final_mean": float(run.ent_coef[-1, rows].mean()),
+                "value": v[-1].tolist(), "p_opt": run.p_opt[-1, idx].tolist(),
+                "escaped": (run.p_trap[-1, idx] < 0.5).float().tolist(),
+                "value_budget": v[budget].tolist(), "p_opt_budget": run.p_opt[budget, idx].tolist(),
+                "escaped_budget": (run.p_trap[budget, idx] < 0.5).float().tolist(),
+                "value_curve": v.mean(1).tolist(),
+                "entropy_final": float(run.entropy[-1, idx].nanmean()),
+                "ent_coef_final": float(run.ent_coef[-1, idx].mean()),
+                "fixed_point_drift": float(abs(v[-1].mean() - v[back].mean())),
             }
-    return {"curve_steps": idx.tolist(), "m_values": list(cfg.m_values),
-            "arms": {k: {"label": lab, "entropy_config": e.to_dict()} for k, (lab, e) in arm_cfgs.items()},
-            "cells": cells}
+    return {"curve_steps": steps, "steps": bcfg.steps, "lr": bcfg.lr, "cells": cells}
 
 
-def _pooled(results: dict, arm: str, ms: list[int]) -> np.ndarray:
-    """Per-seed success averaged over the m values ``ms`` (one number per seed)."""
-    return np.mean([results["cells"][arm][str(m)]["final_per_seed"] for m in ms], axis=0)
+def _table(cfg: Figure1Config, results: dict) -> list[dict]:
+    """Rows for the report: mean V at the end per arm and m, with the closed-form fixed point in parentheses."""
+    rows = []
+    for domain in ("bandit", "tree"):
+        dom = results.get(domain)
+        if not dom:
+            continue
+        pred = dom["plan"]["predictions"]
+        for est in ("sampled", "exact"):
+            if est not in dom:
+                continue
+            for name, info in dom["arms"].items():
+                row = {"sweep": f"{domain} {est}", "arm": info["label"]}
+                for m in cfg.m_values:
+                    v = dom[est]["cells"][name][str(m)]["value"]
+                    row[f"m={m}"] = f"{np.mean(v):.3f} ({pred[name][str(m)]['value']:.3f})"
+                rows.append(row)
+    return rows
 
 
-def _beats(d: float, se: float, sign: int, min_effect: float = 0.01) -> str:
-    """Verdict of "A beats B": held beyond 2 s.e.; did not hold when even d + 2 s.e. stays below ``min_effect``."""
-    if sign == 1:
-        return "held"
-    return "did not hold" if d + 2 * se < min_effect else "inconclusive"
-
-
-def judge(cfg: Figure1Config, results: dict) -> list[dict]:
-    """The verdicts of claim 6, each with its numbers (difference of means +- 2 standard errors, Welch)."""
-    large = [m for m in cfg.m_values if m >= 10]
-    small = [m for m in cfg.m_values if m <= 5]
-    if not large or not small:
-        note = "needs m values both <= 5 and >= 10"
-        return [verdict(c, "inconclusive", f"Not tested: the sweep {list(cfg.m_values)} {note}.")
-                for c in ("full bonus beats no bonus for m in 10-15", "full bonus loses that edge for m <= 5",
-                          "clamped bonus keeps an edge for m <= 5")]
-    primary = f"clamped_p{cfg.clamp_ps[0]:g}"
-    none_l, none_s = _pooled(results, "none", large), _pooled(results, "none", small)
-    d_l, se_l, sign_l = compare(_pooled(results, "entropy_bonus", large), none_l)
-    d_s, se_s, sign_s = compare(_pooled(results, "entropy_bonus", small), none_s)
-    d_c, se_c, sign_c = compare(_pooled(results, primary, small), none_s)
-    ml, msm = ", ".join(map(str, large)), ", ".join(map(str, small))
-    out = [verdict(
-        "full bonus beats no bonus for m in 10-15", _beats(d_l, se_l, sign_l),
-        f"At m in {{{ml}}} the full entropy bonus (lambda={cfg.ent_coef:g}) ends at success {d_l:+.3f} +- "
-        f"{2 * se_l:.3f} (2 s.e., {cfg.seeds} seeds) relative to no entropy control.")]
-    lost = sign_s <= 0 and d_s < d_l
-    status = "held" if lost and sign_l == 1 else "did not hold" if sign_s == 1 else "inconclusive"
-    out.append(verdict(
-        "full bonus loses that edge for m <= 5", status,
-        f"At m in {{{msm}}} the full bonus differs from no control by {d_s:+.3f} +- {2 * se_s:.3f}, against "
-        f"{d_l:+.3f} +- {2 * se_l:.3f} at m in {{{ml}}}."))
-    out.append(verdict(
-        "clamped bonus keeps an edge for m <= 5", _beats(d_c, se_c, sign_c),
-        f"At m in {{{msm}}} the clamped bonus (p={cfg.clamp_ps[0]:g}, lambda={cfg.ent_coef:g}) differs from no "
-        f"control by {d_c:+.3f} +- {2 * se_c:.3f} (the full bonus: {d_s:+.3f})."))
-    d_a, se_a, sign_a = compare(_pooled(results, "aent", list(cfg.m_values)), _pooled(results, "none", list(cfg.m_values)))
-    out.append(verdict(
-        "AEnt beats no entropy control averaged over all m", _beats(d_a, se_a, sign_a),
-        f"Averaged over m in {list(cfg.m_values)}, AEnt (p={cfg.aent_clamp_p:g}) differs from no control by "
-        f"{d_a:+.3f} +- {2 * se_a:.3f} in final success probability."))
+def simulate(cfg: Figure1Config, show_progress: bool = True) -> dict:
+    """Plan, then train the bandit (sampled, exact) and tree sweeps; returns the ``results`` of figure1.json."""
+    out = {"regime": {"rewards": cfg.regime().rewards_summary(), "n_traps": cfg.n_traps,
+                      "m_values": list(cfg.m_values),
+                      "bandit": {"n_arms": cfg.n_arms, "optimal_prior_ranks": [cfg.opt_rank_lo, cfg.opt_rank_hi],
+                                 "init_scale": cfg.init_scale},
+                      "tree": {"vocab": cfg.tree_vocab, "horizon": cfg.tree_horizon,
+                               "n_sequences": cfg.tree_vocab**cfg.tree_horizon,
+                               "optimal_token_ranks": [2, cfg.tree_opt_rank_hi], "init_scale": cfg.tree_init_scale}},
+           "seeds": [cfg.seed + s for s in range(cfg.seeds)],
+           "rule": {"alpha": ALPHA, "min_effect": MIN_EFFECT, "fixed_point_tol": FIXED_POINT_TOL}}
+    domains = {"bandit": ("sampled", "exact") if cfg.exact_steps else ("sampled",)}
+    if cfg.tree_steps:
+        domains["tree"] = ("sampled",)
+    for domain, estimators in domains.items():
+        pl = plan_bandit(cfg) if domain == "bandit" else plan_tree(cfg, cfg.tree_config())
+        arm_cfgs = arms(cfg, pl)
+        out[domain] = {"plan": pl, "arms": {k: {"label": lab, "entropy_config": e.to_dict()}
+                                            for k, (lab, e) in arm_cfgs.items()}}
+        for est in estimators:
+            out[domain][est] = _train(cfg, domain, est, arm_cfgs, show_progress)
+    out["table"] = _table(cfg, out)
     return out
 
 
+# --------------------------------------------------------------------------------------------------- verdicts
+def _pooled(cells: dict, arm: str, ms: list[int], key: str) -> np.ndarray:
+    """Per-seed mean over the m values ``ms`` of one metric (one number per seed)."""
+    return np.mean([cells[arm][str(m)][key] for m in ms], axis=0)
+
+
+def _pred_pooled(pl: dict, arm: str, ms: list[int]) -> float:
+    return float(np.mean([pl["predictions"][arm][str(m)]["value"] for m in ms]))
+
+
+def _claims(cfg: Figure1Config, pl: dict) -> list[tuple[str, str, list[int], str]]:
+    """(claim, arm, m values, wanted status) of the four Figure 1 claims."""
+    large = [m for m in cfg.m_values if m >= cfg.crossover[1]]
+    small = [m for m in cfg.m_values if m <= cfg.crossover[0]]
+    p = pl["clamp_ps"][-1]
+    return [("full bonus beats no control for large m", "entropy_bonus", large, "edge"),
+            ("full bonus loses that edge for small m", "entropy_bonus", small, "no edge"),
+            (f"clamped bonus (p={p:g}) keeps an edge for small m", f"clamped_p{p:g}", small, "edge"),
+            ("AEnt beats no control averaged over all m", "aent", list(cfg.m_values), "edge")]
+
+
+def _judge_one(cfg: Figure1Config, dom: dict, cells: dict, when: str, label: str) -> list[dict]:
+    key, esc_key = ("value", "escaped") if when == "end" else ("value_budget", "escaped_budget")
+    out = []
+    for claim, arm, ms, want in _claims(cfg, dom["plan"]):
+        if not ms:
+            out.append(verdict(f"{claim} [{label}]", "inconclusive", f"Not tested: no m value on that side of "
+                               f"the crossover {list(cfg.crossover)}."))
+            continue
+        t = paired_test(_pooled(cells, arm, ms, key), _pooled(cells, "none", ms, key), seed=cfg.seed)
+        status = edge_status(t)
+        result = "held" if status == want else "inconclusive" if status == "undecided" else "did not hold"
+        pred = _pred_pooled(dom["plan"], arm, ms) - cfg.trap_reward
+        esc = np.mean([cells[arm][str(m)][esc_key] for m in ms])
+        out.append(verdict(
+            f"{claim} [{label}]", result,
+            f"At m in {ms}, V({arm}) - V(none) = {t['mean']:+.3f} (95% CI [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}], "
+            f"paired sign-flip p = {t['p']:.4f}, {t['n']} seeds): {status}; the closed form predicts "
+            f"{pred:+.3f} at the fixed point; {esc:.0%} of the {arm} runs escaped the trap."))
+    return out
+
+
+def _matches_closed_form(cfg: Figure1Config, dom: dict, res: dict, label: str) -> dict:
+    """Verdict: the regularised arms of a sweep end within FIXED_POINT_TOL of their closed-form fixed point."""
+    pred = dom["plan"]["predictions"]
+    gaps = {(a, m): abs(np.mean(res["cells"][a][str(m)]["value"]) - pred[a][str(m)]["value"])
+            for a in res["cells"] if a not in ("none", "aent") for m in cfg.m_values}
+    (arm, m), worst = max(gaps.items(), key=lambda kv: kv[1])
+    status = "held" if worst < FIXED_POINT_TOL else "did not hold"
+    return verdict(f"training ends at the closed-form fixed point [{label}]", status,
+                   f"Largest gap between the mean final V and the closed form over the fixed-lambda bonus arms: "
+                   f"{worst:.4f} ({arm}, m = {m}); tolerance {FIXED_POINT_TOL:g}.")
+
+
+def judge(cfg: Figure1Config, results: dict) -> list[dict]:
+    """Per sweep: the four claims at the end of training (and, sampled, at the LLM budget); closed-form match."""
+    out = []
+    for domain in ("bandit", "tree"):
+        dom = results.get(domain)
+        if not dom:
+            continue
+        for est in ("sampled", "exact"):
+            res = dom.get(est)
+            if res is None:
+                continue
+            cells = res["cells"]
+            drift = max(c["fixed_point_drift"] for per_m in cells.values() for c in per_m.values())
+            at_fp = "fixed point" if drift < FIXED_POINT_TOL else f"end of training, {res['steps']} steps"
+            label = f"{domain}, {est}, {at_fp}"
+            out += _judge_one(cfg, dom, cells, "end", label)
+            if est == "sampled":
+                out += _judge_one(cfg, dom, cells, "budget", f"{domain}, {est}, LLM budget {cfg.llm_budget} steps")
+            out.append(_matches_closed_form(cfg, dom, res, f"{domain}, {est}"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------ figure
 def plot(cfg: Figure1Config, results: dict):
-    """Final success vs m (mean +- std over seeds), and learning curves at the smallest and largest m."""
+    """Per sweep: final V vs m (closed form dashed) and V against step for each m (closed form dotted)."""
     plt = pyplot()
+    sweeps = [(d, e) for d in ("bandit", "tree") if d in results for e in ("sampled", "exact") if e in results[d]]
     ms = list(cfg.m_values)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    steps = results["curve_steps"]
-    for k, (name, info) in enumerate(results["arms"].items()):
-        color = f"C{k}"
-        cells = results["cells"][name]
-        mean = [cells[str(m)]["final_mean"] for m in ms]
-        std = [cells[str(m)]["final_std"] for m in ms]
-        axes[0].errorbar(ms, mean, yerr=std, marker="o", capsize=3, color=color, label=info["label"])
-        for ax, m in zip(axes[1:], (ms[0], ms[-1])):
-            c = cells[str(m)]
-            lo = np.subtract(c["curve_mean"], c["curve_std"])
-            hi = np.add(c["curve_mean"], c["curve_std"])
-            ax.plot(steps, c["curve_mean"], color=color)
-            ax.fill_between(steps, lo, hi, color=color, alpha=0.15)
-    axes[0].set(xlabel="number of optimal arms m", ylabel=f"success probability after {cfg.steps} steps",
-                title=f"|A| = {cfg.n_arms:,}, {cfg.seeds} seeds (mean ± std)", xticks=ms, ylim=(-0.03, 1.03))
-    for ax, m in zip(axes[1:], (ms[0], ms[-1])):
-        ax.set(xlabel="step", ylabel="success probability", title=f"learning curves, m = {m}", ylim=(-0.03, 1.03))
-    axes[0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"{cfg.estimator.upper()} (G={cfg.group_size}, lr={cfg.lr:g}), init scale {cfg.init_scale:g}, "
-                 f"optimal arms at quantile {cfg.opt_quantile:g}, other rewards '{cfg.pattern}'", fontsize=9)
+    fig, axes = plt.subplots(len(sweeps), 1 + len(ms), figsize=(3.2 * (1 + len(ms)), 3.3 * len(sweeps)),
+                             squeeze=False)
+    for row, (domain, est) in enumerate(sweeps):
+        dom, res = results[domain], results[domain][est]
+        pred = dom["plan"]["predictions"]
+        ax0 = axes[row, 0]
+        for k, (name, info) in enumerate(dom["arms"].items()):
+            color = f"C{k}"
+            cells = res["cells"][name]
+            mean = [np.mean(cells[str(m)]["value"]) for m in ms]
+            se = [np.std(cells[str(m)]["value"], ddof=1) / math.sqrt(cfg.seeds) for m in ms]
+            ax0.errorbar(ms, mean, yerr=np.multiply(se, 2), marker="o", capsize=3, color=color, label=info["label"])
+            ax0.plot(ms, [pred[name][str(m)]["value"] for m in ms], "--", color=color, alpha=0.6)
+            for ax, m in zip(axes[row, 1:], ms):
+                ax.plot(res["curve_steps"], cells[str(m)]["value_curve"], color=color)
+                ax.axhline(pred[name][str(m)]["value"], color=color, ls=":", alpha=0.6)
+        ax0.set(xlabel="optimal items m", ylabel="V at the end (mean ± 2 s.e.)", xticks=ms, ylim=(-0.03, 1.03),
+                title=f"{domain} ({dom['plan']['n_items']:,} items), {est}; λ={dom['plan']['ent_coef']:.3f}",
+                xscale="log")
+        for ax, m in zip(axes[row, 1:], ms):
+            ax.axvline(cfg.llm_budget, color="grey", lw=0.8, ls="--")
+            ax.set(xlabel="step", ylabel="V (mean over seeds)", ylim=(-0.03, 1.03), title=f"{domain} {est}, m = {m}",
+                   xscale="symlog", xlim=(0, res["curve_steps"][-1]))
+        ax0.legend(fontsize=6, loc="lower right")
+    fig.suptitle(f"Trap regime: {cfg.n_traps} traps (reward {cfg.trap_reward:g}), m optima (1), the rest 0; "
+                 f"{cfg.seeds} paired seeds. Dashed / dotted: closed-form fixed point; grey: LLM budget "
+                 f"({cfg.llm_budget} steps)", fontsize=9)
+    fig.tight_layout()
     return fig
 
 
@@ -249,4 +385,3 @@ def run(cfg: Figure1Config, show_progress: bool = True):
     """Simulate and judge; returns (results, verdicts, figure) for toy.__main__ to write."""
     results = simulate(cfg, show_progress)
     return results, judge(cfg, results), plot(cfg, results)
-
