@@ -36,10 +36,11 @@ import torch
 
 from aent import EntropyControl, group_advantages
 from llm.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from llm.config import TrainConfig, save_config
+from llm.config import TrainConfig
 from llm.generate import generate, group_uniforms
 from llm.metrics import MetricsLogger, StepTimer
 from llm.policy import build_policy, completion_logits
+from llm.provenance import write_run_config
 
 
 def mix_seed(*parts: int) -> int:
@@ -355,7 +356,9 @@ def train(cfg: TrainConfig) -> list[dict]:
         start, history = int(state["step"]), list(state["metrics"])
     if accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out_dir / "config.yaml")
+        env = write_run_config(cfg, out_dir / "config.yaml")  # config + library versions + grader path
+        if "NO symbolic stage" in env["grader"]:
+            print(f"warning: grader: {env['grader']}", flush=True)
     log = MetricsLogger(out_dir, enabled=accelerator.is_main_process, total_steps=cfg.max_steps, start_step=start,
                         tensorboard=cfg.tensorboard, progress=cfg.progress)
     timer, saved_at, state_step = StepTimer(), start, start  # state_step: the step the weights belong to
