@@ -110,6 +110,12 @@ class DataSection:
     llm.data.load_problems (e.g. gsm8k:train, math500, or a .jsonl path)."""
     eval_task: str = ""
     """Held-out set for periodic evaluation (same forms as `task`); "" uses the test split of a synthetic task."""
+    prompt_field: str = ""
+    """Dataset specs: the row field holding the question, or a list of chat messages rendered with the tokenizer's
+    chat template (dotted for nested fields, e.g. extra_info.question); "" recognises question, problem, prompt."""
+    answer_field: str = ""
+    """Dataset specs: the row field holding the reference answer (dotted, e.g. reward_model.ground_truth); ""
+    recognises answer, final_answer, reward_model.ground_truth (verl), ground_truth, a solution's last boxed."""
     n_train: int = 512
     """Synthetic tasks: number of training problems (>= 1). Dataset specs: 0 keeps all rows, N keeps the first N."""
     n_test: int = 64

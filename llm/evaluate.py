@@ -174,6 +174,8 @@ def evaluate_cli(
     difficulty: int | None = None,
     dtype: str = "float32",
     progress: bool = True,
+    prompt_field: str = "",
+    answer_field: str = "",
 ) -> dict:
     """Load a saved model (and its tokenizer) by path, load a problem set by spec, and :func:`evaluate` it.
 
@@ -188,6 +190,7 @@ def evaluate_cli(
         difficulty: synthetic tasks: 1..8, None = default.
         dtype: model dtype.
         progress: tqdm bar.
+        prompt_field, answer_field: dataset row fields of the question and the answer (see llm.data.loaders).
 
     Returns:
         The dict of :func:`evaluate` plus ``"model"`` and ``"task"``.
@@ -197,7 +200,8 @@ def evaluate_cli(
     if temperature == 0:
         samples = 1
     model, tokenizer = load_pretrained(model_path, tokenizer_path=tokenizer_path, dtype=dtype)
-    problems = load_problems(task, split=split, n=n, seed=data_seed, difficulty=difficulty)
+    problems = load_problems(task, split=split, n=n, seed=data_seed, difficulty=difficulty,
+                             prompt_field=prompt_field, answer_field=answer_field)
     result = evaluate(model, tokenizer, problems, samples=samples, temperature=temperature, top_p=top_p,
                       max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, template=template,
                       progress=progress)
@@ -219,6 +223,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--data-seed", type=int, default=0, help="split seed of synthetic tasks")
     p.add_argument("--difficulty", type=int, default=None, help="synthetic task difficulty 1..8")
+    p.add_argument("--prompt-field", default="", help="dataset row field of the question or chat messages (dotted)")
+    p.add_argument("--answer-field", default="", help="dataset row field of the reference answer (dotted)")
     p.add_argument("--out", default=None, help="also write the result as JSON to this file")
     return p
 
@@ -229,7 +235,8 @@ def eval_main(argv: list[str] | None = None) -> int:
     try:
         result = evaluate_cli(args.model, args.task, args.n, args.samples, args.temperature, args.max_new_tokens,
                               args.template, args.seed, top_p=args.top_p, batch_size=args.batch_size,
-                              tokenizer_path=args.tokenizer, data_seed=args.data_seed, difficulty=args.difficulty)
+                              tokenizer_path=args.tokenizer, data_seed=args.data_seed, difficulty=args.difficulty,
+                              prompt_field=args.prompt_field, answer_field=args.answer_field)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

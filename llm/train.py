@@ -84,17 +84,18 @@ def load_problems(cfg: TrainConfig) -> tuple[list, list]:
 
     d = cfg.data
     difficulty = d.difficulty or None
+    fields = {"prompt_field": d.prompt_field, "answer_field": d.answer_field}  # dataset specs only
     name = data.TASK_ALIASES.get(d.task, d.task)
     if name in data.TASKS:
         train_set, test_set = data.make_task(name, d.n_train, d.n_test, seed=d.seed, difficulty=difficulty)
     else:
-        train_set, test_set = data.load_problems(d.task, n=d.n_train), []
+        train_set, test_set = data.load_problems(d.task, n=d.n_train, **fields), []
     if d.eval_task:
         ev = data.TASK_ALIASES.get(d.eval_task, d.eval_task)
         if ev in data.TASKS and ev != name:
             test_set = data.load_problems(ev, split="test", n=max(1, d.n_test), seed=d.seed, difficulty=difficulty)
         elif ev not in data.TASKS:
-            test_set = data.load_problems(d.eval_task, n=d.n_test)
+            test_set = data.load_problems(d.eval_task, n=d.n_test, **fields)
     return train_set, test_set[: d.n_test]
 
 

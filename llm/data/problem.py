@@ -19,7 +19,8 @@ class Problem:
             supervised warm-up and tokenizer training; None when the source has none.
         source: where it came from, e.g. ``"gsm8k:test"``, ``"synthetic:arithmetic"``, a file path.
         meta: free-form extras. Keys read by the library: ``"reward"`` (name in :data:`llm.rewards.REWARDS`,
-            default ``"correctness"``), and for countdown ``"numbers"`` and ``"target"``.
+            default ``"correctness"``), for countdown ``"numbers"`` and ``"target"``, and ``"messages"`` (the
+            chat messages of a verl / TRL conversational row, rendered with the tokenizer's chat template).
     """
 
     question: str

@@ -9,7 +9,8 @@ supervised warm start teaches; the reward only reads the final answer of whateve
   line rewritten as ``The answer is $\boxed{n}$.`` (the MATH answer convention).
 - ``qwen_boxed``: the ChatML prompt Qwen2.5-Math is evaluated with in the AEnt paper (system instruction:
   reason step by step, final answer in ``\boxed{}``). With a tokenizer that has a chat template, the messages go
-  through ``tokenizer.apply_chat_template`` instead (for Qwen tokenizers the text is the same).
+  through ``tokenizer.apply_chat_template`` instead (for Qwen tokenizers the text is the same). Rows that are already
+  chat messages (verl, TRL) are rendered from their own messages with the chat template (:func:`format_prompt`).
 - ``r1_think``: the DeepSeek-R1-Distill format (user turn with the boxed instruction, assistant turn opened with
   ``<think>``), the second model family of the AEnt paper; written out literally.
 
@@ -103,12 +104,20 @@ def format_prompt(question: str | Problem, template: str = "plain", tokenizer=No
         tokenizer: when given, has a ``chat_template`` and the template has a system message, the prompt is
             ``tokenizer.apply_chat_template([system, user], add_generation_prompt=True)``.
 
+    A problem read from chat-message rows (verl, TRL conversational; ``problem.meta["messages"]``) is rendered
+    from its own messages with the tokenizer's chat template, whatever the template; without a chat template
+    its question (the system and user turns' text) goes through the template like any other.
+
     Returns:
         The prompt string (the completion is generated right after it).
     """
     t = _get(template)
     q = question.question if isinstance(question, Problem) else str(question)
-    if t.system and tokenizer is not None and getattr(tokenizer, "chat_template", None):
+    messages = question.meta.get("messages") if isinstance(question, Problem) else None
+    has_chat = tokenizer is not None and getattr(tokenizer, "chat_template", None)
+    if messages and has_chat:
+        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+    if t.system and has_chat:
         messages = [{"role": "system", "content": t.system}, {"role": "user", "content": q}]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return t.prompt(q)
