@@ -47,6 +47,7 @@ from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy, entropy
 from aent.ppo import ppo_clip_loss
 from aent.regularizer import EntropyControl
+from toy.pg import inverse_cdf
 from toy.tasks import BANDIT_PATTERNS, BanditTask
 
 __all__ = ["ESTIMATORS", "INITS", "OPTIMIZERS", "BanditRun", "TrainConfig", "bandit_rewards", "init_logits",
@@ -106,6 +107,10 @@ class TrainConfig:
     track_clamped: bool = True
     """Measure the clamped entropy of every run each step (one selection over |A| per run); False measures it
     only where a loss or an AEnt controller needs it (the metric is then the mean over those runs)."""
+    common_random_numbers: bool = False
+    """Sampled estimators: draw each step's uniforms once per row seed and sample by inverse CDF, so rows with the
+    same seed (the same run under different entropy controls) see the same sample stream; False draws every row
+    independently with torch.multinomial."""
     entropy: EntropyConfig = field(default_factory=EntropyConfig)
     """Entropy control (aent.EntropyConfig): method, ent_coef, clamp_p, AEnt band, PPO clip ranges, ..."""
 
@@ -135,6 +140,8 @@ class TrainConfig:
         _int_field(self, "seed", 0)
         if not isinstance(self.track_clamped, bool):
             _fail("track_clamped", "True or False", self.track_clamped)
+        if not isinstance(self.common_random_numbers, bool):
+            _fail("common_random_numbers", "True or False", self.common_random_numbers)
         if not isinstance(self.entropy, EntropyConfig):
             _fail("entropy", "an aent.EntropyConfig", type(self.entropy).__name__)
         if self.estimator == "exact" and self.entropy.method not in FAST_METHODS:
@@ -388,6 +395,8 @@ def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Seq
     opt = _optimizer(cfg, z)
     controls = [EntropyControl(e) for e in ecfgs]
     gen = torch.Generator().manual_seed(cfg.seed)
+    seed_list = sorted(set(row_seeds))
+    seed_row = torch.tensor([seed_list.index(s) for s in row_seeds])
     acc_curve, ent_curve, coef_curve, metrics = [], [], [], []
     for step in range(cfg.steps):
         t0 = time.perf_counter()
@@ -404,7 +413,11 @@ def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Seq
             opt.step()
         else:
             with torch.no_grad():
-                actions = torch.multinomial(probs, cfg.group_size, replacement=True, generator=gen)
+                if cfg.common_random_numbers:
+                    u = torch.rand(len(seed_list), cfg.group_size, generator=gen)[seed_row]  # (R, G)
+                    actions = inverse_cdf(probs, u)
+                else:
+                    actions = torch.multinomial(probs, cfg.group_size, replacement=True, generator=gen)
                 r = rewards.gather(1, actions)
                 adv = _advantages(r, cfg.estimator)
                 old_logp = probs.gather(1, actions).log()

@@ -208,3 +208,25 @@ def test_bad_config_names_the_field(field, value):
 def test_exact_estimator_rejects_sampling_only_methods():
     with pytest.raises(ValueError, match="exact"):
         TrainConfig(estimator="exact", entropy=EntropyConfig.preset("clip_cov"))
+
+
+def test_common_random_numbers_share_the_sample_stream_per_seed():
+    """With common_random_numbers, two rows with one seed and one entropy control follow identical trajectories;
+    without it they do not (each row draws its own samples)."""
+    cfg = TrainConfig(n_arms=50, m_optimal=2, estimator="rloo", steps=5, group_size=4, lr=0.5,
+                      common_random_numbers=True, track_clamped=False)
+    rewards = torch.rand(1, 50, generator=torch.Generator().manual_seed(0)).repeat(3, 1)
+    none, bonus = EntropyConfig(method="none"), EntropyConfig(method="entropy_bonus", ent_coef=0.1)
+    run = train_bandit(cfg, rewards=rewards, row_seeds=[7, 7, 7], entropy_cfgs=[none, none, bonus])
+    assert torch.equal(run.accuracy[:, 0], run.accuracy[:, 1])
+    assert not torch.equal(run.accuracy[:, 0], run.accuracy[:, 2])
+    indep = train_bandit(cfg.replace(common_random_numbers=False), rewards=rewards, row_seeds=[7, 7, 7],
+                         entropy_cfgs=[none, none, bonus])
+    assert not torch.equal(indep.accuracy[:, 0], indep.accuracy[:, 1])
+
+
+def test_runs_for_power_formula():
+    from toy.experiments.dynamics import _runs_for_power
+
+    # sd = se * sqrt(n) = 0.1 * 10 = 1; d = 0.5: n = ((1.96 + 0.8416) * 1 / 0.5)^2 = 31.4 -> 32
+    assert _runs_for_power({"se": 0.1, "n": 100, "mean": -0.5}) == 32

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aent.config import EntropyConfig
-from toy.experiments.common import progress, pyplot, verdict
+from toy.experiments.common import Timer, progress, pyplot, verdict
 from toy.experiments.figure1_plan import plan_bandit, plan_tree
 from toy.experiments.paired import ALPHA, MIN_EFFECT, edge_status, paired_test
 from toy.regime import TrapRegime
@@ -86,7 +86,7 @@ class Figure1Config:
     """Steps of the sampled runs (>= llm_budget)."""
     exact_lr: float = 0.05
     """Adam step size of the exact-gradient runs (> 0)."""
-    exact_steps: int = 300
+    exact_steps: int = 400
     """Steps of the exact-gradient runs (>= 1; 0 skips them)."""
     llm_budget: int = 100
     """Step at which the 'LLM budget' verdicts are taken (>= 1)."""
@@ -230,7 +230,6 @@ def _table(cfg: Figure1Config, results: dict) -> list[dict]:
         dom = results.get(domain)
         if not dom:
             continue
-        pred = dom["plan"]["predictions"]
         for est in ("sampled", "exact"):
             if est not in dom:
                 continue
@@ -238,7 +237,7 @@ def _table(cfg: Figure1Config, results: dict) -> list[dict]:
                 row = {"sweep": f"{domain} {est}", "arm": info["label"]}
                 for m in cfg.m_values:
                     v = dom[est]["cells"][name][str(m)]["value"]
-                    row[f"m={m}"] = f"{np.mean(v):.3f} ({pred[name][str(m)]['value']:.3f})"
+                    row[f"m={m}"] = f"{np.mean(v):.3f} ({_predicted(dom['plan'], name, m, est):.3f})"
                 rows.append(row)
     return rows
 
@@ -263,7 +262,9 @@ def simulate(cfg: Figure1Config, show_progress: bool = True) -> dict:
         out[domain] = {"plan": pl, "arms": {k: {"label": lab, "entropy_config": e.to_dict()}
                                             for k, (lab, e) in arm_cfgs.items()}}
         for est in estimators:
+            timer = Timer()
             out[domain][est] = _train(cfg, domain, est, arm_cfgs, show_progress)
+            out[domain][est]["wall_s"] = round(timer.elapsed, 1)
     out["table"] = _table(cfg, out)
     return out
 
@@ -274,8 +275,14 @@ def _pooled(cells: dict, arm: str, ms: list[int], key: str) -> np.ndarray:
     return np.mean([cells[arm][str(m)][key] for m in ms], axis=0)
 
 
-def _pred_pooled(pl: dict, arm: str, ms: list[int]) -> float:
-    return float(np.mean([pl["predictions"][arm][str(m)]["value"] for m in ms]))
+def _predicted(pl: dict, arm: str, m: int, estimator: str) -> float:
+    """Closed-form fixed point of an arm (no control: trapped when sampled, V* = 1 with the exact gradient)."""
+    cell = pl["predictions"][arm][str(m)]
+    return cell.get("value_exact", cell["value"]) if estimator == "exact" else cell["value"]
+
+
+def _pred_pooled(pl: dict, arm: str, ms: list[int], estimator: str) -> float:
+    return float(np.mean([_predicted(pl, arm, m, estimator) - _predicted(pl, "none", m, estimator) for m in ms]))
 
 
 def _claims(cfg: Figure1Config, pl: dict) -> list[tuple[str, str, list[int], str]]:
@@ -289,7 +296,7 @@ def _claims(cfg: Figure1Config, pl: dict) -> list[tuple[str, str, list[int], str
             ("AEnt beats no control averaged over all m", "aent", list(cfg.m_values), "edge")]
 
 
-def _judge_one(cfg: Figure1Config, dom: dict, cells: dict, when: str, label: str) -> list[dict]:
+def _judge_one(cfg: Figure1Config, dom: dict, cells: dict, when: str, label: str, estimator: str) -> list[dict]:
     key, esc_key = ("value", "escaped") if when == "end" else ("value_budget", "escaped_budget")
     out = []
     for claim, arm, ms, want in _claims(cfg, dom["plan"]):
@@ -300,7 +307,7 @@ def _judge_one(cfg: Figure1Config, dom: dict, cells: dict, when: str, label: str
         t = paired_test(_pooled(cells, arm, ms, key), _pooled(cells, "none", ms, key), seed=cfg.seed)
         status = edge_status(t)
         result = "held" if status == want else "inconclusive" if status == "undecided" else "did not hold"
-        pred = _pred_pooled(dom["plan"], arm, ms) - cfg.trap_reward
+        pred = _pred_pooled(dom["plan"], arm, ms, estimator)
         esc = np.mean([cells[arm][str(m)][esc_key] for m in ms])
         out.append(verdict(
             f"{claim} [{label}]", result,
@@ -337,9 +344,9 @@ def judge(cfg: Figure1Config, results: dict) -> list[dict]:
             drift = max(c["fixed_point_drift"] for per_m in cells.values() for c in per_m.values())
             at_fp = "fixed point" if drift < FIXED_POINT_TOL else f"end of training, {res['steps']} steps"
             label = f"{domain}, {est}, {at_fp}"
-            out += _judge_one(cfg, dom, cells, "end", label)
+            out += _judge_one(cfg, dom, cells, "end", label, est)
             if est == "sampled":
-                out += _judge_one(cfg, dom, cells, "budget", f"{domain}, {est}, LLM budget {cfg.llm_budget} steps")
+                out += _judge_one(cfg, dom, cells, "budget", f"{domain}, {est}, LLM budget {cfg.llm_budget} steps", est)
             out.append(_matches_closed_form(cfg, dom, res, f"{domain}, {est}"))
     return out
 
@@ -354,7 +361,6 @@ def plot(cfg: Figure1Config, results: dict):
                              squeeze=False)
     for row, (domain, est) in enumerate(sweeps):
         dom, res = results[domain], results[domain][est]
-        pred = dom["plan"]["predictions"]
         ax0 = axes[row, 0]
         for k, (name, info) in enumerate(dom["arms"].items()):
             color = f"C{k}"
@@ -362,10 +368,10 @@ def plot(cfg: Figure1Config, results: dict):
             mean = [np.mean(cells[str(m)]["value"]) for m in ms]
             se = [np.std(cells[str(m)]["value"], ddof=1) / math.sqrt(cfg.seeds) for m in ms]
             ax0.errorbar(ms, mean, yerr=np.multiply(se, 2), marker="o", capsize=3, color=color, label=info["label"])
-            ax0.plot(ms, [pred[name][str(m)]["value"] for m in ms], "--", color=color, alpha=0.6)
+            ax0.plot(ms, [_predicted(dom["plan"], name, m, est) for m in ms], "--", color=color, alpha=0.6)
             for ax, m in zip(axes[row, 1:], ms):
                 ax.plot(res["curve_steps"], cells[str(m)]["value_curve"], color=color)
-                ax.axhline(pred[name][str(m)]["value"], color=color, ls=":", alpha=0.6)
+                ax.axhline(_predicted(dom["plan"], name, m, est), color=color, ls=":", alpha=0.6)
         ax0.set(xlabel="optimal items m", ylabel="V at the end (mean ± 2 s.e.)", xticks=ms, ylim=(-0.03, 1.03),
                 title=f"{domain} ({dom['plan']['n_items']:,} items), {est}; λ={dom['plan']['ent_coef']:.3f}",
                 xscale="log")

@@ -30,7 +30,10 @@ def _kept(n: int, p: float) -> int:
 
 def _base(regime: TrapRegime, m_values, crossover, trap_reward: float) -> tuple[float, dict]:
     lam = derive_ent_coef(regime, *crossover)
-    none = {str(m): {"value": trap_reward, "p_opt": 0.0, "note": "committed to the traps"} for m in m_values}
+    # Sampled updates stop reinforcing arms that are no longer drawn, so a policy that committed to the traps stays
+    # there (V = r_t); the exact gradient of V has the global optimum V* = 1 as its only stable point.
+    none = {str(m): {"value": trap_reward, "value_exact": 1.0, "p_opt": 0.0, "note": "sampled: trapped at r_t; "
+                     "exact gradient: V* = 1"} for m in m_values}
     return lam, none
 
 
