@@ -265,7 +265,11 @@ class TrainConfig:
     progress: bool = True
     """Show a tqdm progress bar with reward and entropy (main process only)."""
     tensorboard: bool = True
-    """Also write TensorBoard events to output_dir/tb."""
+    """Also write TensorBoard events to output_dir/tb; false drops tensorboard from report_to."""
+    report_to: tuple[str, ...] = ("tensorboard",)
+    """Experiment trackers fed each metrics row through accelerate's trackers (llm.tracking): any of tensorboard,
+    wandb, trackio, mlflow, as a YAML list or comma-separated (report_to=tensorboard,wandb); metrics.jsonl is
+    always written."""
 
     def __post_init__(self) -> None:
         _check(self.seed >= 0, "seed", ">= 0", self.seed)
@@ -280,6 +284,9 @@ class TrainConfig:
         _check(self.eval_every >= 0, "eval_every", ">= 0", self.eval_every)
         _check(self.eval_samples >= 1, "eval_samples", ">= 1", self.eval_samples)
         _check(self.eval_temperature > 0, "eval_temperature", "> 0", self.eval_temperature)
+        from llm.tracking import TRACKERS
+
+        _check(set(self.report_to) <= set(TRACKERS), "report_to", f"a list of {', '.join(TRACKERS)}", self.report_to)
         batch = self.rollout.prompts_per_step * self.rollout.group_size
         _check(self.optim.mini_batch_size == 0 or batch % self.optim.mini_batch_size == 0,
                "optim.mini_batch_size", f"0 or a divisor of prompts_per_step * group_size = {batch}",
@@ -300,7 +307,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML-serialisable) that :meth:`from_dict` turns back into this config."""
-        return dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def trackers(self) -> tuple[str, ...]:
+        """The trackers this run feeds: report_to, less tensorboard when `tensorboard` is false."""
+        return tuple(t for t in self.report_to if t != "tensorboard" or self.tensorboard)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -378,6 +390,9 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
             return float(value)
         if tp is str:
             return "" if value is None else str(value)
+        if tp == tuple[str, ...]:  # a YAML list, or "a,b" from the command line; "" / none = empty
+            items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
+            return tuple(str(v).strip() for v in items if str(v).strip() and str(v).strip().lower() != "none")
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"config field `{name}` must be of type {tp.__name__}; got {value!r}") from None
     return value

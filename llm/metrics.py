@@ -1,9 +1,10 @@
-"""Run logging for the GRPO trainer: metrics.jsonl, TensorBoard, a tqdm progress bar and per-phase step timing.
+"""Run logging for the GRPO trainer: metrics.jsonl, experiment trackers, a tqdm progress bar and step timing.
 
 ``metrics.jsonl`` holds one JSON object per global step with the metric names shared by ``toy/`` and ``llm/``
 (step, reward_mean, accuracy, entropy, clamped_entropy, ent_coef, clip_frac, response_len, time_generate_s,
 time_reward_s, time_train_s, ...). Non-finite numbers are written as ``null`` so every line is strict JSON.
-Only the main process writes; other processes get a logger that does nothing.
+Only the main process writes; other processes get a logger that does nothing. The trackers of config field
+``report_to`` (TensorBoard, wandb, trackio, mlflow; :mod:`llm.tracking`) receive the same rows.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class StepTimer:
 
 
 class MetricsLogger:
-    """Append one row per global step to metrics.jsonl, TensorBoard and the progress bar.
+    """Append one row per global step to metrics.jsonl, the experiment trackers and the progress bar.
 
     Args:
         output_dir: Run folder (created if missing).
@@ -90,24 +91,28 @@ class MetricsLogger:
         total_steps: Length of the progress bar.
         start_step: Steps already done (on resume); rows of metrics.jsonl with a larger step are dropped, since
             they were written after the checkpoint being resumed and will be recomputed.
-        tensorboard: Also write TensorBoard scalars to output_dir/tb.
+        tensorboard: Also write TensorBoard scalars to output_dir/tb (the same as "tensorboard" in report_to).
         progress: Show a tqdm bar with reward and entropy.
+        report_to: Trackers of :mod:`llm.tracking` (tensorboard, wandb, trackio, mlflow) that mirror each row.
+        config: The run's nested config, stored by the trackers that keep hyperparameters.
     """
 
     def __init__(self, output_dir: str | Path, *, enabled: bool = True, total_steps: int = 0, start_step: int = 0,
-                 tensorboard: bool = True, progress: bool = True) -> None:
+                 tensorboard: bool = True, progress: bool = True, report_to: tuple[str, ...] = (),
+                 config: dict[str, Any] | None = None) -> None:
         self.enabled = enabled
         self.path = Path(output_dir) / METRICS_FILE
-        self._tb = None
+        self._trackers: list = []
         self._bar = None
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._truncate_after(start_step)
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+        names = tuple(dict.fromkeys([*(["tensorboard"] if tensorboard else []), *report_to]))
+        if names:
+            from llm.tracking import make_trackers
 
-            self._tb = SummaryWriter(log_dir=str(self.path.parent / "tb"), purge_step=start_step + 1)
+            self._trackers = make_trackers(names, self.path.parent, start_step=start_step, config=config)
         if progress:
             from tqdm.auto import tqdm
 
@@ -129,10 +134,10 @@ class MetricsLogger:
         with self.path.open("a") as fh:
             fh.write(json.dumps(clean) + "\n")
         step = int(clean["step"])
-        if self._tb is not None:
-            for k, v in clean.items():
-                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
-                    self._tb.add_scalar(k, v, step)
+        scalars = {k: v for k, v in clean.items()
+                   if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        for tracker in self._trackers:
+            tracker.log(scalars, step=step)
         if self._bar is not None:
             shown = {k: f"{clean[k]:.3g}" for k in PROGRESS_KEYS if isinstance(clean.get(k), (int, float))}
             self._bar.set_postfix(shown, refresh=False)
@@ -148,10 +153,9 @@ class MetricsLogger:
             print(message, flush=True)
 
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.flush()
-            self._tb.close()
-            self._tb = None
+        for tracker in self._trackers:
+            tracker.finish()
+        self._trackers = []
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -361,7 +361,7 @@ def train(cfg: TrainConfig) -> list[dict]:
         if "NO symbolic stage" in env["grader"]:
             print(f"warning: grader: {env['grader']}", flush=True)
     log = MetricsLogger(out_dir, enabled=accelerator.is_main_process, total_steps=cfg.max_steps, start_step=start,
-                        tensorboard=cfg.tensorboard, progress=cfg.progress)
+                        tensorboard=False, report_to=cfg.trackers, config=cfg.to_dict(), progress=cfg.progress)
     timer, saved_at, state_step = StepTimer(), start, start  # state_step: the step the weights belong to
     if cfg.eval_every and eval_set and start == 0:  # the starting point (e.g. the warm-started model)
         init = evaluate_heldout(cfg, sampling_model(accelerator, model), tokenizer, eval_set)
