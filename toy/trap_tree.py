@@ -38,7 +38,7 @@ from aent.regularizer import EntropyControl
 from toy.pg import BASELINES, adam_init, adam_update, baseline_advantages, inverse_cdf
 from toy.trap_bandit import KINDS, TrapRun
 
-__all__ = ["TrapTreeConfig", "TreeLayout", "make_tree_layout", "train_trap_tree"]
+__all__ = ["TrapTreeConfig", "TreeLayout", "make_tree_layout", "sampled_gradient", "train_trap_tree"]
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,37 @@ def _entropy_kind(logits: Tensor, ecfgs: list[EntropyConfig], with_grad: bool) -
     return h_full, h_kind
 
 
+def sampled_gradient(root: Tensor, deep: Tensor, y: Tensor, reward: Tensor, coefs: Tensor,
+                     ecfgs: list[EntropyConfig], baseline: str) -> tuple[tuple, tuple, tuple]:
+    """One step's sampled gradient of V + lambda H_kind (trajectory form) for each run's root and visited states.
+
+    Args:
+        root: (R, A) root logits.
+        deep: (R, G, H-1, A) logits of the states each sample visits after its first token.
+        y: (R, G, H) sampled sequences; reward: (R, G) their rewards.
+        coefs: (R,) lambda of each run (0 without a bonus); ecfgs: (R,) its aent.EntropyConfig.
+        baseline: "rloo" or "mean".
+
+    Returns:
+        ((g_root (R, A), g_deep (R, G, H-1, A) or None for H = 1), (H, H_kind) of the root (R,),
+        (H, H_kind) of the deep states (R, G, H-1)). Summing g_deep over repeated visits of a state gives that
+        state's gradient; its expectation is the exact gradient (tests/toy/test_trap.py, by enumeration).
+    """
+    g = y.shape[1]
+    root = root.detach().requires_grad_(True)
+    deep = deep.detach().requires_grad_(True)
+    logp = torch.log_softmax(root, -1).gather(-1, y[:, :, 0]) + \
+        torch.log_softmax(deep, -1).gather(-1, y[:, :, 1:, None]).squeeze(-1).sum(-1)  # (R, G)
+    h_root, k_root = _entropy_kind(root, ecfgs, with_grad=True)  # (R,)
+    h_deep, k_deep = _entropy_kind(deep, ecfgs, with_grad=True)  # (R, G, H-1)
+    # The entropy of the states a token leads to is part of its return (score-function term of H_traj).
+    ret = reward + coefs[:, None] * k_deep.detach().sum(-1)
+    adv = baseline_advantages(ret, baseline)
+    objective = (adv * logp).sum() / g + (coefs * k_root).sum() + (coefs[:, None, None] * k_deep).sum() / g
+    grads = torch.autograd.grad(objective, [root, deep], allow_unused=True)
+    return grads, (h_root, k_root.detach()), (h_deep, k_deep.detach())
+
+
 def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int], ecfgs: list[EntropyConfig],
                     uniform_seed: int = 0, progress=None) -> TrapRun:
     """Train every run for cfg.steps steps; returns curves (``entropy`` is the step's token-mean full entropy,
@@ -230,7 +261,7 @@ def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int
         if step == cfg.steps:
             break
         u = torch.rand(len(seeds), H, G, generator=gen)[seed_row]  # (R, H, G), shared per seed
-        root = z[:, 0].clone().requires_grad_(True)  # (R, A): the root once per run, not once per sample
+        root = z[:, 0]  # (R, A): the root once per run, not once per sample
         with torch.no_grad():
             tokens = [inverse_cdf(torch.softmax(root, -1), u[:, 0])]  # (R, G)
             visited = []
@@ -240,15 +271,9 @@ def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int
         y = torch.stack(tokens, -1)  # (R, G, H)
         reward = layout.tables[layout.task[:, None], y @ powers]  # (R, G)
         vis = torch.stack(visited, -1) if visited else torch.zeros(n_rows, G, 0, dtype=torch.long)  # (R, G, H-1)
-        deep = z[rows_g[..., None].expand_as(vis), vis].requires_grad_(True)  # (R, G, H-1, A)
-        logp = torch.log_softmax(root, -1).gather(-1, y[:, :, 0]) + \
-            torch.log_softmax(deep, -1).gather(-1, y[:, :, 1:, None]).squeeze(-1).sum(-1)  # (R, G)
-        h_root, k_root = _entropy_kind(root, ecfgs, with_grad=True)  # (R,)
-        h_deep, k_deep = _entropy_kind(deep, ecfgs, with_grad=True)  # (R, G, H-1)
-        ret = reward + coefs[:, None] * k_deep.detach().sum(-1)
-        adv = baseline_advantages(ret, cfg.baseline)
-        objective = (adv * logp).sum() / G + (coefs * k_root).sum() + (coefs[:, None, None] * k_deep).sum() / G
-        g_root, g_deep = torch.autograd.grad(objective, [root, deep], allow_unused=True)
+        deep = z[rows_g[..., None].expand_as(vis), vis]  # (R, G, H-1, A)
+        (g_root, g_deep), (h_root, k_root), (h_deep, k_deep) = sampled_gradient(
+            root.detach(), deep, y, reward, coefs, ecfgs, cfg.baseline)
         # Repeated visits of one state in a step add their gradients; every touched state gets one Adam update.
         keys = torch.cat([torch.arange(n_rows) * cfg.n_states, (torch.arange(n_rows)[:, None, None] * cfg.n_states
                                                                   + vis).reshape(-1)])

@@ -228,3 +228,42 @@ def test_kept_set_reuse_is_exact(seed, p, noise):
     for i in ok.nonzero().squeeze(1).tolist():
         assert multiset_entropy(z2[i], kept[i]) == pytest.approx(float(multiset_entropy(z2[i], fresh[i])), abs=1e-5)
     assert bool(_still_kept(z, counts, kept).all())
+
+
+# ------------------------------------------------------------------------------------------------------ tree
+@pytest.mark.parametrize("clamp_p", [0.0, 0.34])
+@pytest.mark.parametrize("baseline", ["rloo", "mean"])
+def test_tree_sampled_gradient_is_unbiased_by_enumeration(clamp_p, baseline):
+    """E over all G-tuples of sequences of sampled_gradient == gradient of V + lambda sum_s d(s) H~_p(s) (exact, by
+    autograd through the enumerated tree); the plain mean baseline scales the score-function part by (G-1)/G."""
+    from toy.exact_tree import sequence_logprobs, visitation
+    from toy.trap_tree import sampled_gradient
+
+    vocab, horizon, g, lam = 3, 2, 2, 0.3
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(1 + vocab, vocab, generator=gen, dtype=torch.float64)
+    r = torch.rand(vocab**horizon, generator=gen, dtype=torch.float64)
+    method = "entropy_bonus" if clamp_p == 0 else "clamped_bonus"
+    ecfg = EntropyConfig(method=method, ent_coef=lam, clamp_p=clamp_p)
+    # reference: autograd of the enumerated objective
+    zz = z.clone().requires_grad_(True)
+    value = (sequence_logprobs(zz, horizon).exp() * r).sum()
+    h_state = clamped_entropy(zz.float(), clamp_p).double()
+    d = visitation(zz, horizon)
+    # score-function part (through P(y) and d(s)) and direct part (through each state's own entropy)
+    (score,) = torch.autograd.grad(value + lam * (d * h_state.detach()).sum(), zz, retain_graph=True)
+    (direct,) = torch.autograd.grad(lam * (d.detach() * h_state).sum(), zz)
+    want = score + direct if baseline == "rloo" else (g - 1) / g * score + direct
+    # expectation of the sampled gradient over all G-tuples
+    p_seq = sequence_logprobs(z, horizon).exp()
+    got = torch.zeros_like(z)
+    for tup in np.ndindex(*(vocab**horizon,) * g):
+        seqs = torch.tensor([[s // vocab, s % vocab] for s in tup])
+        deep = z[1 + seqs[:, 0]].float()[None, :, None, :]  # (1, G, 1, A)
+        (g_root, g_deep), _, _ = sampled_gradient(z[0].float()[None], deep, seqs[None], r[list(tup)].float()[None],
+                                                  torch.tensor([lam]), [ecfg], baseline)
+        step = torch.zeros_like(z)
+        step[0] += g_root[0].double()
+        step.index_add_(0, 1 + seqs[:, 0], g_deep[0, :, 0].double())
+        got += float(np.prod([p_seq[s] for s in tup])) * step
+    assert torch.allclose(got, want, atol=2e-6)
