@@ -26,11 +26,13 @@
 #    policy that locks onto a good-but-not-best arm stops learning;
 # 3. see what a fixed **entropy bonus** $V + \lambda H$ buys (it keeps the gradient alive) and what it costs
 #    (a **bias**: its maximiser $\pi_\lambda(a) \propto e^{r_a/\lambda}$ is not optimal), and how that bias
-#    grows with the number of actions $|A|$ and shrinks with the number $m$ of optimal actions.
+#    grows with the number of actions $|A|$ and shrinks with the number $m$ of optimal actions;
+# 4. predict, in closed form, the paper's Figure 1: with irrelevant arms and a trap, the full bonus's optimum
+#    beats a trapped policy only for large $m$, the clamped one for every $m$.
 #
 # **APIs used:** `toy.tasks.BanditTask`, `toy.exact` (`bandit_value`, `bandit_policy_gradient`,
-# `bandit_gibbs`, `sparse_gibbs`), `toy.train` (`TrainConfig`, `train_bandit`), `aent.EntropyConfig`,
-# `aent.entropy`.
+# `bandit_gibbs`, `sparse_gibbs`), `toy.train` (`TrainConfig`, `train_bandit`), `toy.regime`
+# (`TrapRegime`, `derive_ent_coef`, `gibbs_point`, `min_kept`), `aent.EntropyConfig`, `aent.entropy`.
 #
 # Run it as a notebook (`make notebooks`, then open `tutorials/01_bandit_entropy_bonus.ipynb`) or as a script
 # (`python tutorials/01_bandit_entropy_bonus.py`). `AENT_SMOKE=1` shrinks it to a few seconds.
@@ -245,6 +247,52 @@ fig.savefig(OUT / "bias.png", dpi=100)
 # arms, although every wrong arm pays 0. This is the paper's argument for why a plain entropy bonus helps
 # little in LLM RL, and the motivation for the clamped entropy of Tutorial 3.
 #
+# %% [markdown]
+# ## 4. Where the bias decides: irrelevant arms, traps and Figure 1 of the paper
+#
+# The paper's Figure 1 argument needs one more ingredient: a **trap**. Most of the $10^5$ arms are irrelevant
+# (reward 0), a few trap arms pay $r_t = 0.6$ and sit at the top of the prior (uncontrolled policy gradient
+# commits to them and ends at $V = r_t$), and $m$ arms pay 1. The regularised optimum is still Gibbs, now over
+# three reward levels (`toy.regime.gibbs_point`):
+# $P(A^*) = m e^{1/\lambda} / (m e^{1/\lambda} + n_t e^{r_t/\lambda} + (N_{kept} - m - n_t))$.
+# A bonus beats a trapped policy at its fixed point exactly when its $V > r_t$. `derive_ent_coef` picks the
+# $\lambda$ at which the full bonus crosses $r_t$ between $m = 5$ and $m = 10$; the clamped bonus keeps only
+# $N_{kept} = (1-p)|A|$ arms in its entropy, so far fewer irrelevant arms dilute the optimum.
+
+# %%
+from toy.regime import TrapRegime, derive_ent_coef, gibbs_point, min_kept
+
+regime = TrapRegime(n_items=100_000, n_traps=10, trap_reward=0.6)
+lam_f1 = derive_ent_coef(regime, 5, 10)
+ms_f1 = [1, 3, 5, 10, 15]
+kept = {"full bonus": 100_000, "clamped p=0.33": 67_000, "clamped p=0.9": 10_000, "clamped p=0.99": 1_000}
+curves_f1 = {name: [gibbs_point(regime, m, lam_f1, k)["value"] for m in ms_f1] for name, k in kept.items()}
+print(f"lambda = {lam_f1:.4f}; the clamped optimum beats the trap at m = 1 while it keeps <= "
+      f"{min_kept(regime, 1, lam_f1):,} arms")
+for name, vals in curves_f1.items():
+    print(f"{name:15s}", " ".join(f"{v:.3f}" for v in vals))
+full = curves_f1["full bonus"]
+assert all(v < 0.6 for v, m in zip(full, ms_f1) if m <= 5) and all(v > 0.6 for v, m in zip(full, ms_f1) if m >= 10)
+assert all(v > 0.6 for v in curves_f1["clamped p=0.99"]), "the clamped optimum keeps its edge at every m"
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+for name, vals in curves_f1.items():
+    ax.plot(ms_f1, vals, "o-", label=name)
+ax.axhline(0.6, color="k", ls=":", label="trapped policy (no control)")
+ax.set_xlabel("optimal arms m")
+ax.set_ylabel(r"V at the regularised optimum")
+ax.set_title(rf"|A| = $10^5$, $\lambda$ = {lam_f1:.3f}")
+ax.legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(OUT / "figure1_closed_form.png", dpi=100)
+
+# %% [markdown]
+# This is the closed-form skeleton of Figure 1: the full bonus wins over a trapped policy only when the optimal
+# set is large enough to outweigh $10^5$ irrelevant arms, and the clamped bonus (with $p$ large enough: here
+# the LLM value $p = 0.33$ is not) keeps the win at every $m$. Whether training actually *gets there* is another
+# question: `python -m toy figure1` trains every arm with 32 paired seeds, on this bandit and on a token tree,
+# and puts the sampled result next to these lines (docs/toy/results.md). Tutorial 2 trains the tree version.
+#
 # ## Exercises
 #
 # 1. Rerun section 2 with `pattern="zero"`. Does the no-bonus run still get stuck? Why does the shape of the
@@ -255,3 +303,5 @@ fig.savefig(OUT / "bias.png", dpi=100)
 #    and for $m = 15$.
 # 4. Replace `estimator="exact"` by `"grpo"` (sampled groups of `group_size` arms). Which conclusions survive
 #    the sampling noise?
+# 5. In section 4, change `trap_reward` to 0.3 and to 0.9. How do the derived lambda and the largest kept set
+#    with an edge at m = 1 move, and why?
