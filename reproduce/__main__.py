@@ -22,7 +22,7 @@ from pathlib import Path
 from reproduce.config import REPO, SMOKE_CONFIG, ReproduceConfig, load_config, resolve
 from reproduce.stages import Stage, StageError, format_seconds, run_stages
 
-TOY_EXPECTED_S = {"figure1": 120.0, "bias": 45.0, "dynamics": 45.0}
+TOY_EXPECTED_S = {"figure1": 280.0, "bias": 45.0, "dynamics": 90.0}
 
 
 def _method_of(overrides: tuple[str, ...]) -> str:

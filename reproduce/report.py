@@ -16,7 +16,7 @@ from pathlib import Path
 __all__ = ["write_report", "numbers_not_in_json", "json_numbers", "report_numbers"]
 
 TOY_TITLES = {
-    "figure1": "Figure 1 of the AEnt paper: the entropy bonus on a sparse bandit with |A| = 10^5 arms",
+    "figure1": "Figure 1 of the AEnt paper in its trap regime: a 10^5-arm bandit and a token tree, paired seeds",
     "bias": "The bias of the entropy-regularised optimum against its bound",
     "dynamics": "Entropy dynamics: the covariance rule, advantage signs and clipping",
 }
@@ -74,7 +74,7 @@ def _toy_section(out: Path, name: str) -> list[str]:
     png = out / "toy" / name / f"{name}.png"
     if png.is_file():
         lines += [f"![{name}](toy/{name}/{name}.png)", ""]
-    table = data.get("table")
+    table = data.get("table") or (data.get("results") or {}).get("table")
     if isinstance(table, list) and table and isinstance(table[0], dict):
         cols = list(table[0])
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
