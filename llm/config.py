@@ -130,6 +130,9 @@ class DataSection:
     of the run `seed`, so every seed and method of a comparison starts from the same model."""
     max_prompt_len: int = 128
     """Prompts longer than this many tokens are cut from the left (>= 1)."""
+    answer_only_frac: float = 0.0
+    """Synthetic tasks: fraction in [0, 1] of the warm-start solutions reduced to the bare ``#### n`` answer
+    (llm.data.answer_only): a corpus in two styles, so the warm-started policy is uncertain which to write."""
 
     def __post_init__(self) -> None:
         _check(bool(self.task.strip()), "data.task", "a task name or dataset spec", self.task)
@@ -141,6 +144,7 @@ class DataSection:
 
         _check(self.template in TEMPLATES, "data.template", f"one of {sorted(TEMPLATES)}", self.template)
         _check(self.seed >= 0, "data.seed", ">= 0", self.seed)
+        _check(0.0 <= self.answer_only_frac <= 1.0, "data.answer_only_frac", "in [0, 1]", self.answer_only_frac)
 
 
 @dataclass(frozen=True)

@@ -11,22 +11,12 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["read_metrics", "summarise_llm", "verdict", "CURVE_KEYS", "mean_std"]
+from reproduce.findings import baseline_findings, method_findings, verdict
+
+__all__ = ["read_metrics", "summarise_llm", "verdict", "CURVE_KEYS", "mean_std", "run_entropy_config"]
 
 CURVE_KEYS = ("reward_mean", "accuracy", "entropy", "clamped_entropy", "ent_coef", "response_len")
 EVAL_PREFIX = "eval_"
-# What each method is expected to do relative to the baseline, per the papers (sign of the expected change).
-EXPECTED = {
-    "entropy_bonus": ("entropy", +1, "a fixed full-vocabulary entropy bonus keeps the entropy above plain GRPO's "
-                      "(AEnt paper, arXiv 2509.03493, Sec. 3: it does, but with a large vocabulary it spends it on "
-                      "irrelevant tokens)"),
-    "aent": ("entropy", +1, "AEnt (clamped entropy + adaptive coefficient) keeps the entropy above plain GRPO's "
-             "(arXiv 2509.03493)"),
-    "pos_reweight": ("entropy", +1, "down-weighting positive-advantage tokens slows the entropy decline "
-                     "(arXiv 2511.05993, Sec. 5)"),
-}
-
-
 def read_metrics(run_dir: Path) -> list[dict]:
     """Rows of ``run_dir/metrics.jsonl`` (one per global step), led by ``initial_eval.json`` as step 0 if present."""
     path = Path(run_dir) / "metrics.jsonl"
@@ -60,19 +50,6 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     if len(vals) == 1:
         return m, 0.0
     return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
-
-
-def verdict(diff: float, se: float, expected_sign: int, n_seeds: int) -> str:
-    """held / did not hold / inconclusive for an effect ``diff`` with standard error ``se`` (over seeds).
-
-    The rule: an effect counts only when it is larger than two standard errors of the difference of means
-    (and, with a single seed, where no spread can be estimated, nothing counts: "inconclusive").
-    """
-    if n_seeds < 2 or not math.isfinite(diff) or not math.isfinite(se):
-        return "inconclusive"
-    if abs(diff) <= 2 * se or diff == 0:
-        return "inconclusive"
-    return "held" if diff * expected_sign > 0 else "did not hold"
 
 
 def _series(rows: list[dict], key: str) -> list[tuple[int, float]]:
@@ -131,14 +108,6 @@ def _method_summary(runs: Mapping[int, list[dict]]) -> dict:
     return summary
 
 
-def _diff(a: dict, b: dict) -> tuple[float, float]:
-    """Difference of end means (a - b) and its standard error from the two seed spreads."""
-    n_a, n_b = len(a["end_per_seed"]), len(b["end_per_seed"])
-    diff = a["end_mean"] - b["end_mean"]
-    se = math.sqrt(a["end_std"] ** 2 / max(n_a, 1) + b["end_std"] ** 2 / max(n_b, 1))
-    return diff, se
-
-
 def _fmt(x: float) -> str:
     return "nan" if not math.isfinite(x) else f"{x:.3f}"
 
@@ -152,74 +121,49 @@ def _accuracy_key(summary: dict) -> str:
     return evals[0] if evals else "accuracy"
 
 
+def run_entropy_config(run_dir: Path) -> dict:
+    """The ``entropy`` section of a run's saved ``config.yaml`` ({} when absent)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return {}
+    return dict((yaml.safe_load(path.read_text()) or {}).get("entropy") or {})
+
+
+def _samples_k(summary: dict) -> int | None:
+    """k of the held-out ``eval_mean_at_k`` metric, when the runs logged one."""
+    for key in summary["metrics"]:
+        if key.startswith("eval_mean_at_"):
+            return int(key.rsplit("_", 1)[1])
+    return None
+
+
 def summarise_llm(runs: Mapping[str, Mapping[int, Path]], method_entropy: Mapping[str, str],
                   out_json: Path, out_png: Path | None = None) -> dict:
     """Summarise ``runs[label][seed] = run_dir`` into ``out_json`` (and a curves figure into ``out_png``).
 
     ``method_entropy[label]`` is the aent method name of each label (``none``, ``aent``, ...), which selects the
-    claim checked for it. The first label is the baseline.
+    claims checked for it (:mod:`reproduce.findings`). The first label is the baseline.
     """
     labels = list(runs)
     if not labels:
         raise ValueError("no LLM runs to summarise")
-    per_method = {lab: _method_summary({s: read_metrics(d) for s, d in runs[lab].items()}) for lab in labels}
+    rows = {lab: {s: read_metrics(d) for s, d in runs[lab].items()} for lab in labels}
+    per_method = {lab: _method_summary(rows[lab]) for lab in labels}
     base = labels[0]
     acc_key = _accuracy_key(per_method[base])
-    findings = []
-
-    b = per_method[base]
-    if "entropy" in b["metrics"]:
-        ent = b["metrics"]["entropy"]
-        changes = [e - s for e, s in zip(ent["end_per_seed"], ent["start_per_seed"])
-                   if e is not None and s is not None]
-        c_mean, c_std = mean_std(changes)
-        se = c_std / math.sqrt(max(len(changes), 1))
-        v = verdict(c_mean, se, -1, len(changes))
-        findings.append({
-            "claim": f"Without entropy control ({base}) the policy entropy falls during training (entropy collapse)",
-            "verdict": v, "effect": c_mean, "se": se, "metric": "entropy",
-            "text": (f"{base}: token entropy went from {_fmt(ent['start_mean'])} to {_fmt(ent['end_mean'])} nats "
-                     f"(change {_fmt(c_mean)} ± {_fmt(c_std)} over {len(changes)} seeds): {v}.")})
-
-    if acc_key.startswith(EVAL_PREFIX) and acc_key in b["metrics"]:
-        acc = b["metrics"][acc_key]
-        gains = [e - s for e, s in zip(acc["end_per_seed"], acc["start_per_seed"])
-                 if e is not None and s is not None]
-        g_mean, g_std = mean_std(gains)
-        se = g_std / math.sqrt(max(len(gains), 1))
-        v = verdict(g_mean, se, +1, len(gains))
-        findings.append({
-            "claim": f"RL ({base}) raises held-out {acc_key} above the warm-started policy's", "verdict": v,
-            "effect": g_mean, "se": se, "metric": acc_key,
-            "text": (f"{base}: held-out {acc_key} went from {_fmt(acc['start_mean'])} to {_fmt(acc['end_mean'])} "
-                     f"(change {_fmt(g_mean)} ± {_fmt(g_std)} over {len(gains)} seeds): {v}.")})
-
+    findings = baseline_findings(base, per_method[base], rows[base], _samples_k(per_method[base]))
     for lab in labels[1:]:
-        m = per_method[lab]
-        method = method_entropy.get(lab, lab)
-        metric, sign, claim = EXPECTED.get(method, ("entropy", +1, f"{lab} keeps the entropy above {base}'s"))
-        if metric in m["metrics"] and metric in b["metrics"]:
-            d, se = _diff(m["metrics"][metric], b["metrics"][metric])
-            v = verdict(d, se, sign, min(m["n_seeds"], b["n_seeds"]))
-            findings.append({
-                "claim": claim, "verdict": v, "effect": d, "se": se, "metric": metric, "method": lab,
-                "text": (f"{lab} vs {base}: final {metric} {_fmt(m['metrics'][metric]['end_mean'])} vs "
-                         f"{_fmt(b['metrics'][metric]['end_mean'])} (difference {_fmt(d)}, standard error "
-                         f"{_fmt(se)}): {v}.")})
-        if acc_key in m["metrics"] and acc_key in b["metrics"]:
-            d, se = _diff(m["metrics"][acc_key], b["metrics"][acc_key])
-            v = verdict(d, se, +1, min(m["n_seeds"], b["n_seeds"]))
-            findings.append({
-                "claim": f"{lab} reaches a higher final {acc_key} than {base}", "verdict": v, "effect": d, "se": se,
-                "metric": acc_key, "method": lab,
-                "text": (f"{lab} vs {base}: final {acc_key} {_fmt(m['metrics'][acc_key]['end_mean'])} vs "
-                         f"{_fmt(b['metrics'][acc_key]['end_mean'])} (difference {_fmt(d)}, standard error "
-                         f"{_fmt(se)}): {v}.")})
+        ecfg = run_entropy_config(next(iter(runs[lab].values())))
+        findings += method_findings(lab, method_entropy.get(lab, lab), base, per_method[lab], per_method[base],
+                                    rows[lab], ecfg, acc_key)
 
-    summary = {"baseline": base, "accuracy_metric": acc_key, "methods": per_method,
-               "method_entropy": dict(method_entropy), "findings": findings,
-               "verdict_rule": "held / did not hold when the difference of seed means exceeds two standard errors "
-                               "in the expected / opposite direction; inconclusive otherwise or with one seed"}
+    summary = {"baseline": base, "accuracy_metric": acc_key, "samples_k": _samples_k(per_method[base]),
+               "methods": per_method, "method_entropy": dict(method_entropy), "findings": findings,
+               "verdict_rule": "held / did not hold when the effect, over seeds, clears its threshold (0 unless "
+                               "stated) by more than two standard errors in the expected / opposite direction; "
+                               "inconclusive otherwise or with one seed"}
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n")
     if out_png is not None:

@@ -100,6 +100,27 @@ def _cell(x) -> str:
     return str(x) if x is not None else ""
 
 
+def _before_after(methods: dict, k: int | None) -> list[str]:
+    """Held-out greedy accuracy, mean@k and pass@k of the warm-started policy (before RL) and at the end."""
+    keys = [key for key in ("eval_accuracy", f"eval_mean_at_{k}", f"eval_pass_at_{k}")
+            if any(key in m["metrics"] for m in methods.values())]
+    if not keys:
+        return []
+    names = {"eval_accuracy": "greedy accuracy", f"eval_mean_at_{k}": f"mean@{k}", f"eval_pass_at_{k}": f"pass@{k}"}
+    lines = ["Held-out evaluation before RL (the warm-started policy, the same for every method) and after it "
+             "(the last evaluation), mean ± std over seeds:", "",
+             "| method | " + " | ".join(f"{names[key]} before → after" for key in keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    for lab, m in methods.items():
+        cells = []
+        for key in keys:
+            st = m["metrics"].get(key)
+            cells.append(f"{_pm(st['start_mean'], st['start_std'])} → {_pm(st['end_mean'], st['end_std'])}"
+                         if st else "")
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _llm_section(out: Path) -> list[str]:
     data = _load(out / "llm" / "summary.json")
     lines = ["## LLM: entropy controls side by side on the synthetic math task", ""]
@@ -127,10 +148,7 @@ def _llm_section(out: Path) -> list[str]:
                  for k in keys]
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
     lines.append("")
-    if acc.startswith("eval_") and acc in keys:  # a held-out metric: also show where the policy started
-        lines += [f"Held-out {acc} at the start (the warm-started policy, before RL): " + ", ".join(
-            f"{lab} {_pm(m['metrics'][acc]['start_mean'], m['metrics'][acc]['start_std'])}"
-            for lab, m in methods.items() if acc in m["metrics"]) + ".", ""]
+    lines += _before_after(methods, data.get("samples_k"))
     lines += [f"Verdict rule: {data['verdict_rule']}.", "", "| claim | verdict |", "|---|---|"]
     lines += [f"| {f['claim']} | {VERDICT_MARK.get(f['verdict'], f['verdict'])} |" for f in data["findings"]]
     lines.append("")

@@ -9,7 +9,14 @@ from llm.data.loaders import (
     problem_from_row,
 )
 from llm.data.problem import Problem
-from llm.data.synthetic import TASK_ALIASES, TASKS, generate_arithmetic, generate_countdown, make_task
+from llm.data.synthetic import (
+    TASK_ALIASES,
+    TASKS,
+    answer_only,
+    generate_arithmetic,
+    generate_countdown,
+    make_task,
+)
 from llm.data.templates import TEMPLATES, Template, format_prompt, format_prompts, format_target
 
 __all__ = [
@@ -20,6 +27,7 @@ __all__ = [
     "DataError",
     "Problem",
     "Template",
+    "answer_only",
     "default_data_dir",
     "format_prompt",
     "format_prompts",

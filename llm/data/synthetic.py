@@ -24,11 +24,12 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 from llm.data.problem import Problem
 from llm.rewards import evaluate_expression
 
-__all__ = ["TASKS", "TASK_ALIASES", "generate_arithmetic", "generate_countdown", "make_task"]
+__all__ = ["TASKS", "TASK_ALIASES", "answer_only", "generate_arithmetic", "generate_countdown", "make_task"]
 
 _NAMES = [
     ("Tom", "He"), ("Mia", "She"), ("Sam", "He"), ("Lily", "She"), ("Ben", "He"), ("Ava", "She"),
@@ -224,3 +225,33 @@ def make_task(
     train = _draw(name, n_train, random.Random(f"{name}:{seed}:train"), difficulty, test=False)
     test = _draw(name, n_test, random.Random(f"{name}:{seed}:test"), difficulty, test=True)
     return train, test
+
+
+def answer_only(problems: list[Problem], frac: float, seed: int = 0) -> list[Problem]:
+    """A warm-start corpus in two styles: a seeded fraction ``frac`` of the problems keeps only ``#### n``.
+
+    Real pre-training text mixes solutions that show their work with bare answers, and a model fitted to both
+    is uncertain about which to write (the first completion token is a choice between styles). For a small model
+    the worked lines are far more reliable than mental arithmetic, so the right answer lies in the policy's support
+    (pass@k well above pass@1) but the style it writes most often is the unreliable one: the situation in which
+    RL with a verifiable reward raises accuracy and, doing so, collapses the policy's entropy (docs/llm/setting.md).
+
+    The choice is a function of ``(seed, question)`` only, so the same problem gets the same style for every
+    ``n_train`` and run seed. Only ``solution`` changes; ``answer`` (the reward's reference) never does.
+
+    Args:
+        problems: problems with worked solutions.
+        frac: fraction in [0, 1] whose solution becomes ``#### answer``.
+        seed: seed of the choice.
+
+    Returns:
+        A new list; the other problems are returned unchanged.
+    """
+    if not 0.0 <= frac <= 1.0:
+        raise ValueError(f"answer_only: frac must be in [0, 1], got {frac!r}")
+    out = []
+    for p in problems:
+        digest = hashlib.sha256(f"{seed}:{p.question}".encode()).digest()
+        u = int.from_bytes(digest[:8], "little") / 2**64
+        out.append(replace(p, solution=f"#### {p.answer}") if u < frac else p)
+    return out

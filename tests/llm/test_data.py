@@ -8,7 +8,7 @@ import re
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm.data import (
@@ -264,3 +264,25 @@ def test_hub_specs_fail_clearly_without_network(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(DataError, match="needs the `datasets` package"):
         load_problems("hf:openai/gsm8k")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0, 1), st.floats(0, 1), st.integers(0, 3))
+def test_answer_only_keeps_answers_and_nests_in_frac(a, b, seed):
+    from llm.data import answer_only
+
+    lo, hi = sorted((a, b))
+    train, _ = make_task("arithmetic", 200, 0, seed=0, difficulty=1)
+    small, big = answer_only(train, lo, seed), answer_only(train, hi, seed)
+    for p, s, g in zip(train, small, big):
+        assert s.answer == g.answer == p.answer and s.question == p.question  # the reward's reference never moves
+        for q in (s, g):
+            assert q.solution in (p.solution, f"#### {p.answer}")
+        if s.solution != p.solution:  # bare at the smaller fraction -> bare at the larger one too
+            assert g.solution == f"#### {p.answer}"
+    n_bare = sum(g.solution != p.solution for p, g in zip(train, big))
+    # Binomial(200, hi): within 5 standard deviations (the choice is a hash, i.e. a fixed pseudo-random draw).
+    assert abs(n_bare - 200 * hi) <= 5 * (200 * hi * (1 - hi)) ** 0.5 + 1
+    assert answer_only(train, hi, seed) == big  # deterministic
+    with pytest.raises(ValueError, match="frac"):
+        answer_only(train, 1.5)
