@@ -6,10 +6,10 @@ gymnasium, transformers, accelerate or matplotlib (``plot_metrics`` imports matp
 - entropies: :func:`entropy`, :func:`clamped_entropy` (AEnt, arXiv 2509.03493), :func:`clamp_k`, :func:`token_logprobs`,
   :func:`masked_mean`;
 - policy-loss pieces: :func:`group_advantages`, :func:`ppo_clip_loss`, :func:`approx_kl`, :func:`aggregate_loss`,
-  :func:`advantage_sign_weights`, :func:`pi_sign_weights`, :func:`top_entropy_mask`, :func:`token_covariance`,
+  :func:`advantage_sign_weights`, :func:`entropic_term`, :func:`top_entropy_mask`, :func:`token_covariance`,
   :func:`clip_cov_mask`, :func:`kl_cov_mask`;
 - controllers: :class:`ConstantCoef`, :class:`AEntCoef`, :class:`SACCoef`, :class:`ThresholdCoef`,
-  :class:`PIController`, :class:`PositiveWeight`;
+  :class:`PIController`, :class:`PositiveWeight` (+ :func:`positive_weight_schedule`);
 - assembly: :class:`EntropyConfig` (+ :data:`PRESETS`), :class:`EntropyControl`, :class:`LossOutput`.
 """
 
@@ -20,12 +20,21 @@ from typing import Any
 from aent.advantages import group_advantages
 from aent.aggregate import LOSS_AGG_MODES, aggregate_loss
 from aent.config import METHODS, PRESETS, EntropyConfig
-from aent.controllers import AEntCoef, ConstantCoef, PIController, PositiveWeight, SACCoef, ThresholdCoef
+from aent.controllers import (
+    AEntCoef,
+    ConstantCoef,
+    PIController,
+    PositiveWeight,
+    SACCoef,
+    ThresholdCoef,
+    positive_weight_schedule,
+)
 from aent.covariance import clip_cov_mask, kl_cov_mask, token_covariance
+from aent.entropic import entropic_term
 from aent.entropy import clamp_k, clamped_entropy, entropy, masked_mean, token_logprobs
 from aent.ppo import approx_kl, ppo_clip_loss
 from aent.regularizer import EntropyControl, LossOutput
-from aent.weights import advantage_sign_weights, pi_sign_weights, top_entropy_mask
+from aent.weights import advantage_sign_weights, top_entropy_mask
 
 __version__ = "0.1.0"
 
@@ -48,12 +57,13 @@ __all__ = [
     "clamp_k",
     "clamped_entropy",
     "clip_cov_mask",
+    "entropic_term",
     "entropy",
     "group_advantages",
     "kl_cov_mask",
     "masked_mean",
-    "pi_sign_weights",
     "plot_metrics",
+    "positive_weight_schedule",
     "ppo_clip_loss",
     "token_covariance",
     "token_logprobs",

@@ -9,8 +9,8 @@
 | clamped_bonus   | PPO-clip - ent_coef * H~ (clamp_p)                                | ConstantCoef          |
 | aent            | PPO-clip - lambda * H~, lambda kept in a band by AEntCoef         | AEntCoef (on H~)      |
 | sac             | PPO-clip - lambda * H, log lambda learned                         | SACCoef (on H)        |
-| threshold       | PPO-clip - lambda * H while H <= target (Skywork-OR1, TRL)         | ThresholdCoef (on H)  |
-| entropic        | PPO-clip * (1 + alpha sign A) on likely tokens (EntroPIC)         | PIController (on H)   |
+| threshold       | PPO-clip - lambda * H while -mean log pi_old <= target (Skywork)  | ThresholdCoef (-logp) |
+| entropic        | PPO-clip + alpha * mean_{pi > t}(-r abs(A)) (EntroPIC)             | PIController (on H)   |
 | pos_reweight    | PPO-clip * w+ on A > 0 tokens (arXiv 2511.05993)                  | PositiveWeight (on H) |
 | clip_cov        | PPO-clip, a random fraction of high-covariance tokens detached    | -                     |
 | kl_cov          | unclipped surrogate + kl_cov_coef * abs log-ratio on top-cov tokens | -                   |
@@ -66,7 +66,7 @@ class EntropyConfig:
     coef_lr: float = 0.002
     """Controller step size (>= 0): AEnt's beta; SAC's learning rate on log lambda."""
     warmup: int = 30
-    """AEnt: global steps before the coefficient starts to move (>= 0)."""
+    """AEnt: global steps (>= 0) run with the initial coefficient; the update after step ``warmup`` moves it first."""
     coef_min: float = 6e-4
     """Lower end of the coefficient box for aent / sac / threshold (>= 0)."""
     coef_max: float = 9e-3
@@ -75,6 +75,9 @@ class EntropyConfig:
     """threshold: coefficient step per global step (>= 0)."""
     target_entropy: float = 0.2
     """Target token-mean entropy, nats (>= 0), for sac, threshold, entropic and pos_reweight 'entropy' mode."""
+    entropy_agg: str = "token-mean"
+    """Aggregation of the entropy term: one of LOSS_AGG_MODES, or "loss_agg" for the policy loss's mode (verl and
+    the AEnt authors' code); token-mean (TRL) keeps lambda's meaning the same in every loss_agg mode."""
     eps_low: float = 0.2
     """PPO lower clip range, in (0, 1] (1 = no clipping from below)."""
     eps_high: float = 0.2
@@ -85,22 +88,27 @@ class EntropyConfig:
     """Aggregation of the policy loss: one of LOSS_AGG_MODES (verl names)."""
     norm_const: float | None = None
     """Constant C (> 0) of seq-mean-token-sum-norm (Dr. GRPO); None = padded length T."""
-    pos_weight: float = 1.0
-    """pos_reweight: (initial) weight w+ in [0, 1] of tokens with positive advantage."""
+    pos_weight: float | None = None
+    """pos_reweight: (initial) weight w+ in [0, 1] of tokens with positive advantage; None = the paper's start:
+    1 for mode fixed (no re-weighting), 0 for the other modes (arXiv 2511.05993 schedules and entropy mode)."""
     pos_weight_mode: str = "fixed"
-    """pos_reweight: fixed, scheduled (linear to pos_weight_final) or entropy (toward target_entropy)."""
+    """pos_reweight: fixed, scheduled (linear to pos_weight_final), stage / epoch (the paper's upward schedules)
+    or entropy (w+ -/+ pos_weight_delta while entropy is below / above target_entropy)."""
     pos_weight_final: float | None = None
-    """pos_reweight scheduled: final w+ in [0, 1]."""
+    """pos_reweight scheduled / stage / epoch: final w+ in [0, 1] (required for scheduled; None = 1 for stage /
+    epoch)."""
     pos_weight_steps: int | None = None
-    """pos_reweight scheduled: global steps of the linear schedule (>= 1)."""
+    """pos_reweight scheduled / stage / epoch: global steps of the schedule (>= 1; required)."""
+    pos_weight_epochs: int | None = None
+    """pos_reweight epoch: number E (>= 2) of equal epochs of the pos_weight_steps; w+ = (e - 1) / (E - 1)."""
     pos_weight_delta: float = 0.05
     """pos_reweight entropy mode: step of w+ per global step, in [0, 1]."""
     pi_kp: float = 1.0
     """entropic: proportional gain (>= 0)."""
-    pi_ki: float = 0.1
-    """entropic: integral gain (>= 0)."""
-    pi_prob_threshold: float = 0.5
-    """entropic: tokens with pi_old(a) >= this, in [0, 1], are reweighted ("high-probability" tokens)."""
+    pi_ki: float = 0.01
+    """entropic: integral gain (>= 0); paper 0.01."""
+    pi_prob_threshold: float = 0.95
+    """entropic: tokens with current pi_theta(a) > this, in [0, 1], get EntroPIC's term; paper 0.95."""
     pi_integral_limit: float | None = None
     """entropic: clamp of |integral| (> 0, anti-windup), or None."""
     clip_cov_ratio: float = 2e-4
@@ -142,20 +150,27 @@ class EntropyConfig:
         _check(self.dual_clip is None or (_num(self.dual_clip) and self.dual_clip > 1), "dual_clip",
                "None or > 1", self.dual_clip)
         _check(self.loss_agg in LOSS_AGG_MODES, "loss_agg", f"one of {LOSS_AGG_MODES}", self.loss_agg)
+        _check(self.entropy_agg in (*LOSS_AGG_MODES, "loss_agg"), "entropy_agg",
+               f"one of {(*LOSS_AGG_MODES, 'loss_agg')}", self.entropy_agg)
         _check(self.norm_const is None or (_num(self.norm_const) and self.norm_const > 0), "norm_const",
                "None or > 0", self.norm_const)
-        for name in ("pos_weight", "pos_weight_delta", "pi_prob_threshold"):
+        for name in ("pos_weight_delta", "pi_prob_threshold"):
             v = getattr(self, name)
             _check(_num(v) and 0 <= v <= 1, name, "in [0, 1]", v)
+        _check(self.pos_weight is None or _num(self.pos_weight) and 0 <= self.pos_weight <= 1, "pos_weight",
+               "None or in [0, 1]", self.pos_weight)
         _check(self.pos_weight_mode in PositiveWeight.MODES, "pos_weight_mode", f"one of {PositiveWeight.MODES}",
                self.pos_weight_mode)
-        scheduled = self.method == "pos_reweight" and self.pos_weight_mode == "scheduled"
-        _check(self.pos_weight_final is None and not scheduled
+        pr, mode = self.method == "pos_reweight", self.pos_weight_mode
+        _check(self.pos_weight_final is None and not (pr and mode == "scheduled")
                or _num(self.pos_weight_final) and 0 <= self.pos_weight_final <= 1, "pos_weight_final",
                "in [0, 1] (required for pos_weight_mode=scheduled)", self.pos_weight_final)
-        _check(self.pos_weight_steps is None and not scheduled
+        _check(self.pos_weight_steps is None and not (pr and mode in ("scheduled", "stage", "epoch"))
                or _int(self.pos_weight_steps) and self.pos_weight_steps >= 1, "pos_weight_steps",
-               "an int >= 1 (required for pos_weight_mode=scheduled)", self.pos_weight_steps)
+               f"an int >= 1 (required for pos_weight_mode={mode})", self.pos_weight_steps)
+        _check(self.pos_weight_epochs is None and not (pr and mode == "epoch")
+               or _int(self.pos_weight_epochs) and self.pos_weight_epochs >= 2, "pos_weight_epochs",
+               "an int >= 2 (required for pos_weight_mode=epoch)", self.pos_weight_epochs)
         _check(self.pi_integral_limit is None or (_num(self.pi_integral_limit) and self.pi_integral_limit > 0),
                "pi_integral_limit", "None or > 0", self.pi_integral_limit)
         for name in ("clip_cov_ratio", "kl_cov_frac", "top_entropy_rho"):
@@ -215,9 +230,13 @@ class EntropyConfig:
 
     @classmethod
     def aent_r1_distill(cls) -> EntropyConfig:
-        """AEnt with the authors' R1-Distill-Qwen-1.5B / OpenR1-Math settings (arXiv 2509.03493; DESIGN.md)."""
+        """AEnt with the authors' R1-Distill-Qwen-1.5B / OpenR1-Math settings (arXiv 2509.03493; DESIGN.md).
+
+        lambda0 = 3e-4, p = 0.25, band [0.35, 0.62], beta = 1e-4, warmup 156, box [4e-5, 1e-3], clip 0.2
+        (group size 8, lr 1e-6 and 7,168 response tokens belong to the trainer config).
+        """
         return cls(method="aent", ent_coef=3e-4, clamp_p=0.25, band_low=0.35, band_high=0.62, coef_lr=1e-4,
-                   warmup=30, coef_min=4e-5, coef_max=1e-3, eps_low=0.2, eps_high=0.2)
+                   warmup=156, coef_min=4e-5, coef_max=1e-3, eps_low=0.2, eps_high=0.2)
 
     @classmethod
     def preset(cls, name: str) -> EntropyConfig:
@@ -236,11 +255,12 @@ PRESETS: dict[str, EntropyConfig] = {
     "aent_r1_distill": EntropyConfig.aent_r1_distill(),
     "sac": EntropyConfig(method="sac", ent_coef=0.002, coef_lr=0.5, target_entropy=0.2, coef_min=1e-5,
                          coef_max=0.1),
-    "threshold": EntropyConfig(method="threshold", ent_coef=0.002, target_entropy=0.2, coef_delta=5e-4,
-                               coef_min=0.0, coef_max=0.01),
-    "entropic": EntropyConfig(method="entropic", target_entropy=0.2, pi_kp=1.0, pi_ki=0.1, pi_prob_threshold=0.5),
+    # Skywork-OR1 (arXiv 2505.22312, Sec. 3.2.4): coefficient from 0, step 1e-4, at most 0.005, target 0.2.
+    "threshold": EntropyConfig(method="threshold", ent_coef=0.0, target_entropy=0.2, coef_delta=1e-4,
+                               coef_min=0.0, coef_max=0.005),
+    "entropic": EntropyConfig(method="entropic", target_entropy=0.2, pi_kp=1.0, pi_ki=0.01, pi_prob_threshold=0.95),
     "pos_reweight": EntropyConfig(method="pos_reweight", pos_weight=0.5, pos_weight_mode="fixed"),
-    "pos_reweight_entropy": EntropyConfig(method="pos_reweight", pos_weight=1.0, pos_weight_mode="entropy",
+    "pos_reweight_entropy": EntropyConfig(method="pos_reweight", pos_weight=0.0, pos_weight_mode="entropy",
                                           target_entropy=0.2, pos_weight_delta=0.05),
     "clip_cov": EntropyConfig(method="clip_cov", clip_cov_ratio=2e-4, clip_cov_lb=1.0, clip_cov_ub=5.0),
     "kl_cov": EntropyConfig(method="kl_cov", kl_cov_frac=2e-3, kl_cov_coef=1.0),

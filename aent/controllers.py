@@ -1,8 +1,8 @@
 """Coefficient controllers: explicit, checkpointable state updated once per global (rollout) step.
 
 Every controller has ``.value`` (the current float), ``.update(entropy) -> float`` called exactly once per
-global step with the token-mean entropy measured during that step's updates (it returns the new value),
-and ``state_dict()`` / ``load_state_dict(d)`` with plain Python floats and ints (JSON-friendly), so that
+global step with the token-mean entropy measured during that step's updates (it returns the new value; EntroPIC's
+:class:`PIController` is the exception: once per micro-batch, with that micro-batch's entropy), and ``state_dict()`` / ``load_state_dict(d)`` with plain Python floats and ints (JSON-friendly), so that
 resume == uninterrupted.
 
 | class            | paper                                  | value           | moves when entropy is low   |
@@ -11,7 +11,7 @@ resume == uninterrupted.
 | AEntCoef         | AEnt, arXiv 2509.03493 Alg. 1          | lambda (box)    | up (below the band)         |
 | SACCoef          | SAC, arXiv 1812.05905 Eq. 18           | exp(log lambda) | up                          |
 | ThresholdCoef    | Skywork-OR1 arXiv 2505.22312; TRL      | lambda or 0     | up, and switched on         |
-| PIController     | EntroPIC, arXiv 2511.15248             | alpha in [-1,1] | down (favours A < 0 tokens) |
+| PIController     | EntroPIC, arXiv 2511.15248             | alpha in [-1,1] | down (likely tokens less up)|
 | PositiveWeight   | arXiv 2511.05993                       | w+ in [0, 1]    | down ("entropy" mode)       |
 """
 
@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["AEntCoef", "ConstantCoef", "PIController", "PositiveWeight", "SACCoef", "ThresholdCoef"]
+__all__ = ["AEntCoef", "ConstantCoef", "PIController", "PositiveWeight", "SACCoef", "ThresholdCoef",
+           "positive_weight_schedule"]
 
 
 def _finite(name: str, x: float) -> float:
@@ -83,12 +84,14 @@ class ConstantCoef(_Controller):
 class AEntCoef(_Controller):
     """AEnt's adaptive coefficient: keep the clamped entropy inside a band [low, high].
 
-    Implements arXiv 2509.03493 (Alg. 1; DESIGN.md "Adaptive coefficient"): after global step t > warmup,
+    Implements arXiv 2509.03493 (Alg. 1; DESIGN.md "Adaptive coefficient"): after global step t >= warmup,
 
         lambda <- clip(lambda - lr * [min(0, H - low) + max(0, H - high)], min, max).
 
     Below the band lambda grows, above it lambda shrinks, inside it lambda is constant (the fixed points).
-    The first ``warmup`` calls to :meth:`update` leave lambda at its initial value.
+    Steps 1..max(1, warmup) run with the initial lambda; the update after step ``warmup`` is the first that moves
+    it (the authors' verl code: ``global_steps >= warmup`` with steps counted from 1). So the first
+    ``max(0, warmup - 1)`` calls to :meth:`update` leave lambda at its initial value.
     """
 
     _STATE = ("coef", "steps")
@@ -115,7 +118,7 @@ class AEntCoef(_Controller):
         """One AEnt step with the step's token-mean clamped entropy H; returns the new lambda."""
         h = _finite("entropy", entropy)
         self.steps += 1
-        if self.steps > self.warmup:
+        if self.steps >= self.warmup:
             drive = min(0.0, h - self.low) + max(0.0, h - self.high)
             self.coef = float(min(self.max, max(self.min, self.coef - self.lr * drive)))
         return self.coef
@@ -202,15 +205,16 @@ class ThresholdCoef(_Controller):
 
 
 class PIController(_Controller):
-    """EntroPIC's proportional-integral controller of the positive / negative token weights.
+    """EntroPIC's proportional-integral controller of the entropy-steering coefficient alpha.
 
-    Implements arXiv 2511.15248 (Sec. 3): with error e_t = H_t - H_target and integral I_t = sum_{s<=t} e_s,
+    Implements arXiv 2511.15248 (Sec. 3), updated once per micro-batch with that micro-batch's token-mean entropy
+    H_t: with error e_t = H_t - H_target and the integral of the *previous* errors I_{t-1} = sum_{s<t} e_s,
 
-        alpha_t = clip(kp * e_t + ki * I_t, -1, 1),
+        alpha_t = clip(kp * e_t + ki * I_{t-1}, -1, 1),    then I_t = I_{t-1} + e_t.
 
-    used as token weights 1 + alpha * sign(A) on high-probability tokens (:func:`aent.pi_sign_weights`).
-    Entropy above target -> alpha > 0 -> positive tokens weigh more -> entropy falls, and vice versa; at
-    H = H_target the integral (hence alpha) is stationary. ``integral_limit`` optionally clamps |I| (anti-windup).
+    alpha_t multiplies EntroPIC's term (:func:`aent.entropic_term`) in the same micro-batch's loss. Entropy above
+    target -> alpha > 0 -> likely tokens are pushed up -> entropy falls, and vice versa; at H = H_target the
+    integral (hence alpha) is stationary. ``integral_limit`` optionally clamps |I| (anti-windup; not in the paper).
     """
 
     _STATE = ("integral", "alpha", "steps")
@@ -226,34 +230,82 @@ class PIController(_Controller):
 
     @property
     def value(self) -> float:
+        """The alpha of the last update (0 before the first)."""
         return self.alpha
 
     def update(self, entropy: float) -> float:
+        """alpha for this micro-batch from its token-mean entropy, then the integral takes in the error."""
         err = _finite("entropy", entropy) - self.target
         self.steps += 1
+        self.alpha = float(min(1.0, max(-1.0, self.kp * err + self.ki * self.integral)))
         self.integral += err
         if self.integral_limit is not None:
             self.integral = float(min(self.integral_limit, max(-self.integral_limit, self.integral)))
-        self.alpha = float(min(1.0, max(-1.0, self.kp * err + self.ki * self.integral)))
         return self.alpha
+
+
+def positive_weight_schedule(mode: str, step: int, total_steps: int, epochs: int | None = None,
+                             start: float = 0.0, end: float = 1.0) -> float:
+    """Weight w+ of the positive-advantage tokens at global step ``step`` of an upward schedule.
+
+    Implements the two schedules of arXiv 2511.05993 (Positive-Advantage Reweighting), from ``start`` (paper: 0)
+    to ``end`` (paper: 1) over a run of S = ``total_steps`` global steps, steps counted from 1:
+
+    - ``stage``: start for the first half, then linear to end:  f(s) = clip(2 s / S - 1, 0, 1);
+    - ``epoch``: the run is E = ``epochs`` equal epochs, e(s) = min(E, ceil(s E / S)), f(s) = (e - 1) / (E - 1).
+
+    w+ = start + (end - start) f(s). Steps past S keep f = 1.
+
+    Args:
+        mode: "stage" or "epoch".
+        step: global step s >= 1.
+        total_steps: S >= 1.
+        epochs: E >= 2 (mode "epoch" only).
+        start, end: weights in [0, 1] at the first and last step.
+
+    Returns:
+        w+ (float).
+
+    Example:
+        >>> [positive_weight_schedule("stage", s, 4) for s in (1, 2, 3, 4)]
+        [0.0, 0.0, 0.5, 1.0]
+        >>> [positive_weight_schedule("epoch", s, 6, epochs=3) for s in range(1, 7)]
+        [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
+    """
+    if isinstance(step, bool) or int(step) != step or step < 1:
+        raise ValueError(f"step must be an int >= 1, got {step!r}")
+    if isinstance(total_steps, bool) or int(total_steps) != total_steps or total_steps < 1:
+        raise ValueError(f"total_steps must be an int >= 1, got {total_steps!r}")
+    if mode == "stage":
+        frac = min(1.0, max(0.0, 2.0 * step / total_steps - 1.0))
+    elif mode == "epoch":
+        if epochs is None or isinstance(epochs, bool) or int(epochs) != epochs or epochs < 2:
+            raise ValueError(f"epochs must be an int >= 2 for mode='epoch', got {epochs!r}")
+        e = min(epochs, -(-step * epochs // total_steps))  # ceil(s E / S) in integers
+        frac = (e - 1) / (epochs - 1)
+    else:
+        raise ValueError(f"mode must be 'stage' or 'epoch', got {mode!r}")
+    return float(start + (end - start) * frac)
 
 
 class PositiveWeight(_Controller):
     """Weight w+ of positive-advantage tokens (arXiv 2511.05993, Positive-Advantage Reweighting).
 
-    Modes:
+    ``value`` is the weight of the next global step (step ``steps + 1``, counted from 1). Modes:
       - ``fixed``: w+ = init.
-      - ``scheduled``: linear from ``init`` to ``final`` over ``steps`` global steps, then ``final``.
+      - ``scheduled``: linear from ``init`` (step 1) to ``final`` (step ``schedule_steps + 1``), then ``final``.
+      - ``stage`` / ``epoch``: the paper's upward schedules over ``schedule_steps`` steps (and ``epochs`` epochs),
+        from ``init`` to ``final`` (paper: 0 to 1), see :func:`positive_weight_schedule`.
       - ``entropy``: w+ <- clip(w+ - delta, 0, 1) when H < target, clip(w+ + delta, 0, 1) when H > target,
-        unchanged at H = target. Lowering w+ weakens the entropy-lowering positive updates, so entropy
-        below target lowers w+ (raising entropy) and entropy above target raises it.
+        unchanged at H = target (paper: from w+ = 0). Lowering w+ weakens the entropy-lowering positive updates,
+        so entropy below target lowers w+ (raising entropy) and entropy above target raises it.
     """
 
-    MODES = ("fixed", "scheduled", "entropy")
+    MODES = ("fixed", "scheduled", "stage", "epoch", "entropy")
     _STATE = ("weight", "steps")
 
     def __init__(self, mode: str, init: float, target: float | None = None, delta: float = 0.05,
-                 final: float | None = None, schedule_steps: int | None = None):
+                 final: float | None = None, schedule_steps: int | None = None, epochs: int | None = None):
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
         self.mode, self.weight, self.delta = mode, _finite("init", init), _finite("delta", delta)
@@ -263,14 +315,22 @@ class PositiveWeight(_Controller):
             raise ValueError(f"delta must be in [0, 1], got {delta!r}")
         if mode == "entropy" and target is None:
             raise ValueError("target must be given (a number of nats) for mode='entropy'")
-        if mode == "scheduled":
+        if mode in ("scheduled", "stage", "epoch"):
             if final is None or not 0.0 <= final <= 1.0:
-                raise ValueError(f"final must be in [0, 1] for mode='scheduled', got {final!r}")
+                raise ValueError(f"final must be in [0, 1] for mode={mode!r}, got {final!r}")
             if schedule_steps is None or isinstance(schedule_steps, bool) or int(schedule_steps) < 1:
-                raise ValueError(f"schedule_steps must be an int >= 1 for mode='scheduled', got {schedule_steps!r}")
+                raise ValueError(f"schedule_steps must be an int >= 1 for mode={mode!r}, got {schedule_steps!r}")
+        if mode == "epoch" and (epochs is None or isinstance(epochs, bool) or int(epochs) < 2):
+            raise ValueError(f"epochs must be an int >= 2 for mode='epoch', got {epochs!r}")
         self.init, self.target, self.final = self.weight, target, final
         self.schedule_steps = None if schedule_steps is None else int(schedule_steps)
+        self.epochs = None if epochs is None else int(epochs)
         self.steps = 0
+        if mode in ("stage", "epoch"):
+            self.weight = self._at(1)
+
+    def _at(self, step: int) -> float:
+        return positive_weight_schedule(self.mode, step, self.schedule_steps, self.epochs, self.init, self.final)
 
     @property
     def value(self) -> float:
@@ -282,6 +342,8 @@ class PositiveWeight(_Controller):
         if self.mode == "scheduled":
             frac = min(1.0, self.steps / self.schedule_steps)
             self.weight = float(self.init + (self.final - self.init) * frac)
+        elif self.mode in ("stage", "epoch"):
+            self.weight = self._at(self.steps + 1)
         elif self.mode == "entropy":
             step = -self.delta if h < self.target else (self.delta if h > self.target else 0.0)
             self.weight = float(min(1.0, max(0.0, self.weight + step)))

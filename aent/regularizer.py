@@ -8,10 +8,12 @@ Usage (per micro-batch, then once per global step)::
     ...
     ctrl.step_end({"entropy": h, "clamped_entropy": h_clamped})   # token means over the step's updates
 
-The loss is  aggregate(w_t * l_t) - lambda * mean_t H_t  with l_t the PPO-clip loss (:func:`aent.ppo_clip_loss`),
+The loss is  aggregate(w_t * l_t) - lambda * agg_H(H_t)  with l_t the PPO-clip loss (:func:`aent.ppo_clip_loss`),
 w_t the method's token weights / masks, ``aggregate`` the configured ``loss_agg`` mode, and H_t the full entropy
-(entropy_bonus, sac, threshold) or the clamped entropy with ``clamp_p`` (clamped_bonus, aent). The entropy term is
-always a token mean over valid tokens whatever ``loss_agg`` is (as in TRL), so lambda means the same in every mode.
+(entropy_bonus, sac, threshold) or the clamped entropy with ``clamp_p`` (clamped_bonus, aent). ``agg_H`` is
+``entropy_agg``: a token mean over valid tokens by default (as in TRL, so lambda means the same in every mode), or
+"loss_agg", the policy loss's mode (verl and the AEnt authors' code). EntroPIC adds alpha * L_pic
+(:func:`aent.entropic_term`) with alpha from its PI controller, updated per micro-batch inside :meth:`loss`.
 Both entropies are always measured (without gradient when not in the loss), the clamped one with ``cfg.clamp_p``.
 
 Departures, each documented where it happens: KL-Cov uses the unclipped surrogate, as in the paper (Eq. 12); Clip-Cov
@@ -31,9 +33,10 @@ from aent.aggregate import aggregate_loss
 from aent.config import EntropyConfig
 from aent.controllers import AEntCoef, ConstantCoef, PIController, PositiveWeight, SACCoef, ThresholdCoef
 from aent.covariance import clip_cov_mask, kl_cov_mask
+from aent.entropic import entropic_term
 from aent.entropy import clamped_entropy, entropy, masked_mean, token_logprobs
 from aent.ppo import approx_kl, broadcast_adv, ppo_clip_loss
-from aent.weights import advantage_sign_weights, pi_sign_weights, top_entropy_mask
+from aent.weights import advantage_sign_weights, top_entropy_mask
 
 __all__ = ["EntropyControl", "LossOutput"]
 
@@ -66,8 +69,11 @@ def _make_weight(cfg: EntropyConfig):
     if cfg.method == "entropic":
         return PIController(cfg.pi_kp, cfg.pi_ki, cfg.target_entropy, cfg.pi_integral_limit)
     if cfg.method == "pos_reweight":
-        return PositiveWeight(cfg.pos_weight_mode, cfg.pos_weight, cfg.target_entropy, cfg.pos_weight_delta,
-                              cfg.pos_weight_final, cfg.pos_weight_steps)
+        mode = cfg.pos_weight_mode
+        init = cfg.pos_weight if cfg.pos_weight is not None else (1.0 if mode == "fixed" else 0.0)
+        final = cfg.pos_weight_final if cfg.pos_weight_final is not None or mode == "scheduled" else 1.0
+        return PositiveWeight(mode, init, cfg.target_entropy, cfg.pos_weight_delta, final, cfg.pos_weight_steps,
+                              cfg.pos_weight_epochs)
     return None
 
 
@@ -95,11 +101,9 @@ class EntropyControl:
 
     @property
     def pos_weight(self) -> float:
-        """Weight of positive-advantage tokens now: w+ (pos_reweight), 1 + alpha (entropic, likely tokens), else 1."""
+        """Weight of positive-advantage tokens now: w+ (pos_reweight), else 1."""
         if self.cfg.method == "pos_reweight":
             return float(self.weight_ctrl.value)
-        if self.cfg.method == "entropic":
-            return 1.0 + float(self.weight_ctrl.value)
         return 1.0
 
     def current(self) -> dict[str, float]:
@@ -124,8 +128,13 @@ class EntropyControl:
 
         Returns:
             LossOutput(loss, metrics): scalar loss; metrics policy_loss, entropy_loss, entropy, clamped_entropy,
-            ent_coef, clip_frac, approx_kl, pos_weight (+ pi_alpha for entropic, cov_frac for clip_cov / kl_cov,
-            top_entropy_frac for top_entropy). entropy / clamped_entropy are token means over valid tokens.
+            sampled_entropy, ent_coef, clip_frac, approx_kl, pos_weight (+ pi_alpha and pic_frac for entropic,
+            cov_frac for clip_cov / kl_cov, top_entropy_frac for top_entropy). entropy / clamped_entropy are token
+            means over valid tokens; sampled_entropy is the token mean of -old_logp (the Monte-Carlo estimate of the
+            sampling policy's entropy).
+
+        For method entropic, a call with gradient enabled (a training call) first updates the PI controller with
+        this call's token-mean entropy (EntroPIC updates alpha per micro-batch); a call without gradient does not.
         """
         cfg, m = self.cfg, self.cfg.method
         if not isinstance(logits, Tensor) or logits.dim() != 3:
@@ -158,8 +167,6 @@ class EntropyControl:
                                               dual_clip=cfg.dual_clip)
         if m == "pos_reweight":
             loss_tok = loss_tok * advantage_sign_weights(a, pos_weight=self.weight_ctrl.value, neg_weight=1.0)
-        elif m == "entropic":
-            loss_tok = loss_tok * pi_sign_weights(a, old.exp(), self.weight_ctrl.value, cfg.pi_prob_threshold)
         elif m == "clip_cov":
             det = clip_cov_mask(logp, a, mask, clip_ratio=cfg.clip_cov_ratio, cov_lb=cfg.clip_cov_lb,
                                 cov_ub=cfg.clip_cov_ub, generator=self._gen, exclude=clipped)
@@ -172,18 +179,25 @@ class EntropyControl:
 
         policy_loss = aggregate_loss(loss_tok, mask, cfg.loss_agg, norm_const=cfg.norm_const)
         h, h_clamped = masked_mean(ent, mask), masked_mean(cent, mask)
-        if full_in_loss:
-            entropy_loss = -coef * h
-        elif clamped_in_loss:
-            entropy_loss = -coef * h_clamped
+        ent_mode = cfg.loss_agg if cfg.entropy_agg == "loss_agg" else cfg.entropy_agg
+        if full_in_loss or clamped_in_loss:
+            entropy_loss = -coef * aggregate_loss(ent if full_in_loss else cent, mask, ent_mode,
+                                                  norm_const=cfg.norm_const)
         else:
             entropy_loss = torch.zeros((), dtype=policy_loss.dtype, device=policy_loss.device)
         total = policy_loss + entropy_loss
+        if m == "entropic":  # arXiv 2511.15248: alpha from this micro-batch's entropy, times L_pic
+            if torch.is_grad_enabled() and logits.requires_grad:
+                self.weight_ctrl.update(float(h.detach()))
+            term, sel = entropic_term(logp, old, a, mask, cfg.pi_prob_threshold)
+            total = total + self.weight_ctrl.value * term
+            extra["pic_frac"] = masked_mean(sel.float(), mask)
 
         with torch.no_grad():
-            names = ["policy_loss", "entropy_loss", "entropy", "clamped_entropy", "clip_frac", "approx_kl", *extra]
-            vals = [policy_loss, entropy_loss, h, h_clamped, masked_mean(clipped.float(), mask),
-                    masked_mean(approx_kl(logp, old), mask), *extra.values()]
+            names = ["policy_loss", "entropy_loss", "entropy", "clamped_entropy", "sampled_entropy", "clip_frac",
+                     "approx_kl", *extra]
+            vals = [policy_loss, entropy_loss, h, h_clamped, masked_mean(-old, mask),
+                    masked_mean(clipped.float(), mask), masked_mean(approx_kl(logp, old), mask), *extra.values()]
             metrics = dict(zip(names, torch.stack([v.detach().float().reshape(()) for v in vals]).tolist()))
         metrics.update(self.current())
         return LossOutput(total, metrics)
@@ -192,16 +206,20 @@ class EntropyControl:
     def step_end(self, stats: dict[str, float]) -> dict[str, float]:
         """Update the controller(s) once per global step from the step's token-mean entropies.
 
-        AEnt is driven by ``stats["clamped_entropy"]``; sac, threshold, entropic and pos_reweight by
-        ``stats["entropy"]``; the other methods only count the step.
+        AEnt is driven by ``stats["clamped_entropy"]``; threshold by ``stats["sampled_entropy"]`` (-mean log
+        pi_old, as Skywork-OR1; ``stats["entropy"]`` when it is not given); sac and pos_reweight by ``stats["entropy"]``; entropic's controller moves per
+        micro-batch in :meth:`loss`, so here it, like the other methods, only counts the step.
 
         Args:
-            stats: {"entropy": H, "clamped_entropy": H~} token means over the step's updates (floats).
+            stats: {"entropy": H, "clamped_entropy": H~, "sampled_entropy": -mean log pi_old} token means over
+                the step's updates (floats; "sampled_entropy" needed by threshold only).
 
         Returns:
             {"ent_coef", "pos_weight" (, "pi_alpha")}: the values the next step will use.
         """
-        key = "clamped_entropy" if self.cfg.method == "aent" else "entropy"
+        key = {"aent": "clamped_entropy", "threshold": "sampled_entropy"}.get(self.cfg.method, "entropy")
+        if key == "sampled_entropy" and isinstance(stats, dict) and key not in stats:
+            key = "entropy"  # exact entropies (the toy's enumeration) stand in for their sampled estimate
         if not isinstance(stats, dict) or key not in stats:
             raise ValueError(f"step_end needs stats[{key!r}] (token-mean {key} of the step) for method "
                              f"{self.cfg.method}, got keys {sorted(stats) if isinstance(stats, dict) else stats!r}")
@@ -209,8 +227,8 @@ class EntropyControl:
         if not math.isfinite(value):
             raise ValueError(f"stats[{key!r}] must be finite, got {value!r}")
         self.coef_ctrl.update(value)
-        if self.weight_ctrl is not None:
-            self.weight_ctrl.update(float(stats["entropy"]))
+        if self.cfg.method == "pos_reweight":
+            self.weight_ctrl.update(value)
         self.global_step += 1
         return self.current()
 

@@ -7,9 +7,6 @@ lowers entropy; a negative-advantage update on a likely token raises entropy. So
 
 - :func:`advantage_sign_weights` scales positive-advantage tokens by w+ in [0, 1] ("Revisiting Entropy in RL for
   Large Reasoning Models", arXiv 2511.05993, Positive-Advantage Reweighting): w+ < 1 slows entropy collapse.
-- :func:`pi_sign_weights` applies EntroPIC's weights 1 + alpha * sign(A) on high-probability tokens
-  (arXiv 2511.15248): alpha > 0 (entropy above target) favours positive tokens and lowers entropy,
-  alpha < 0 favours negative tokens and raises it.
 - :func:`top_entropy_mask` keeps the policy gradient only on the highest-entropy fraction rho of tokens
   (Wang et al. 2025, "Beyond the 80/20 Rule", arXiv 2506.01939, Eq. 6; TRL's ``top_entropy_quantile``).
 """
@@ -21,7 +18,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["advantage_sign_weights", "pi_sign_weights", "top_entropy_mask"]
+__all__ = ["advantage_sign_weights", "top_entropy_mask"]
 
 
 def advantage_sign_weights(adv: Tensor, pos_weight: float = 1.0, neg_weight: float = 1.0) -> Tensor:
@@ -46,35 +43,6 @@ def advantage_sign_weights(adv: Tensor, pos_weight: float = 1.0, neg_weight: flo
     w = torch.ones(a.shape, dtype=torch.float32, device=a.device)
     w = torch.where(a > 0, torch.full_like(w, pos_weight), w)
     return torch.where(a < 0, torch.full_like(w, neg_weight), w)
-
-
-def pi_sign_weights(adv: Tensor, prob: Tensor, alpha: float, prob_threshold: float) -> Tensor:
-    """EntroPIC token weights 1 + alpha * sign(A) on high-probability tokens, 1 elsewhere.
-
-    Implements the weighting of EntroPIC (arXiv 2511.15248, Sec. 3): a PI controller outputs alpha in
-    [-1, 1] (see :class:`aent.PIController`); tokens whose sampled probability pi(a_t) >= ``prob_threshold``
-    get weight 1 + alpha for A > 0 and 1 - alpha for A < 0. Only high-probability tokens are reweighted
-    because only they move entropy in the sign-predicted direction (their log pi is above the mean, so the
-    covariance in claim 5 has the sign of A). Our "high-probability" is the threshold on pi_old(a_t).
-
-    Args:
-        adv: (B, T) or (B, 1) advantages.
-        prob: (B, T) probability of the sampled token (use exp(old_logp)), in [0, 1].
-        alpha: controller output in [-1, 1].
-        prob_threshold: in [0, 1]; tokens with prob >= threshold are reweighted (0 = all tokens).
-
-    Returns:
-        (B, T) float32 weights in [0, 2], no gradient.
-    """
-    if not -1.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [-1, 1], got {alpha!r}")
-    if not 0.0 <= prob_threshold <= 1.0:
-        raise ValueError(f"prob_threshold must be in [0, 1], got {prob_threshold!r}")
-    if prob.dim() != 2 or adv.dim() != 2 or adv.shape[0] != prob.shape[0] or adv.shape[1] not in (1, prob.shape[1]):
-        raise ValueError(f"adv {tuple(adv.shape)} must broadcast to prob {tuple(prob.shape)} (B, T)")
-    sign = torch.sign(adv.detach().to(torch.float32)).expand(prob.shape)
-    high = prob.detach() >= prob_threshold
-    return torch.where(high, 1.0 + alpha * sign, torch.ones_like(sign))
 
 
 def top_entropy_mask(ent: Tensor, mask: Tensor, rho: float) -> Tensor:

@@ -249,9 +249,15 @@ class TrainConfig:
     countdown check), correctness (llm.rewards.correctness_reward), or an import path module:function taking
     (completions, answers) and returning one float per completion."""
     adv_scale: str = "std"
-    """Group advantage normalisation: std (GRPO, (r - mean) / std) or none (Dr. GRPO, r - mean)."""
+    """Group advantage normalisation: std (GRPO, (r - mean) / std) or none (r - mean, Dr. GRPO's advantage; Dr. GRPO
+    in full also sets entropy.loss_agg=seq-mean-token-sum-norm, whose constant is rollout.max_new_tokens unless
+    entropy.norm_const is given)."""
     mixed_precision: str = "no"
     """accelerate mixed precision: no, bf16 or fp16."""
+    recompute_old_logp: bool | None = None
+    """PPO old log-probs from a no-grad forward of the update's own code path (as verl) instead of the sampler's
+    KV-cache forward; None = on when model.dtype or mixed_precision is bf16 / fp16, where the two can differ.
+    Costs one extra forward (no backward) over the rollout batch per global step."""
     save_every: int = 0
     """Checkpoint every this many global steps (>= 0; 0 = only at the end)."""
     keep_checkpoints: int = 2
@@ -298,6 +304,13 @@ class TrainConfig:
         need = self.data.max_prompt_len + self.rollout.max_new_tokens
         _check(bool(self.model.path) or self.model.max_position >= need, "model.max_position",
                f">= data.max_prompt_len + rollout.max_new_tokens = {need}", self.model.max_position)
+
+    @property
+    def recomputes_old_logp(self) -> bool:
+        """Whether this run recomputes the old log-probs (``recompute_old_logp``, None resolved by the precision)."""
+        if self.recompute_old_logp is not None:
+            return self.recompute_old_logp
+        return self.mixed_precision in ("bf16", "fp16") or self.model.dtype in ("bfloat16", "float16")
 
     @property
     def global_batch(self) -> int:

@@ -11,8 +11,10 @@ mini-batch updates (micro-batches with gradient accumulation, grad clipping, LR 
 ``EntropyControl.step_end`` once -> metrics -> periodic held-out eval -> checkpoint.
 
 Departures from the paper's verl setup, and why:
-- ``old_logp`` is the log-prob the sampler drew each token with (same temperature, KV-cache forward), not a
-  second forward pass; in fp32 the two agree to ~1e-6 (tests/llm/test_generate.py).
+- ``old_logp`` is the log-prob the sampler drew each token with (same temperature, KV-cache forward) unless
+  ``recompute_old_logp`` (default: on in bf16 / fp16) replaces it, as verl does, by a no-grad forward of the
+  update's own code path; in fp32 the two agree to ~1e-6 (tests/llm/test_generate.py), in half precision the
+  incremental decoding kernels can accumulate differently, and the first mini-batch would not start at ratio 1.
 - A mini-batch loss is the exact token mean (or sequence mean, per ``entropy.loss_agg``) over the whole global
   mini-batch: each micro-batch loss is weighted by its share of tokens, and all processes see the same global
   rollout batch and split each mini-batch the same way, so neither micro-batching nor the number of processes
@@ -34,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aent import EntropyControl, group_advantages
+from aent import EntropyConfig, EntropyControl, group_advantages, token_logprobs
 from llm.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from llm.config import TrainConfig
 from llm.generate import generate, group_uniforms
@@ -212,6 +214,52 @@ def micro_slices(batch: dict, rows: torch.Tensor) -> dict:
             "old_logp": batch["old_logp"][rows, :last]}
 
 
+def epoch_micro_batches(cfg, step: int, epoch: int, n: int, world: int, rank: int) -> list:
+    """One PPO epoch's mini-batches: (all rows of the mini-batch, this process's micro-batches of rows)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(cfg.seed, step, epoch, 11)))
+    m = cfg.mini_batch
+    out = []
+    for k in range(n // m):
+        idx = perm[k * m:(k + 1) * m]
+        mine = idx[rank * m // world:(rank + 1) * m // world]
+        out.append((idx, list(mine.split(cfg.optim.micro_batch_size))))
+    return out
+
+
+def recompute_old_logp(cfg, step, accelerator, model, batch) -> None:
+    """Replace ``batch["old_logp"]`` by a no-grad forward of the update's own code path (verl's compute_log_prob).
+
+    Same micro-batches as the update's first epoch, same column trimming, autocast, train mode and
+    ``aent.token_logprobs`` call, so the first mini-batch starts at ratio exactly 1. Each process computes its
+    share of the rows; a sum over processes gives every process the whole (N, Tc) tensor.
+    """
+    dev, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
+    n = batch["completion_ids"].shape[0]
+    out = torch.zeros(batch["old_logp"].shape, dtype=torch.float32)  # (N, Tc)
+    model.train()
+    with torch.no_grad():
+        for _, micros in epoch_micro_batches(cfg, step, 0, n, world, rank):
+            for rows in micros:
+                mb = {key: v.to(dev) for key, v in micro_slices(batch, rows).items()}
+                with accelerator.autocast():
+                    logits = completion_logits(model, mb["prompt_ids"], mb["prompt_mask"], mb["completion_ids"],
+                                               mb["completion_mask"])  # (b, Tc', V)
+                    lp = token_logprobs(logits, mb["completion_ids"], cfg.rollout.temperature,
+                                        chunk_size=cfg.entropy.chunk_size)  # (b, Tc')
+                out[rows, :lp.shape[1]] = (lp * mb["completion_mask"]).float().cpu()
+    if world > 1:
+        out = accelerator.reduce(out.to(dev), "sum").cpu()
+    batch["old_logp"] = out
+
+
+def run_entropy_config(cfg: TrainConfig) -> EntropyConfig:
+    """The run's entropy config: Dr. GRPO's constant normaliser defaults to the generation budget
+    (``rollout.max_new_tokens``), not each micro-batch's trimmed length."""
+    if cfg.entropy.norm_const is not None:
+        return cfg.entropy
+    return cfg.entropy.replace(norm_const=float(cfg.rollout.max_new_tokens))
+
+
 def ppo_update(cfg, step, accelerator, model, optimizer, scheduler, control, batch, adv, log) -> dict:
     """``ppo_epochs`` passes of mini-batch updates over the global rollout batch; returns token-mean metrics.
 
@@ -229,12 +277,8 @@ def ppo_update(cfg, step, accelerator, model, optimizer, scheduler, control, bat
     weight_sum, updates, skipped, norms = 0.0, 0, 0, []
     model.train()
     for epoch in range(cfg.optim.ppo_epochs):
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(cfg.seed, step, epoch, 11)))
-        for k in range(n // m_global):
-            idx = perm[k * m_global:(k + 1) * m_global]
+        for idx, micros in epoch_micro_batches(cfg, step, epoch, n, world, rank):
             total = float(mask[idx].sum()) if token_mean else float(m_global)
-            mine = idx[rank * m_global // world:(rank + 1) * m_global // world]
-            micros = list(mine.split(cfg.optim.micro_batch_size))
             bad = False
             for rows in micros:
                 mb = {key: v.to(dev) for key, v in micro_slices(batch, rows).items()}
@@ -348,7 +392,7 @@ def setup(cfg: TrainConfig):
 def train(cfg: TrainConfig) -> list[dict]:
     """Run GRPO training as configured; returns the metrics rows (one per global step)."""
     accelerator, train_set, eval_set, reward_fn, model, tokenizer, optimizer, scheduler = setup(cfg)
-    control = EntropyControl(cfg.entropy)
+    control = EntropyControl(run_entropy_config(cfg))
     out_dir = Path(cfg.output_dir)
     start, history = 0, []
     ckpt = latest_checkpoint(out_dir) if cfg.resume else None
@@ -396,6 +440,9 @@ def train(cfg: TrainConfig) -> list[dict]:
                 local["reward"] = torch.tensor(rewards, dtype=torch.float32)
                 batch = gather_rollout(accelerator, local, pad_id=int(tokenizer.pad_token_id))
                 adv = group_advantages(batch["reward"], G, scale=cfg.adv_scale)
+            if cfg.recomputes_old_logp:
+                with timer("old_logp"):
+                    recompute_old_logp(cfg, step, accelerator, model, batch)
             # 4. PPO updates; the entropy control adds its terms to every micro-batch loss.
             with timer("train"):
                 state_step = -1  # mid-update: the weights belong to no completed step

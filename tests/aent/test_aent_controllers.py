@@ -13,7 +13,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aent import AEntCoef, ConstantCoef, PIController, PositiveWeight, SACCoef, ThresholdCoef
+from aent import (
+    AEntCoef,
+    ConstantCoef,
+    PIController,
+    PositiveWeight,
+    SACCoef,
+    ThresholdCoef,
+    positive_weight_schedule,
+)
 
 entropies = st.lists(st.floats(0.0, 3.0), min_size=1, max_size=40)
 
@@ -27,14 +35,17 @@ def make_all():
         PIController(kp=1.0, ki=0.1, target=0.5, integral_limit=20.0),
         PositiveWeight("entropy", init=0.8, target=0.5, delta=0.05),
         PositiveWeight("scheduled", init=1.0, final=0.2, schedule_steps=7),
+        PositiveWeight("stage", init=0.0, final=1.0, schedule_steps=9),
+        PositiveWeight("epoch", init=0.0, final=1.0, schedule_steps=12, epochs=4),
     ]
 
 
 # --------------------------------------------------------------------------------- references (the papers)
 def aent_ref(seq, lam, low, high, beta, warmup, lo, hi):
+    """The authors' verl loop: global steps count from 1; after step t the coefficient moves when t >= warmup."""
     out = []
     for t, h in enumerate(seq, start=1):
-        if t > warmup:
+        if t >= warmup:
             lam = min(hi, max(lo, lam - beta * (min(0.0, h - low) + max(0.0, h - high))))
         out.append(lam)
     return out
@@ -57,10 +68,11 @@ def threshold_ref(seq, coef, target, delta, lo, hi):
 
 
 def pi_ref(seq, kp, ki, target, limit):
+    """EntroPIC per micro-batch: alpha from the current error and the integral *before* it, then integrate."""
     out, integral = [], 0.0
     for h in seq:
-        integral = min(limit, max(-limit, integral + h - target))
         out.append(min(1.0, max(-1.0, kp * (h - target) + ki * integral)))
+        integral = min(limit, max(-limit, integral + h - target))
     return out
 
 
@@ -70,7 +82,17 @@ def test_aent_follows_algorithm_and_stays_in_box(seq):
     got = [c.update(h) for h in seq]
     assert got == pytest.approx(aent_ref(seq, 0.002, 0.15, 0.24, 0.002, 3, 6e-4, 9e-3), abs=1e-15)
     assert all(6e-4 <= v <= 9e-3 for v in got)
-    assert got[: min(3, len(seq))] == [0.002] * min(3, len(seq))  # warmup
+    assert got[: min(2, len(seq))] == [0.002] * min(2, len(seq))  # steps 1-3 run with lambda0
+
+
+def test_aent_first_moves_after_step_warmup():
+    """warmup = 30: steps 1..30 use lambda0, step 31 the first moved value (the authors' verl code)."""
+    c = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=30, min=6e-4, max=9e-3)
+    used = [c.value] + [c.update(0.05) for _ in range(31)]  # used[t - 1]: lambda applied in step t
+    assert used[:30] == [0.002] * 30
+    assert used[30] == pytest.approx(0.002 + 0.002 * 0.10)  # below the band by 0.10
+    for w in (0, 1):  # nothing to hold: the update after step 1 moves it
+        assert AEntCoef(0.002, 0.15, 0.24, 0.002, w, 6e-4, 9e-3).update(0.05) > 0.002
 
 
 def test_aent_hand_computed_direction_and_fixed_points():
@@ -128,7 +150,7 @@ def test_pi_controller_matches_formula(seq):
 
 def test_pi_controller_direction_and_fixed_point():
     c = PIController(kp=0.5, ki=0.2, target=1.0)
-    assert c.update(1.4) == pytest.approx(0.5 * 0.4 + 0.2 * 0.4)  # above target: alpha > 0 (favour A > 0)
+    assert c.update(1.4) == pytest.approx(0.5 * 0.4)  # above target: alpha > 0; the integral was 0 before
     a = c.update(1.0)  # at target: integral stationary, alpha = ki * I
     assert a == pytest.approx(0.2 * 0.4) and c.update(1.0) == a
     c2 = PIController(kp=0.5, ki=0.0, target=1.0)
@@ -152,6 +174,54 @@ def test_positive_weight_modes_hand_computed():
     assert [s.update(0.0) for _ in range(6)] == pytest.approx([0.8, 0.6, 0.4, 0.2, 0.2, 0.2])
     e = PositiveWeight("entropy", init=0.5, target=1.0, delta=0.1)
     assert e.update(0.5) == pytest.approx(0.4) and e.update(2.0) == pytest.approx(0.5) and e.update(1.0) == 0.5
+
+
+def stage_ref(s, total):
+    """arXiv 2511.05993 stage-based: 0 while s <= S/2, then linear from 0 to 1 at s = S."""
+    return 0.0 if s <= total / 2 else min(1.0, (s - total / 2) / (total / 2))
+
+
+def epoch_ref(s, total, epochs):
+    """arXiv 2511.05993 epoch-wise: (e - 1) / (E - 1), e the 1-based epoch of step s (S / E steps per epoch)."""
+    e = min(epochs, math.ceil(s * epochs / total))
+    return (e - 1) / (epochs - 1)
+
+
+@given(st.integers(1, 60), st.integers(1, 80))
+def test_stage_schedule_is_the_papers(total, s):
+    assert positive_weight_schedule("stage", s, total) == pytest.approx(stage_ref(s, total), abs=1e-12)
+
+
+@given(st.integers(2, 8), st.integers(1, 10), st.integers(1, 100))
+def test_epoch_schedule_is_the_papers(epochs, per_epoch, s):
+    total = epochs * per_epoch
+    assert positive_weight_schedule("epoch", s, total, epochs) == pytest.approx(epoch_ref(s, total, epochs))
+
+
+@given(st.sampled_from(["stage", "epoch"]), st.integers(2, 50), st.floats(0, 1), st.floats(0, 1))
+def test_upward_schedules_start_end_and_stay_between(mode, total, start, end):
+    ws = [positive_weight_schedule(mode, s, total, 2, start, end) for s in range(1, total + 3)]
+    assert ws[0] == pytest.approx(start) and ws[total - 1] == pytest.approx(end) and ws[-1] == pytest.approx(end)
+    lo, hi = min(start, end), max(start, end)
+    assert all(lo - 1e-12 <= w <= hi + 1e-12 for w in ws)
+    sign = 1 if end >= start else -1
+    assert all(sign * (b - a) >= -1e-12 for a, b in zip(ws, ws[1:]))  # monotone toward end
+
+
+def test_positive_weight_schedule_hand_computed_and_controller_follows_it():
+    assert [positive_weight_schedule("stage", s, 10) for s in range(1, 11)] == pytest.approx(
+        [0, 0, 0, 0, 0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert [positive_weight_schedule("epoch", s, 6, epochs=2) for s in range(1, 7)] == [0, 0, 0, 1, 1, 1]
+    c = PositiveWeight("stage", init=0.0, final=1.0, schedule_steps=10)
+    used = [c.value] + [c.update(0.3) for _ in range(10)]  # used[t - 1]: w+ of step t
+    assert used[:10] == pytest.approx([0, 0, 0, 0, 0, 0.2, 0.4, 0.6, 0.8, 1.0]) and used[10] == 1.0
+    e = PositiveWeight("epoch", init=0.0, final=1.0, schedule_steps=9, epochs=3)
+    assert [e.value] + [e.update(0.3) for _ in range(8)] == pytest.approx([0, 0, 0, 0.5, 0.5, 0.5, 1, 1, 1])
+    for bad in (0, 1, None):
+        with pytest.raises(ValueError, match="epochs"):
+            PositiveWeight("epoch", init=0.0, final=1.0, schedule_steps=9, epochs=bad)
+    with pytest.raises(ValueError, match="mode"):
+        positive_weight_schedule("linear", 1, 4)
 
 
 def test_constant_never_moves():

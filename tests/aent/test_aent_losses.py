@@ -17,9 +17,9 @@ from aent import (
     aggregate_loss,
     approx_kl,
     clip_cov_mask,
+    entropic_term,
     group_advantages,
     kl_cov_mask,
-    pi_sign_weights,
     ppo_clip_loss,
     token_covariance,
     top_entropy_mask,
@@ -148,11 +148,35 @@ def test_advantage_sign_weights(adv, wp, wn):
     np.testing.assert_allclose(got, np.where(adv > 0, wp, np.where(adv < 0, wn, 1.0)), atol=1e-7)
 
 
-@given(tok, hnp.arrays(np.float64, BT, elements=st.floats(0, 1)), st.floats(-1, 1), st.floats(0, 1))
-def test_pi_sign_weights(adv, prob, alpha, thr):
-    got = pi_sign_weights(t(adv), t(prob), alpha, thr).numpy()
-    want = np.where(prob >= thr, 1 + alpha * np.sign(adv), 1.0)
-    np.testing.assert_allclose(got, want, atol=1e-6)
+# ------------------------------------------------------------------------------------------ EntroPIC term
+logps = hnp.arrays(np.float64, BT, elements=st.floats(-3, 0, width=32))
+
+
+@given(logps, logps, tok, masks, st.floats(0, 1))
+def test_entropic_term_matches_paper_formula_and_gradient(lp, old, adv, m, thr):
+    """L_pic = -(1/|S|) sum_S r |A|, S = {valid, pi_theta > tau} (arXiv 2511.15248); dL/dlogp_t = -r_t |A_t| / |S|."""
+    x = t(lp).float().requires_grad_(True)
+    term, sel = entropic_term(x, t(old).float(), t(adv).float(), torch.from_numpy(m), thr)
+    term.backward()
+    lp32, old32 = lp.astype(np.float32).astype(np.float64), old.astype(np.float32).astype(np.float64)
+    s = m & (np.exp(lp32) > thr)
+    r = np.exp(lp32 - old32)
+    n = max(int(s.sum()), 1)
+    np.testing.assert_array_equal(sel.numpy(), s)
+    assert float(term.detach()) == pytest.approx(-(r * np.abs(adv))[s].sum() / n, rel=1e-5, abs=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), np.where(s, -r * np.abs(adv) / n, 0.0), rtol=1e-5, atol=1e-6)
+
+
+def test_entropic_term_hand_computed_selects_by_current_policy_and_uses_unclipped_ratio():
+    # pi_theta = (0.99, 0.97, 0.5); pi_old = (0.5, 0.99, 0.99): token 0 is selected although pi_old < tau,
+    # token 2 is not although pi_old > tau. Ratios 1.98 and 0.9798 (unclipped, outside [0.8, 1.2] for token 0).
+    lp = torch.log(torch.tensor([[0.99, 0.97, 0.5]]))
+    old = torch.log(torch.tensor([[0.5, 0.99, 0.99]]))
+    term, sel = entropic_term(lp, old, torch.tensor([[1.0, -2.0, 3.0]]), torch.ones(1, 3), 0.95)
+    assert sel.tolist() == [[True, True, False]]
+    assert float(term) == pytest.approx(-(0.99 / 0.5 * 1.0 + 0.97 / 0.99 * 2.0) / 2, rel=1e-6)
+    term0, sel0 = entropic_term(lp, old, torch.ones(1, 3), torch.ones(1, 3), 1.0)  # nothing selected
+    assert float(term0) == 0.0 and not sel0.any()
 
 
 @given(hnp.arrays(np.float64, BT, elements=st.floats(0, 5), unique=True), masks, st.floats(0.01, 1.0))

@@ -167,3 +167,82 @@ def test_metrics_entropy_is_token_mean_over_valid_tokens():
     ent = -(p * p.log()).sum(-1)
     assert out.metrics["entropy"] == pytest.approx(ent[mask.bool()].mean().item(), abs=1e-5)
     assert np.isfinite(out.metrics["clamped_entropy"])
+
+
+# ----------------------------------------------------------------------------------- paper-faithful details
+def _ppo_token_mean(logp, old, adv, mask, eps=0.2):
+    r = torch.exp(logp - old)
+    a = adv[:, None]
+    m = mask.double()
+    return (torch.maximum(-a * r, -a * r.clamp(1 - eps, 1 + eps)) * m).sum() / m.sum()
+
+
+def test_entropic_adds_alpha_times_unclipped_term_with_alpha_updated_per_micro_batch():
+    """arXiv 2511.15248: loss = PPO-clip + alpha * (-(1/|S|) sum_S r |A|), S = {pi_theta > tau}; alpha from the
+    micro-batch's entropy error and the integral of the *earlier* errors."""
+    logits, actions, _, adv, mask = batch(6)
+    logits = logits * 3  # make the argmax tokens likely; half of the tokens are argmax tokens
+    actions = torch.where(torch.arange(T) % 2 == 0, logits.argmax(-1), actions)
+    lp = torch.log_softmax(logits.double(), -1).gather(-1, actions[..., None]).squeeze(-1)
+    old = lp.float() - 0.5  # ratios e^0.5 = 1.65: clipped in the PPO term, not in EntroPIC's
+    tau, kp, ki, target = 0.3, 0.7, 0.5, 0.1
+    cfg = EntropyConfig(method="entropic", pi_kp=kp, pi_ki=ki, target_entropy=target, pi_prob_threshold=tau)
+    ctrl = EntropyControl(cfg)
+    p = torch.softmax(logits.double(), -1)
+    h = float((-(p * p.log()).sum(-1))[mask.bool()].mean())
+    sel = mask.bool() & (lp.exp() > tau)
+    assert 0 < int(sel.sum()) < int(mask.sum())
+    term = -(torch.exp(lp - old.double()) * adv.double()[:, None].abs())[sel].sum() / sel.sum()
+    integral = 0.0
+    for _ in range(2):  # two micro-batches of one step
+        alpha = max(-1.0, min(1.0, kp * (h - target) + ki * integral))
+        integral += h - target
+        x = logits.clone().requires_grad_()
+        out = ctrl.loss(logits=x, actions=actions, old_logp=old, adv=adv, mask=mask)
+        want = _ppo_token_mean(lp, old.double(), adv.double(), mask) + alpha * term
+        assert float(out.loss.detach()) == pytest.approx(float(want), rel=1e-5)
+        assert out.metrics["pi_alpha"] == pytest.approx(alpha, rel=1e-6)
+    with torch.no_grad():  # a measurement does not move the controller
+        ctrl.loss(logits=logits, actions=actions, old_logp=old, adv=adv, mask=mask)
+    assert ctrl.weight_ctrl.integral == pytest.approx(integral)
+    assert ctrl.step_end({"entropy": 5.0, "clamped_entropy": 5.0})["pi_alpha"] == pytest.approx(alpha, rel=1e-6)
+
+
+def test_threshold_is_driven_by_minus_mean_old_logp_and_preset_is_skyworks():
+    p = PRESETS["threshold"]
+    assert (p.ent_coef, p.coef_delta, p.coef_min, p.coef_max, p.target_entropy) == (0.0, 1e-4, 0.0, 0.005, 0.2)
+    logits, actions, old_logp, adv, mask = batch(7)
+    out = EntropyControl(p).loss(logits=logits, actions=actions, old_logp=old_logp, adv=adv, mask=mask)
+    assert out.metrics["sampled_entropy"] == pytest.approx(float(-old_logp[mask.bool()].mean()), rel=1e-6)
+    ctrl = EntropyControl(p)
+    # full entropy above the target, sampled estimate below: the sampled one decides (bonus on, coef + delta)
+    assert ctrl.step_end({"entropy": 1.0, "clamped_entropy": 1.0, "sampled_entropy": 0.1})["ent_coef"] == \
+        pytest.approx(1e-4)
+    assert ctrl.step_end({"entropy": 0.1, "clamped_entropy": 0.1, "sampled_entropy": 1.0})["ent_coef"] == 0.0
+
+
+@pytest.mark.parametrize("agg", ["token-mean", "loss_agg"])
+def test_entropy_term_aggregation(agg):
+    """entropy_agg: token mean over all valid tokens (TRL), or the policy loss's mode (verl, AEnt authors)."""
+    logits, actions, old_logp, adv, mask = batch(8)
+    cfg = EntropyConfig(method="entropy_bonus", ent_coef=0.1, loss_agg="seq-mean-token-mean", entropy_agg=agg)
+    out = EntropyControl(cfg).loss(logits=logits, actions=actions, old_logp=old_logp, adv=adv, mask=mask)
+    p = torch.softmax(logits.double(), -1)
+    ent = -(p * p.log()).sum(-1)
+    m = mask.double()
+    want = (ent * m).sum() / m.sum() if agg == "token-mean" else ((ent * m).sum(1) / m.sum(1)).mean()
+    assert out.metrics["entropy_loss"] == pytest.approx(-0.1 * float(want), rel=1e-5)
+    assert EntropyConfig().entropy_agg == "token-mean"
+    with pytest.raises(ValueError, match="entropy_agg"):
+        EntropyConfig(entropy_agg="mean")
+
+
+@pytest.mark.parametrize(("mode", "extra", "w0"), [("fixed", {}, 1.0), ("entropy", {}, 0.0),
+                                                    ("stage", {"pos_weight_steps": 4}, 0.0),
+                                                    ("epoch", {"pos_weight_steps": 4, "pos_weight_epochs": 2}, 0.0)])
+def test_pos_reweight_starts_where_the_paper_does(mode, extra, w0):
+    ctrl = EntropyControl(EntropyConfig(method="pos_reweight", pos_weight_mode=mode, **extra))
+    assert ctrl.pos_weight == w0
+    if mode in ("stage", "epoch"):
+        ws = [ctrl.step_end({"entropy": 0.5, "clamped_entropy": 0.5})["pos_weight"] for _ in range(3)]
+        assert ws == pytest.approx([0.0, 0.5, 1.0] if mode == "stage" else [0.0, 1.0, 1.0])

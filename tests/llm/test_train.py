@@ -21,7 +21,16 @@ from llm.generate import generate, group_uniforms
 from llm.model import ModelConfig, build_model
 from llm.policy import completion_logits
 from llm.tokenizer import build_tokenizer
-from llm.train import lr_lambda, make_reward_fn, ppo_update, score, step_prompts, train
+from llm.train import (
+    lr_lambda,
+    make_reward_fn,
+    ppo_update,
+    recompute_old_logp,
+    run_entropy_config,
+    score,
+    step_prompts,
+    train,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 REWARD = "tests.llm.test_train:digit_reward"
@@ -127,7 +136,7 @@ def _grads_of_update(model, batch, adv, overrides):
 
     opt = Capture(model.parameters(), lr=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda u: 1.0)
-    control = aent.EntropyControl(cfg.entropy)
+    control = aent.EntropyControl(run_entropy_config(cfg))  # as train() builds it
     ppo_update(cfg, 1, Accelerator(cpu=True), model, opt, sched, control, batch, adv, _Log())
     opt.zero_grad(set_to_none=True)
     return captured[0]
@@ -158,6 +167,72 @@ def test_micro_batching_with_accumulation_equals_one_big_batch(rollout_batch, en
     assert max(float(g.abs().max()) for g in ref) > 1e-4  # a real gradient
     for g, r in zip(got, ref):
         assert torch.allclose(g, r, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("micro", [1, 3, 8])
+def test_dr_grpo_normaliser_is_the_generation_budget_in_every_micro_batch(rollout_batch, micro):
+    """Dr. GRPO (arXiv 2503.20783, Sec. 3.1): loss = (1/B) sum_i sum_t l_it / C with C the constant max response
+    length (here rollout.max_new_tokens = 16 > every sampled length), whatever the micro-batching."""
+    model, batch, adv = rollout_batch
+    agg = ["entropy.method=none", "entropy.loss_agg=seq-mean-token-sum-norm", "rollout.max_new_tokens=16"]
+    model.zero_grad(set_to_none=True)
+    logits = completion_logits(model, batch["prompt_ids"], batch["prompt_mask"], batch["completion_ids"],
+                               batch["completion_mask"])
+    logp = torch.log_softmax(logits.float(), -1).gather(-1, batch["completion_ids"][..., None]).squeeze(-1)
+    ratio, a = torch.exp(logp - batch["old_logp"]), adv[:, None]
+    l_tok = torch.maximum(-a * ratio, -a * ratio.clamp(0.8, 1.2)) * batch["completion_mask"]
+    (l_tok.sum() / (len(adv) * 16)).backward()
+    ref = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    got = _grads_of_update(model, batch, adv, [*agg, f"optim.micro_batch_size={micro}"])
+    for g, r in zip(got, ref):
+        assert torch.allclose(g, r, atol=1e-6, rtol=1e-4)
+
+
+def test_recompute_old_logp_default_follows_precision():
+    assert not load_config(None, []).recomputes_old_logp
+    assert load_config(None, ["mixed_precision=bf16"]).recomputes_old_logp
+    assert load_config(None, ["model.dtype=bfloat16"]).recomputes_old_logp
+    assert not load_config(None, ["mixed_precision=bf16", "recompute_old_logp=false"]).recomputes_old_logp
+    assert load_config(None, ["recompute_old_logp=true"]).recomputes_old_logp
+
+
+def test_recomputed_old_logp_equal_the_updates_own_forward_exactly(rollout_batch):
+    """A bf16 policy whose old log-probs came from an fp32 sampler (a training-inference mismatch): after the
+    recompute, every micro-batch of the first mini-batch sees old_logp == its own no-grad logp, bit for bit."""
+    import copy
+
+    from accelerate import Accelerator
+
+    fp32_model, batch, adv = rollout_batch
+    model = copy.deepcopy(fp32_model).to(torch.bfloat16)
+    batch = dict(batch)
+    cfg = load_config(None, ["rollout.prompts_per_step=4", "rollout.group_size=2", "optim.micro_batch_size=3",
+                             "model.dtype=bfloat16"])
+    seen = []
+
+    class Spy(aent.EntropyControl):
+        def loss(self, *, logits, actions, old_logp, adv, mask, temperature=1.0):
+            with torch.no_grad():
+                lp = aent.token_logprobs(logits, actions, temperature) * mask
+            seen.append((lp, old_logp * mask))
+            return super().loss(logits=logits, actions=actions, old_logp=old_logp, adv=adv, mask=mask,
+                                temperature=temperature)
+
+    def first_update(b):
+        seen.clear()
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda u: 1.0)
+        ppo_update(cfg, 1, Accelerator(cpu=True), model, opt, sched, Spy(cfg.entropy), b, adv, _Log())
+        return list(seen)
+
+    mismatch = first_update(batch)  # the sampler's fp32 log-probs are not the bf16 update's
+    assert max(float((lp - old).abs().max()) for lp, old in mismatch) > 1e-3
+    recompute_old_logp(cfg, 1, Accelerator(cpu=True), model, batch)
+    pairs = first_update(batch)
+    assert len(pairs) == 3  # 8 rows in micro-batches of 3, one mini-batch
+    for lp, old in pairs:
+        assert torch.equal(lp.float(), old.float())
 
 
 # ------------------------------------------------------------------------------------------- end to end
