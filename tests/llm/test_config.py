@@ -31,14 +31,20 @@ def test_paper_config_has_the_authors_settings():
         "aent", 0.002, 0.33, 0.15, 0.24, 0.002, 30)
     assert (e.coef_min, e.coef_max, e.eps_low, e.eps_high) == (6e-4, 9e-3, 0.2, 0.2)
     assert cfg.rollout.group_size == 16 and cfg.optim.lr == 2e-6
+    assert cfg.rollout.prompts_per_step == 512 and cfg.optim.weight_decay == 0.01  # the authors' batch and decay
+    assert e.entropy_agg == "loss_agg"  # the authors' verl code: entropy aggregated like the policy loss
     assert "Qwen2.5-Math-1.5B" in cfg.model.path
 
 
 def test_r1_distill_config_has_the_authors_settings():
     """DESIGN.md: R1-Distill-Qwen-1.5B: lambda0=3e-4, p=0.25, band [0.35,0.62], beta=1e-4, box [4e-5,1e-3]."""
-    e = load_config(CONFIGS / "aent_r1_distill_qwen_1.5b.yaml").entropy
+    cfg = load_config(CONFIGS / "aent_r1_distill_qwen_1.5b.yaml")
+    e = cfg.entropy
     assert (e.method, e.ent_coef, e.clamp_p, e.band_low, e.band_high, e.coef_lr, e.coef_min, e.coef_max) == (
         "aent", 3e-4, 0.25, 0.35, 0.62, 1e-4, 4e-5, 1e-3)
+    # the authors' warm-up, group size, lr and response budget (issue 15)
+    assert (e.warmup, cfg.rollout.group_size, cfg.optim.lr, cfg.rollout.max_new_tokens) == (156, 8, 1e-6, 7168)
+    assert aent.EntropyConfig.preset("aent_r1_distill").warmup == 156 and e.entropy_agg == "loss_agg"
 
 
 def test_overrides_always_work_and_are_typed():
