@@ -1,10 +1,12 @@
 """Which tokens move the entropy: the covariance decomposition split by the sign of the advantage.
 
-For a softmax policy updated by natural policy gradient with step size eta, the first-order entropy change at a
-state is  dH ~= -eta * Cov_{a~pi}(log pi(a), pi(a) A(a))  (Cui et al., arXiv 2505.22617, Theorem 2; DESIGN.md
-claim 5: dH = -Cov(log pi, dz) + O(|dz|^2)). On a rollout batch the expectation is replaced by the sampled
-tokens: Cov_i = (log pi(y_i) - mean_j log pi(y_j)) * (A_i - mean_j A_j) over the N valid tokens (their Eq. 10,
-the quantity Clip-Cov clips; :func:`aent.token_covariance`). Summing -Cov_i / N over the tokens with A > 0, with
+For a softmax policy the first-order entropy change at a state is dH = -Cov_{a~pi}(log pi(a), dz(a)) (DESIGN.md
+claim 5). A vanilla policy-gradient step on the logits, dz(a) = eta * pi(a) A(a), gives
+dH ~= -eta * Cov(log pi, pi A) (Cui et al., arXiv 2505.22617, Theorem 1); a natural policy-gradient step, dz(a) =
+eta * A(a), gives dH ~= -eta * Cov(log pi, A) (their Theorem 2). This module computes the natural-gradient form: on
+a rollout batch the expectation is replaced by the sampled tokens, Cov_i = (log pi(y_i) - mean_j log pi(y_j)) *
+(A_i - mean_j A_j) over the N valid tokens (their Eq. 10, the quantity Clip-Cov clips;
+:func:`aent.token_covariance`). Summing -Cov_i / N over the tokens with A > 0, with
 A < 0 and with A = 0 splits the predicted (unscaled) entropy change into the parts that come from positive- and
 negative-advantage tokens ("Revisiting Entropy in RL for Large Reasoning Models", arXiv 2511.05993, finding 4:
 positive-advantage tokens drive entropy collapse).

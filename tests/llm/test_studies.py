@@ -219,3 +219,34 @@ def test_smoke_runs_the_real_entry_point(tmp_path, capsys):
         assert r["entropy_after"] - r["entropy_before"] == pytest.approx(r["dh"], abs=1e-9)
     assert all(v["verdict"] == "inconclusive" for v in rec["verdicts"])  # one seed: no spread to judge by
     assert "[inconclusive]" in capsys.readouterr().out
+
+
+def test_reweighting_arms_follow_the_papers_upward_schedules():
+    """arXiv 2511.05993: the scheduled arm is the stage-based schedule (0 for the first half, then linear up to 1
+    at the last step) and the entropy-guided arm starts from w+ = 0."""
+    import aent
+    from llm.config import load_config
+
+    base = load_config(None, ["max_steps=10"])
+    arms = {a.name: a for a in STUDIES["reweighting"].arms(base, {})}
+    ctrl = aent.EntropyControl(load_config(None, ["max_steps=10", *arms["scheduled"].overrides]).entropy)
+    used = [ctrl.pos_weight] + [ctrl.step_end({"entropy": 0.5, "clamped_entropy": 0.5})["pos_weight"]
+                                for _ in range(9)]  # w+ of steps 1..10
+    assert used == pytest.approx([0.0] * 5 + [0.2, 0.4, 0.6, 0.8, 1.0])
+    guided = aent.EntropyControl(load_config(None, list(arms["entropy_guided"].overrides)).entropy)
+    assert guided.pos_weight == 0.0
+
+
+def test_mechanism_split_is_the_natural_gradient_form():
+    """covariance_split sums -Cov(log pi, A) (natural policy gradient, arXiv 2505.22617 Thm 2), not -Cov(log pi,
+    pi A) (vanilla policy gradient, Thm 1); the module docstring must attribute each form to its gradient."""
+    from llm.studies import mechanism
+
+    logp = torch.log(torch.tensor([[0.9, 0.5, 0.1]]))
+    adv = torch.tensor([[1.0, -1.0, 2.0]])
+    lp, a = logp[0].double(), adv[0].double()
+    want = -float(((lp - lp.mean()) * (a - a.mean())).mean())
+    assert covariance_split(logp, adv, torch.ones(1, 3))["cov_dh"] == pytest.approx(want, rel=1e-6)
+    doc = " ".join(mechanism.__doc__.split())
+    assert "vanilla policy-gradient step" in doc and "Cov(log pi, pi A) (Cui et al., arXiv 2505.22617, Theorem 1)" in doc
+    assert "natural policy-gradient step" in doc and "-eta * Cov(log pi, A) (their Theorem 2)" in doc
