@@ -20,14 +20,14 @@ every m shares the prior logits and the uniforms of its samples (common random n
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from aent.config import EntropyConfig
-from toy.experiments.common import Timer, progress, pyplot, verdict
-from toy.experiments.figure1_plan import plan_bandit, plan_tree
+from toy.experiments.common import Timer, progress, verdict
+from toy.experiments.figure1_plan import plan_bandit, plan_tree, predicted_value
+from toy.experiments.figure1_plot import plot
 from toy.experiments.paired import ALPHA, MIN_EFFECT, edge_status, paired_test
 from toy.regime import TrapRegime
 from toy.trap_bandit import TrapBanditConfig, make_layout, train_trap_bandit
@@ -237,7 +237,7 @@ def _table(cfg: Figure1Config, results: dict) -> list[dict]:
                 row = {"sweep": f"{domain} {est}", "arm": info["label"]}
                 for m in cfg.m_values:
                     v = dom[est]["cells"][name][str(m)]["value"]
-                    row[f"m={m}"] = f"{np.mean(v):.3f} ({_predicted(dom['plan'], name, m, est):.3f})"
+                    row[f"m={m}"] = f"{np.mean(v):.3f} ({predicted_value(dom['plan'], name, m, est):.3f})"
                 rows.append(row)
     return rows
 
@@ -275,14 +275,8 @@ def _pooled(cells: dict, arm: str, ms: list[int], key: str) -> np.ndarray:
     return np.mean([cells[arm][str(m)][key] for m in ms], axis=0)
 
 
-def _predicted(pl: dict, arm: str, m: int, estimator: str) -> float:
-    """Closed-form fixed point of an arm (no control: trapped when sampled, V* = 1 with the exact gradient)."""
-    cell = pl["predictions"][arm][str(m)]
-    return cell.get("value_exact", cell["value"]) if estimator == "exact" else cell["value"]
-
-
 def _pred_pooled(pl: dict, arm: str, ms: list[int], estimator: str) -> float:
-    return float(np.mean([_predicted(pl, arm, m, estimator) - _predicted(pl, "none", m, estimator) for m in ms]))
+    return float(np.mean([predicted_value(pl, arm, m, estimator) - predicted_value(pl, "none", m, estimator) for m in ms]))
 
 
 def _claims(cfg: Figure1Config, pl: dict) -> list[tuple[str, str, list[int], str]]:
@@ -349,42 +343,6 @@ def judge(cfg: Figure1Config, results: dict) -> list[dict]:
                 out += _judge_one(cfg, dom, cells, "budget", f"{domain}, {est}, LLM budget {cfg.llm_budget} steps", est)
             out.append(_matches_closed_form(cfg, dom, res, f"{domain}, {est}"))
     return out
-
-
-# ------------------------------------------------------------------------------------------------------ figure
-def plot(cfg: Figure1Config, results: dict):
-    """Per sweep: final V vs m (closed form dashed) and V against step for each m (closed form dotted)."""
-    plt = pyplot()
-    sweeps = [(d, e) for d in ("bandit", "tree") if d in results for e in ("sampled", "exact") if e in results[d]]
-    ms = list(cfg.m_values)
-    fig, axes = plt.subplots(len(sweeps), 1 + len(ms), figsize=(3.2 * (1 + len(ms)), 3.3 * len(sweeps)),
-                             squeeze=False)
-    for row, (domain, est) in enumerate(sweeps):
-        dom, res = results[domain], results[domain][est]
-        ax0 = axes[row, 0]
-        for k, (name, info) in enumerate(dom["arms"].items()):
-            color = f"C{k}"
-            cells = res["cells"][name]
-            mean = [np.mean(cells[str(m)]["value"]) for m in ms]
-            se = [np.std(cells[str(m)]["value"], ddof=1) / math.sqrt(cfg.seeds) for m in ms]
-            ax0.errorbar(ms, mean, yerr=np.multiply(se, 2), marker="o", capsize=3, color=color, label=info["label"])
-            ax0.plot(ms, [_predicted(dom["plan"], name, m, est) for m in ms], "--", color=color, alpha=0.6)
-            for ax, m in zip(axes[row, 1:], ms):
-                ax.plot(res["curve_steps"], cells[str(m)]["value_curve"], color=color)
-                ax.axhline(_predicted(dom["plan"], name, m, est), color=color, ls=":", alpha=0.6)
-        ax0.set(xlabel="optimal items m", ylabel="V at the end (mean ± 2 s.e.)", xticks=ms, ylim=(-0.03, 1.03),
-                title=f"{domain} ({dom['plan']['n_items']:,} items), {est}; λ={dom['plan']['ent_coef']:.3f}",
-                xscale="log")
-        for ax, m in zip(axes[row, 1:], ms):
-            ax.axvline(cfg.llm_budget, color="grey", lw=0.8, ls="--")
-            ax.set(xlabel="step", ylabel="V (mean over seeds)", ylim=(-0.03, 1.03), title=f"{domain} {est}, m = {m}",
-                   xscale="symlog", xlim=(0, res["curve_steps"][-1]))
-        ax0.legend(fontsize=6, loc="lower right")
-    fig.suptitle(f"Trap regime: {cfg.n_traps} traps (reward {cfg.trap_reward:g}), m optima (1), the rest 0; "
-                 f"{cfg.seeds} paired seeds. Dashed / dotted: closed-form fixed point; grey: LLM budget "
-                 f"({cfg.llm_budget} steps)", fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def run(cfg: Figure1Config, show_progress: bool = True):

@@ -19,7 +19,7 @@ from toy.exact import regularized_optimum
 from toy.regime import TrapRegime, aent_fixed_point, derive_ent_coef, gibbs_point, min_kept
 from toy.trap_tree import TrapTreeConfig, make_tree_layout
 
-__all__ = ["BOX_FACTOR", "plan_bandit", "plan_tree"]
+__all__ = ["BOX_FACTOR", "plan_bandit", "plan_tree", "predicted_value"]
 
 BOX_FACTOR = 4.0  # AEnt's box is [lambda / BOX_FACTOR, lambda * BOX_FACTOR]
 
@@ -81,3 +81,9 @@ def plan_tree(cfg, tcfg: TrapTreeConfig) -> dict:
             "kept_tokens_per_state": kept_tok | {"aent": _kept(tcfg.vocab, cfg.tree_aent_clamp_p)},
             "aent_band": [min(ents), max(ents)], "aent_box": [lam / BOX_FACTOR, lam * BOX_FACTOR],
             "predictions": pred}
+
+
+def predicted_value(pl: dict, arm: str, m: int, estimator: str) -> float:
+    """Closed-form fixed point of an arm (no control: trapped when sampled, V* = 1 with the exact gradient)."""
+    cell = pl["predictions"][arm][str(m)]
+    return cell.get("value_exact", cell["value"]) if estimator == "exact" else cell["value"]
