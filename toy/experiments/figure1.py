@@ -237,7 +237,7 @@ def _table(cfg: Figure1Config, results: dict) -> list[dict]:
                 row = {"sweep": f"{domain} {est}", "arm": info["label"]}
                 for m in cfg.m_values:
                     v = dom[est]["cells"][name][str(m)]["value"]
-                    row[f"m={m}"] = f"{np.mean(v):.3f} ({predicted_value(dom['plan'], name, m, est):.3f})"
+                    row[f"V at m={m} (closed form)"] = f"{np.mean(v):.3f} ({predicted_value(dom['plan'], name, m, est):.3f})"
                 rows.append(row)
     return rows
 
