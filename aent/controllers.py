@@ -267,10 +267,10 @@ def positive_weight_schedule(mode: str, step: int, total_steps: int, epochs: int
         w+ (float).
 
     Example:
-        >>> [positive_weight_schedule("stage", s, 4) for s in (1, 2, 3, 4)]
-        [0.0, 0.0, 0.5, 1.0]
-        >>> [positive_weight_schedule("epoch", s, 6, epochs=3) for s in range(1, 7)]
-        [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
+        >>> tuple(positive_weight_schedule("stage", s, 4) for s in (1, 2, 3, 4))
+        (0.0, 0.0, 0.5, 1.0)
+        >>> tuple(positive_weight_schedule("epoch", s, 6, epochs=3) for s in range(1, 7))
+        (0.0, 0.0, 0.5, 0.5, 1.0, 1.0)
     """
     if isinstance(step, bool) or int(step) != step or step < 1:
         raise ValueError(f"step must be an int >= 1, got {step!r}")

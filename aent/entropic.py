@@ -41,8 +41,8 @@ def entropic_term(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor,
     Example:
         >>> lp = torch.log(torch.tensor([[0.99, 0.5]]))
         >>> term, sel = entropic_term(lp, lp, torch.tensor([[-2.0, 1.0]]), torch.ones(1, 2))
-        >>> float(term), sel.tolist()
-        (-2.0, [[True, False]])
+        >>> float(term), bool(sel[0, 0]), bool(sel[0, 1])
+        (-2.0, True, False)
     """
     if logp.dim() != 2 or old_logp.shape != logp.shape or mask.shape != logp.shape:
         raise ValueError(f"logp, old_logp and mask must be (B, T) with equal shapes, got {tuple(logp.shape)}, "

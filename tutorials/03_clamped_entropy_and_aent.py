@@ -184,7 +184,7 @@ trace = [0.30, 0.05, 0.05, 0.05, 0.20, 0.50, 0.01, 0.01] + [0.0] * 30 + [3.0] * 
 lam_by_hand, history = 0.002, []
 for step, h in enumerate(trace, start=1):
     new = ctl.update(h)
-    if step > 3:  # warm-up: the first three updates leave lambda alone
+    if step >= 3:  # warm-up: steps 1-3 run with lambda0; the update after step 3 is the first to move it
         drive = min(0.0, h - 0.15) + max(0.0, h - 0.24)
         lam_by_hand = min(9e-3, max(6e-4, lam_by_hand - 0.002 * drive))
     assert math.isclose(new, lam_by_hand, rel_tol=1e-12, abs_tol=1e-15), (step, new, lam_by_hand)
