@@ -106,7 +106,7 @@ class DataSection:
     """Where the prompts and reference answers come from."""
 
     task: str = "arithmetic"
-    """A synthetic task of llm.data.make_task (arithmetic, countdown), or a dataset spec for
+    """A synthetic task of llm.data.make_task (arithmetic, small_arithmetic, countdown), or a dataset spec for
     llm.data.load_problems (e.g. gsm8k:train, math500, or a .jsonl path)."""
     eval_task: str = ""
     """Held-out set for periodic evaluation (same forms as `task`); "" uses the test split of a synthetic task."""

@@ -1,12 +1,14 @@
 """Synthetic tasks with verifiable answers, a difficulty knob and seed-determined, non-overlapping splits.
 
-Two tasks small enough for a CPU-sized model trained from scratch:
+Three tasks small enough for a CPU-sized model trained from scratch:
 
 - ``"arithmetic"``: multi-step word problems in GSM8K format. A person starts with some items and goes
   through ``steps`` changes (buy/lose/multiply/share); the worked solution is one ``a op b = c`` line per step
   and ends ``#### n``. Difficulty ``d`` (1..8): ``steps = d + 1``, starting amount and operands up to
   ``10 * (d + 1)``, operations ``+ -`` at d = 1, ``+ - *`` at d = 2, ``+ - * /`` from d = 3.
   At the default d = 2 a prompt plus solution is about 50 tokens with the digit-splitting tokenizer.
+- ``"small_arithmetic"``: the same word problems with every number a single digit (1..9), so each worked line
+  is one fact of the single-digit tables (the CPU default's task, docs/llm/setting.md).
 - ``"countdown"``: given ``d + 2`` numbers (each 1..``10 * (d + 1)``) and a target, write an expression that uses
   every number exactly once with ``+ - * /`` and equals the target (many answers are valid; the reward is
   :func:`llm.rewards.countdown_reward`). The reference solution shows one valid expression, built by
@@ -29,7 +31,8 @@ from dataclasses import replace
 from llm.data.problem import Problem
 from llm.rewards import evaluate_expression
 
-__all__ = ["TASKS", "TASK_ALIASES", "answer_only", "generate_arithmetic", "generate_countdown", "make_task"]
+__all__ = ["TASKS", "TASK_ALIASES", "answer_only", "generate_arithmetic", "generate_countdown",
+           "generate_small_arithmetic", "make_task"]
 
 _NAMES = [
     ("Tom", "He"), ("Mia", "She"), ("Sam", "He"), ("Lily", "She"), ("Ben", "He"), ("Ava", "She"),
@@ -99,6 +102,45 @@ def generate_arithmetic(rng: random.Random, difficulty: int = 2) -> Problem:
     return Problem(" ".join(sentences), str(x), solution, "synthetic:arithmetic", meta)
 
 
+def _small_step(rng: random.Random, x: int, pron: str) -> tuple[str, str, int]:
+    """One change to an amount x in 1..9 that keeps it in 1..9: (sentence, solution line, new amount)."""
+    ops = [o for o in "+-" if (o == "+" and x < 9) or (o == "-" and x > 1)]
+    op = rng.choice(ops)
+    b = rng.randint(1, 9 - x) if op == "+" else rng.randint(1, x - 1)
+    y = x + b if op == "+" else x - b
+    sentence = rng.choice(_PLUS if op == "+" else _MINUS).format(p=pron, q=pron.lower(), b=b)
+    return sentence, f"{x}{op}{b}={y}", y
+
+
+def generate_small_arithmetic(rng: random.Random, difficulty: int = 1) -> Problem:
+    """A word problem of the arithmetic task's form in which every number is a single digit (1..9).
+
+    ``steps = difficulty + 1`` additions and subtractions, each keeping the amount in 1..9, so that each worked
+    line is one fact of the single-digit tables: a skill a ~1M-parameter model learns in a few hundred supervised
+    steps, while doing all the steps at once without writing them down (the bare ``#### n``) is harder.
+
+    Args:
+        rng: source of randomness (the only one used).
+        difficulty: 1..8; ``steps = difficulty + 1``.
+
+    Returns:
+        A Problem with source ``"synthetic:small_arithmetic"`` and meta ``{"task", "difficulty", "steps"}``.
+    """
+    _check_difficulty(difficulty)
+    steps = difficulty + 1
+    name, pron = rng.choice(_NAMES)
+    item = rng.choice(_ITEMS)
+    x = rng.randint(2, 9)
+    sentences, lines = [f"{name} has {x} {item}."], []
+    for _ in range(steps):
+        sentence, line, x = _small_step(rng, x, pron)
+        sentences.append(sentence)
+        lines.append(line)
+    sentences.append(f"How many {item} does {name} have now?")
+    meta = {"task": "small_arithmetic", "difficulty": difficulty, "steps": steps}
+    return Problem(" ".join(sentences), str(x), "\n".join([*lines, f"#### {x}"]), "synthetic:small_arithmetic", meta)
+
+
 def _combine(rng: random.Random, a: tuple[int, str], b: tuple[int, str]) -> tuple[int, str, str]:
     """Combine two (value, expr) pairs with a random op that keeps the result a positive integer."""
     (va, ea), (vb, eb) = (a, b) if a[0] >= b[0] else (b, a)
@@ -152,11 +194,12 @@ def _key(p: Problem) -> tuple:
 
 TASKS: dict[str, tuple[Callable[[random.Random, int], Problem], int]] = {
     "arithmetic": (generate_arithmetic, 2),
+    "small_arithmetic": (generate_small_arithmetic, 1),
     "countdown": (generate_countdown, 1),
 }
 """Task name -> (generator(rng, difficulty), default difficulty)."""
 
-TASK_ALIASES = {"arith": "arithmetic"}
+TASK_ALIASES = {"arith": "arithmetic", "small": "small_arithmetic"}
 """Short names accepted wherever a task name is."""
 
 

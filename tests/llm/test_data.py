@@ -29,7 +29,7 @@ def _key(p: Problem):
     return (tuple(sorted(p.meta["numbers"])), p.meta["target"]) if p.meta["task"] == "countdown" else p.question
 
 
-@pytest.mark.parametrize("task", ["arithmetic", "countdown"])
+@pytest.mark.parametrize("task", ["arithmetic", "small_arithmetic", "countdown"])
 def test_splits_disjoint_seeded_and_independent(task):
     train, test = make_task(task, 300, 60, seed=3)
     assert len(train) == 300 and len(test) == 60
@@ -56,6 +56,24 @@ def test_arithmetic_solutions_are_correct_worked_steps(difficulty, seed):
         value = {"+": Fraction(int(a)) + int(b), "-": Fraction(int(a)) - int(b), "*": Fraction(int(a)) * int(b),
                  "/": Fraction(int(a), int(b))}[op]
         assert value == int(c) and int(c) >= 1
+        prev = int(c)
+    assert prev == int(p.answer)
+    assert correctness_reward([p.solution], [p.answer]) == [1.0]
+
+
+@given(st.integers(1, 8), st.integers(0, 10**6))
+def test_small_arithmetic_stays_in_single_digits(difficulty, seed):
+    """Every worked line of the small task is a true single-digit fact chained from the previous amount, with
+    every amount, operand and result in 1..9, and the question states each operand."""
+    (p,), _ = make_task("small_arithmetic", 1, 0, seed=seed, difficulty=difficulty)
+    *lines, last = p.solution.split("\n")
+    assert last == f"#### {p.answer}" and len(lines) == difficulty + 1
+    prev = int(re.match(r"\w+ has (\d+)", p.question).group(1))
+    operands = [int(n) for n in re.findall(r"\d+", p.question)[1:]]
+    for line, stated in zip(lines, operands):
+        a, op, b, c = re.fullmatch(r"(\d)([-+])(\d)=(\d)", line).groups()
+        assert int(a) == prev and int(b) == stated
+        assert int(c) == (int(a) + int(b) if op == "+" else int(a) - int(b)) and 1 <= int(c) <= 9
         prev = int(c)
     assert prev == int(p.answer)
     assert correctness_reward([p.solution], [p.answer]) == [1.0]
