@@ -133,6 +133,9 @@ class DataSection:
     answer_only_frac: float = 0.0
     """Synthetic tasks: fraction in [0, 1] of the warm-start solutions reduced to the bare ``#### n`` answer
     (llm.data.answer_only): a corpus in two styles, so the warm-started policy is uncertain which to write."""
+    answer_only_wrong: float = 0.0
+    """Fraction in [0, 1] of those bare warm-start answers that are wrong (off by 1-3), as bare answers in real
+    text are less reliable than worked ones. The reward's reference answers are never changed."""
 
     def __post_init__(self) -> None:
         _check(bool(self.task.strip()), "data.task", "a task name or dataset spec", self.task)
@@ -145,6 +148,7 @@ class DataSection:
         _check(self.template in TEMPLATES, "data.template", f"one of {sorted(TEMPLATES)}", self.template)
         _check(self.seed >= 0, "data.seed", ">= 0", self.seed)
         _check(0.0 <= self.answer_only_frac <= 1.0, "data.answer_only_frac", "in [0, 1]", self.answer_only_frac)
+        _check(0.0 <= self.answer_only_wrong <= 1.0, "data.answer_only_wrong", "in [0, 1]", self.answer_only_wrong)
 
 
 @dataclass(frozen=True)

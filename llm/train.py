@@ -91,7 +91,7 @@ def load_problems(cfg: TrainConfig) -> tuple[list, list]:
     if name in data.TASKS:
         train_set, test_set = data.make_task(name, d.n_train, d.n_test, seed=d.seed, difficulty=difficulty)
         if d.answer_only_frac:
-            train_set = data.answer_only(train_set, d.answer_only_frac, seed=d.seed)
+            train_set = data.answer_only(train_set, d.answer_only_frac, seed=d.seed, wrong=d.answer_only_wrong)
     else:
         train_set, test_set = data.load_problems(d.task, n=d.n_train, **fields), []
     if d.eval_task:

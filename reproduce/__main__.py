@@ -42,7 +42,7 @@ def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str
                *cfg.toy.args.get(name, ())]
         expected = cfg.toy.expected_s.get(name, TOY_EXPECTED_S[name] / (6 if cfg.toy.smoke else 1))
         stages.append(Stage(name=f"toy-{name}", title=f"toy {name}", cmd=cmd, expected_s=expected,
-                            outputs=[d / f"{name}.json", d / f"{name}.png"]))
+                            outputs=[d / f"{name}.json", d / f"{name}.png"], parallel=True))
 
     runs: dict[str, dict[int, Path]] = {}
     llm = cfg.llm
@@ -58,6 +58,11 @@ def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str
             stages.append(Stage(name=f"llm-{label}-seed{seed}", title=f"llm {label} seed {seed}", cmd=cmd,
                                 expected_s=llm.expected_s, outputs=[d / "metrics.jsonl"], parallel=not first))
             first = False
+    # The first LLM run builds the warm-start cache alone (with every core); then the toy experiments and the
+    # other LLM runs form one parallel group, so the cores stay busy until the last run ends.
+    llm_first = [i for i, s in enumerate(stages) if s.name.startswith("llm-") and not s.parallel]
+    if llm_first:
+        stages.insert(0, stages.pop(llm_first[0]))
     return stages, runs
 
 

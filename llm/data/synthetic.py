@@ -270,7 +270,7 @@ def make_task(
     return train, test
 
 
-def answer_only(problems: list[Problem], frac: float, seed: int = 0) -> list[Problem]:
+def answer_only(problems: list[Problem], frac: float, seed: int = 0, wrong: float = 0.0) -> list[Problem]:
     """A warm-start corpus in two styles: a seeded fraction ``frac`` of the problems keeps only ``#### n``.
 
     Real pre-training text mixes solutions that show their work with bare answers, and a model fitted to both
@@ -279,22 +279,36 @@ def answer_only(problems: list[Problem], frac: float, seed: int = 0) -> list[Pro
     (pass@k well above pass@1) but the style it writes most often is the unreliable one: the situation in which
     RL with a verifiable reward raises accuracy and, doing so, collapses the policy's entropy (docs/llm/setting.md).
 
-    The choice is a function of ``(seed, question)`` only, so the same problem gets the same style for every
+    Bare answers in real text are less reliable than worked ones; ``wrong`` is the fraction of the bare answers
+    that are wrong (the answer plus an offset drawn from -3..3 without 0, kept >= 0), so the bare style is both
+    the commoner and the worse one.
+
+    The choices are a function of ``(seed, question)`` only, so the same problem gets the same style for every
     ``n_train`` and run seed. Only ``solution`` changes; ``answer`` (the reward's reference) never does.
 
     Args:
         problems: problems with worked solutions.
         frac: fraction in [0, 1] whose solution becomes ``#### answer``.
         seed: seed of the choice.
+        wrong: fraction in [0, 1] of those bare answers that are replaced by a wrong integer (integer answers
+            only; others stay right).
 
     Returns:
         A new list; the other problems are returned unchanged.
     """
-    if not 0.0 <= frac <= 1.0:
-        raise ValueError(f"answer_only: frac must be in [0, 1], got {frac!r}")
+    for name, value in (("frac", frac), ("wrong", wrong)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"answer_only: {name} must be in [0, 1], got {value!r}")
     out = []
     for p in problems:
         digest = hashlib.sha256(f"{seed}:{p.question}".encode()).digest()
-        u = int.from_bytes(digest[:8], "little") / 2**64
-        out.append(replace(p, solution=f"#### {p.answer}") if u < frac else p)
+        u, v = (int.from_bytes(digest[i:i + 8], "little") / 2**64 for i in (0, 8))
+        if u >= frac:
+            out.append(p)
+            continue
+        shown = p.answer
+        if v < wrong and p.answer.lstrip("-").isdigit():
+            offsets = [k for k in (-3, -2, -1, 1, 2, 3) if int(p.answer) + k >= 0]
+            shown = str(int(p.answer) + offsets[digest[16] % len(offsets)])
+        out.append(replace(p, solution=f"#### {shown}"))
     return out

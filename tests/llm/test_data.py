@@ -304,3 +304,21 @@ def test_answer_only_keeps_answers_and_nests_in_frac(a, b, seed):
     assert answer_only(train, hi, seed) == big  # deterministic
     with pytest.raises(ValueError, match="frac"):
         answer_only(train, 1.5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(0, 1), st.integers(0, 3))
+def test_answer_only_wrong_answers_are_near_misses(wrong, seed):
+    from llm.data import answer_only
+
+    train, _ = make_task("small_arithmetic", 300, 0, seed=0)
+    out = answer_only(train, 1.0, seed, wrong=wrong)
+    shown = [int(q.solution.removeprefix("#### ")) for q in out]
+    offs = [s - int(p.answer) for s, p in zip(shown, train)]
+    assert all(o == 0 or (1 <= abs(o) <= 3 and s >= 0) for o, s in zip(offs, shown))
+    assert [q.answer for q in out] == [p.answer for p in train]  # the reward's reference stays right
+    n_wrong = sum(o != 0 for o in offs)
+    assert abs(n_wrong - 300 * wrong) <= 5 * (300 * wrong * (1 - wrong)) ** 0.5 + 1
+    # The style choice does not depend on `wrong`: the same problems are bare with or without wrong answers.
+    assert [q.solution.startswith("####") for q in answer_only(train, 0.5, seed, wrong=wrong)] == \
+        [q.solution.startswith("####") for q in answer_only(train, 0.5, seed)]
