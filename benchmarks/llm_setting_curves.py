@@ -150,11 +150,17 @@ def criteria(s: dict) -> dict:
 
 
 def plot(out: Path, names: list[str], seeds: list[int]) -> Path:
-    from llm.plot import plot_runs
+    """One panel per metric; held-out curves start at step 0, the warm-started policy (initial_eval.json)."""
+    from aent.plotting import plot_metrics
+    from reproduce.analysis import read_metrics
 
-    dirs = [run_dir(out, n, s) for n in names for s in seeds if (run_dir(out, n, s) / "metrics.jsonl").is_file()]
+    data = {}
+    for n in names:
+        runs = [read_metrics(run_dir(out, n, s)) for s in seeds if (run_dir(out, n, s) / "metrics.jsonl").is_file()]
+        if runs:
+            data[n] = runs[0] if len(runs) == 1 else runs
     keys = ["reward_mean", "eval_accuracy", "eval_mean_at_8", "eval_pass_at_8", "entropy", "response_len"]
-    return plot_runs(dirs, out / "curves.png", keys=keys, title="plain GRPO on candidate CPU-default settings")
+    return plot_metrics(data, keys, out / "curves.png", title="plain GRPO on candidate CPU-default settings")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -260,7 +260,7 @@ fig.savefig(OUT / "bias.png", dpi=100)
 # $N_{kept} = (1-p)|A|$ arms in its entropy, so far fewer irrelevant arms dilute the optimum.
 
 # %%
-from toy.regime import TrapRegime, derive_ent_coef, gibbs_point, min_kept
+from toy.regime import TrapRegime, derive_ent_coef, gibbs_point, min_kept  # noqa: E402 (a later cell of the notebook)
 
 regime = TrapRegime(n_items=100_000, n_traps=10, trap_reward=0.6)
 lam_f1 = derive_ent_coef(regime, 5, 10)

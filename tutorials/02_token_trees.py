@@ -262,9 +262,9 @@ fig.savefig(OUT / "bias_tree.png", dpi=100)
 # $m = 8$, while the clamped bonus ($p = 0.75$: 10 of 40 tokens kept per state) beats it at both.
 
 # %%
-from aent import EntropyConfig
-from toy.regime import TrapRegime, derive_ent_coef
-from toy.trap_tree import TrapTreeConfig, make_tree_layout, train_trap_tree
+from aent import EntropyConfig  # noqa: E402
+from toy.regime import TrapRegime, derive_ent_coef  # noqa: E402
+from toy.trap_tree import TrapTreeConfig, make_tree_layout, train_trap_tree  # noqa: E402
 
 tree_cfg = TrapTreeConfig(vocab=40, horizon=2, n_traps=5, trap_reward=0.6, init_scale=2.0, opt_rank_hi=10,
                           group_size=16, lr=0.1, steps=300 if SMOKE else 400, record_every=10)

@@ -151,6 +151,25 @@ def test_warm_start_learns_and_is_cached(tmp_path, tok, problems):
     assert warm_start_key(fresh, tok, problems[:-1], cfg) != info["key"]
 
 
+def test_warm_start_does_not_depend_on_the_thread_count(tok, problems):
+    """The cache key ignores the thread count, so the fit must give the same weights with 1 or 2 threads (it runs
+    on one thread and restores the caller's count)."""
+    cfg = WarmStartConfig(steps=5, lr=1e-2, batch_size=32, warmup=2)
+    shape = ModelConfig(hidden=128, layers=2, heads=4, kv_heads=4, intermediate=512, max_position=128)
+    before = torch.get_num_threads()
+    states = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            model = build_model(shape, tok, seed=0)
+            warm_start(model, tok, problems, cfg)
+            assert torch.get_num_threads() == n
+            states.append(model.state_dict())
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 def test_warm_start_config_errors(tok, problems):
     with pytest.raises(ValueError, match="WarmStartConfig.steps"):
         WarmStartConfig(steps=-1)
