@@ -83,6 +83,10 @@ CANDIDATES: dict[str, list[str]] = {
                                    "data.answer_only_wrong=0.75", "model.warm_start_steps=600", "max_steps=100"],
     "small_style60_wrong60_w600": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.6",
                                    "data.answer_only_wrong=0.6", "model.warm_start_steps=600", "max_steps=100"],
+    "small_style65_wrong75_w600": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.65",
+                                   "data.answer_only_wrong=0.75", "model.warm_start_steps=600", "max_steps=60"],
+    "small_style60_wrong75_w500": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.6",
+                                   "data.answer_only_wrong=0.75", "model.warm_start_steps=500", "max_steps=60"],
     "w150_lr1e-4": ["model.warm_start_steps=150", "max_steps=100", "rollout.prompts_per_step=16",
                     "optim.mini_batch_size=64", "optim.micro_batch_size=64"],
 }
