@@ -17,6 +17,7 @@ __all__ = ["read_metrics", "summarise_llm", "verdict", "CURVE_KEYS", "mean_std",
 
 CURVE_KEYS = ("reward_mean", "accuracy", "entropy", "clamped_entropy", "ent_coef", "response_len")
 EVAL_PREFIX = "eval_"
+LOG_KEYS = ("entropy", "clamped_entropy", "ent_coef")
 def read_metrics(run_dir: Path) -> list[dict]:
     """Rows of ``run_dir/metrics.jsonl`` (one per global step), led by ``initial_eval.json`` as step 0 if present."""
     path = Path(run_dir) / "metrics.jsonl"
@@ -194,6 +195,11 @@ def plot_curves(per_method: Mapping[str, dict], out_png: Path) -> None:
             ax.fill_between(c["step"], lo, hi, color=line.get_color(), alpha=0.2)
         ax.set_title(key)
         ax.set_xlabel("global step")
+        # One arm whose entropy explodes would flatten every other curve: spread wide positive ranges on a log axis.
+        vals = [v for m in per_method.values() for v in (m["curves"].get(key) or {}).get("mean", []) if v > 0]
+        if key in LOG_KEYS and vals and max(vals) > 20 * min(vals):
+            ax.set_yscale("log")
+            ax.set_title(f"{key} (log scale)")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
