@@ -40,55 +40,47 @@ sys.path.insert(0, str(ROOT))
 COMMON = ["eval_every=20", "eval_samples=8", "tensorboard=false", "progress=false"]
 """Overrides every candidate shares: held-out evaluation every 20 steps with k = 8 samples."""
 
+def candidate(task: str = "arithmetic", frac: float = 0.0, wrong: float = 0.0, warm: int = 600, steps: int = 60,
+              prompts: int = 8, *extra: str) -> list[str]:
+    """Overrides of one candidate. Every field that differs between candidates is set explicitly, so a candidate
+    means the same run whatever the base config's values are (the base config has since become the chosen one)."""
+    batch = [] if prompts == 8 else [f"rollout.prompts_per_step={prompts}", f"optim.mini_batch_size={4 * prompts}",
+                                     f"optim.micro_batch_size={4 * prompts}"]
+    return [f"data.task={task}", "data.difficulty=1", f"data.answer_only_frac={frac}",
+            f"data.answer_only_wrong={wrong}", f"model.warm_start_steps={warm}", f"max_steps={steps}", *batch, *extra]
+
+
+SMALL = "small_arithmetic"
 CANDIDATES: dict[str, list[str]] = {
-    # The landed default: long warm start (near-deterministic policy), 8 prompts x 8, lr 1e-4, 60 steps.
-    "landed": ["model.warm_start_steps=800", "max_steps=60"],
+    # The landed default: arithmetic up to 20, long warm start (near-deterministic policy), 8 prompts x 8, lr 1e-4.
+    "landed": candidate(warm=800),
     # Short warm start: an uncertain policy whose pass@8 is far above its mean@8 (room for RL to sharpen).
-    "w300_lr1e-4": ["model.warm_start_steps=300", "max_steps=100", "rollout.prompts_per_step=16",
-                    "optim.mini_batch_size=64", "optim.micro_batch_size=64"],
-    "w300_lr3e-5": ["model.warm_start_steps=300", "max_steps=100", "rollout.prompts_per_step=16",
-                    "optim.mini_batch_size=64", "optim.micro_batch_size=64", "optim.lr=3e-5"],
-    "w300_lr3e-4": ["model.warm_start_steps=300", "max_steps=100", "rollout.prompts_per_step=16",
-                    "optim.mini_batch_size=64", "optim.micro_batch_size=64", "optim.lr=3e-4"],
+    "w150_lr1e-4": candidate(warm=150, steps=100, prompts=16),
+    "w300_lr1e-4": candidate(warm=300, steps=100, prompts=16),
+    "w300_lr3e-5": candidate("arithmetic", 0.0, 0.0, 300, 100, 16, "optim.lr=3e-5"),
+    "w300_lr3e-4": candidate("arithmetic", 0.0, 0.0, 300, 100, 16, "optim.lr=3e-4"),
     # Two PPO epochs per rollout batch (off-policy updates drive entropy down faster).
-    "w300_lr1e-4_2ep": ["model.warm_start_steps=300", "max_steps=100", "rollout.prompts_per_step=16",
-                        "optim.mini_batch_size=64", "optim.micro_batch_size=64", "optim.ppo_epochs=2"],
+    "w300_lr1e-4_2ep": candidate("arithmetic", 0.0, 0.0, 300, 100, 16, "optim.ppo_epochs=2"),
     # Two-style warm-start corpus: 60% of the solutions are the bare answer (llm.data.answer_only).
-    "style60_w400": ["data.answer_only_frac=0.6", "model.warm_start_steps=400", "max_steps=60"],
-    "style60_w400_p16": ["data.answer_only_frac=0.6", "model.warm_start_steps=400", "max_steps=60",
-                         "rollout.prompts_per_step=16", "optim.mini_batch_size=64", "optim.micro_batch_size=64"],
-    "style60_w800": ["data.answer_only_frac=0.6", "model.warm_start_steps=800", "max_steps=80"],
-    "style60_w800_p16": ["data.answer_only_frac=0.6", "model.warm_start_steps=800", "max_steps=80",
-                         "rollout.prompts_per_step=16", "optim.mini_batch_size=64", "optim.micro_batch_size=64"],
+    "style60_w400": candidate(frac=0.6, warm=400),
+    "style60_w400_p16": candidate(frac=0.6, warm=400, prompts=16),
+    "style60_w800": candidate(frac=0.6, warm=800, steps=80),
+    "style60_w800_p16": candidate(frac=0.6, warm=800, steps=80, prompts=16),
     # Single-digit word problems (every worked line is one fact of the single-digit tables).
-    "small_style60_w600": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.6",
-                           "model.warm_start_steps=600", "max_steps=60"],
-    "small_style70_w300": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.7",
-                           "model.warm_start_steps=300", "max_steps=60"],
-    "small_style70_w600": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.7",
-                           "model.warm_start_steps=600", "max_steps=60"],
-    "small_style60_w450": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.6",
-                           "model.warm_start_steps=450", "max_steps=60"],
-    "small_style70_w600_s100": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.7",
-                                "model.warm_start_steps=600", "max_steps=100"],
-    "small_style70_w600_s100_lr2e-4": ["data.task=small_arithmetic", "data.difficulty=1",
-                                       "data.answer_only_frac=0.7", "model.warm_start_steps=600", "max_steps=100",
-                                       "optim.lr=2e-4"],
-    # ... and half of the bare answers wrong (bare answers in real text are less reliable than worked ones).
-    "small_style60_wrong50_w600": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.6",
-                                   "data.answer_only_wrong=0.5", "model.warm_start_steps=600", "max_steps=100"],
-    "small_style70_wrong50_w600": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.7",
-                                   "data.answer_only_wrong=0.5", "model.warm_start_steps=600", "max_steps=100"],
-    "small_style60_wrong75_w600": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.6",
-                                   "data.answer_only_wrong=0.75", "model.warm_start_steps=600", "max_steps=100"],
-    "small_style60_wrong60_w600": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.6",
-                                   "data.answer_only_wrong=0.6", "model.warm_start_steps=600", "max_steps=100"],
-    "small_style65_wrong75_w600": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.65",
-                                   "data.answer_only_wrong=0.75", "model.warm_start_steps=600", "max_steps=60"],
-    "small_style60_wrong75_w500": ["data.task=small_arithmetic", "data.difficulty=1", "data.answer_only_frac=0.6",
-                                   "data.answer_only_wrong=0.75", "model.warm_start_steps=500", "max_steps=60"],
-    "w150_lr1e-4": ["model.warm_start_steps=150", "max_steps=100", "rollout.prompts_per_step=16",
-                    "optim.mini_batch_size=64", "optim.micro_batch_size=64"],
+    "small_style60_w600": candidate(SMALL, 0.6),
+    "small_style70_w300": candidate(SMALL, 0.7, warm=300),
+    "small_style70_w600": candidate(SMALL, 0.7),
+    "small_style60_w450": candidate(SMALL, 0.6, warm=450),
+    "small_style70_w600_s100": candidate(SMALL, 0.7, steps=100),
+    "small_style70_w600_s100_lr2e-4": candidate(SMALL, 0.7, 0.0, 600, 100, 8, "optim.lr=2e-4"),
+    # ... and some of the bare answers wrong (bare answers in real text are less reliable than worked ones).
+    "small_style60_wrong50_w600": candidate(SMALL, 0.6, 0.5, steps=100),
+    "small_style70_wrong50_w600": candidate(SMALL, 0.7, 0.5, steps=100),
+    "small_style60_wrong60_w600": candidate(SMALL, 0.6, 0.6, steps=100),
+    "small_style60_wrong75_w600": candidate(SMALL, 0.6, 0.75, steps=100),
+    "small_style60_wrong75_w500": candidate(SMALL, 0.6, 0.75, warm=500),
+    # The choice (configs/tiny.yaml).
+    "small_style65_wrong75_w600": candidate(SMALL, 0.65, 0.75),
 }
 
 
