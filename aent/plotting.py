@@ -61,6 +61,7 @@ def plot_metrics(
     *,
     title: str | None = None,
     band: Band | Mapping[str, Band] | None = None,
+    log_keys: Sequence[str] = (),
 ) -> Path:
     """Overlay learning curves of several runs, one panel per metric key, and save a PNG.
 
@@ -74,17 +75,22 @@ def plot_metrics(
         title: optional figure title.
         band: optional horizontal band shaded on the panels: one ``(low, high)`` pair for every panel, or a
             mapping key -> ``(low, high)`` for some panels (e.g. the AEnt band on ``"clamped_entropy"``).
+        log_keys: panels drawn on a log y axis (e.g. ``["entropy"]`` when one run's entropy explodes and would
+            flatten the others); must be a subset of ``keys``.
 
     Returns:
         The path of the written PNG.
 
     Raises:
-        ValueError: when ``runs`` or ``keys`` is empty, or a band has ``low > high``.
+        ValueError: when ``runs`` or ``keys`` is empty, a band has ``low > high``, or a log key is not a key.
     """
     if not runs:
         raise ValueError("runs must map at least one run name to its metrics; got an empty mapping")
     if not keys:
         raise ValueError("keys must name at least one metric to plot; got an empty list")
+    unknown = [k for k in log_keys if k not in keys]
+    if unknown:
+        raise ValueError(f"log_keys {unknown} are not among the plotted keys {list(keys)}")
     for key in keys:
         b = _band_for(band, key)
         if b is not None and (len(b) != 2 or float(b[0]) > float(b[1])):
@@ -115,7 +121,9 @@ def plot_metrics(
         b = _band_for(band, key)
         if b is not None:
             ax.axhspan(float(b[0]), float(b[1]), color="grey", alpha=0.15, label="band")
-        ax.set_title(key)
+        ax.set_title(f"{key} (log scale)" if key in log_keys else key)
+        if key in log_keys:
+            ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n:]:

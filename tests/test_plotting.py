@@ -29,6 +29,19 @@ def test_uniform_band_and_missing_key(tmp_path):
     assert out.read_bytes()[:8] == PNG_MAGIC
 
 
+def test_log_keys_set_the_axis_scale(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to read its axes back
+    plot_metrics({"a": _run(5, 1.0)}, ["accuracy", "entropy"], tmp_path / "m.png", log_keys=["entropy"])
+    acc, ent = figures[0].axes[:2]
+    assert (acc.get_yscale(), ent.get_yscale()) == ("linear", "log")
+    assert ent.get_title() == "entropy (log scale)" and len(ent.get_lines()) == 1
+    with pytest.raises(ValueError, match="log_keys"):
+        plot_metrics({"a": _run(5, 1.0)}, ["accuracy"], tmp_path / "m.png", log_keys=["entropy"])
+
+
 @pytest.mark.parametrize(
     ("runs", "keys", "band", "field"),
     [({}, ["accuracy"], None, "runs"), ({"a": _run(3, 1.0)}, [], None, "keys"),
