@@ -136,7 +136,6 @@ def _train(model, tokenizer, problems, cfg: WarmStartConfig, progress: bool) -> 
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     device = next(model.parameters()).device
-    losses = []
     steps = range(cfg.steps)
     if progress:
         from tqdm.auto import tqdm
@@ -147,7 +146,7 @@ def _train(model, tokenizer, problems, cfg: WarmStartConfig, progress: bool) -> 
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        losses += _fit(model, tokenizer, pairs, cfg, opt, sched, gen, device, steps, progress)
+        losses = _fit(model, tokenizer, pairs, cfg, opt, sched, gen, device, steps, progress)
     finally:
         torch.set_num_threads(threads)
     # Leave no gradient behind: the first RL update would otherwise apply the last SFT step's gradient again.

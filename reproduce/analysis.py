@@ -11,13 +11,15 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reproduce.findings import baseline_findings, method_findings, verdict
+from reproduce.findings import baseline_findings, mean_se, method_findings, verdict
 
 __all__ = ["read_metrics", "summarise_llm", "verdict", "CURVE_KEYS", "mean_std", "run_entropy_config"]
 
 CURVE_KEYS = ("reward_mean", "accuracy", "entropy", "clamped_entropy", "ent_coef", "response_len")
 EVAL_PREFIX = "eval_"
 LOG_KEYS = ("entropy", "clamped_entropy", "ent_coef")
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     """Rows of ``run_dir/metrics.jsonl`` (one per global step), led by ``initial_eval.json`` as step 0 if present."""
     path = Path(run_dir) / "metrics.jsonl"
@@ -44,13 +46,8 @@ def _num(x) -> float | None:
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value); NaN for an empty list."""
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return math.nan, math.nan
-    m = sum(vals) / len(vals)
-    if len(vals) == 1:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
+    m, sd, _ = mean_se(values)
+    return m, sd
 
 
 def _series(rows: list[dict], key: str) -> list[tuple[int, float]]:
@@ -154,13 +151,14 @@ def summarise_llm(runs: Mapping[str, Mapping[int, Path]], method_entropy: Mappin
     per_method = {lab: _method_summary(rows[lab]) for lab in labels}
     base = labels[0]
     acc_key = _accuracy_key(per_method[base])
-    findings = baseline_findings(base, per_method[base], rows[base], _samples_k(per_method[base]))
+    k = _samples_k(per_method[base])
+    findings = baseline_findings(base, per_method[base], rows[base], k)
     for lab in labels[1:]:
         ecfg = run_entropy_config(next(iter(runs[lab].values())))
         findings += method_findings(lab, method_entropy.get(lab, lab), base, per_method[lab], per_method[base],
                                     rows[lab], ecfg, acc_key)
 
-    summary = {"baseline": base, "accuracy_metric": acc_key, "samples_k": _samples_k(per_method[base]),
+    summary = {"baseline": base, "accuracy_metric": acc_key, "samples_k": k,
                "methods": per_method, "method_entropy": dict(method_entropy), "findings": findings,
                "verdict_rule": "held / did not hold when the effect, over seeds, clears its threshold (0 unless "
                                "stated) by more than two standard errors in the expected / opposite direction; "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["COLLAPSE_RATIO", "MIN_GAIN", "baseline_findings", "method_findings", "verdict", "verdict_within"]
+__all__ = ["COLLAPSE_RATIO", "MIN_GAIN", "baseline_findings", "mean_se", "method_findings", "verdict", "verdict_within"]
 
 MIN_GAIN = 0.10
 """Smallest held-out accuracy gain (absolute) that counts as 'GRPO learns' (issue 10's bar)."""
@@ -68,7 +68,7 @@ def verdict_within(mean: float, se: float, low: float, high: float, n_seeds: int
     return "inconclusive"
 
 
-def _mean_se(values: Sequence[float]) -> tuple[float, float, float]:
+def mean_se(values: Sequence[float]) -> tuple[float, float, float]:
     """(mean, std, standard error) over the finite values; NaNs when there are none."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
@@ -96,7 +96,7 @@ def _gain(stats: dict, key: str, base: str, claim: str, sign: int = +1, threshol
         return None
     st = stats[key]
     ch = _changes(st)
-    m, sd, se = _mean_se(ch)
+    m, sd, se = mean_se(ch)
     v = verdict(m, se, sign, len(ch), threshold)
     need = f" (needs {'+' if sign > 0 else '-'}{threshold:.2f} beyond two standard errors)" if threshold else ""
     return _finding(claim, v, m, se, key,
@@ -113,7 +113,7 @@ def baseline_findings(base: str, summary: dict, rows: Mapping[int, list[dict]], 
     if "entropy" in stats:
         st = stats["entropy"]
         ratios = [e / s for e, s in zip(st["end_per_seed"], st["start_per_seed"]) if e is not None and s]
-        m, sd, se = _mean_se(ratios)
+        m, sd, se = mean_se(ratios)
         v = verdict(m, se, -1, len(ratios), COLLAPSE_RATIO)
         out.append(_finding(f"{base}'s entropy ends at most {COLLAPSE_RATIO:g} of its start", v, m, se, "entropy",
                             f"{base}: final / starting entropy {_f(m)} ± {_f(sd)} over {len(ratios)} seeds (start "
@@ -130,7 +130,7 @@ def baseline_findings(base: str, summary: dict, rows: Mapping[int, list[dict]], 
         q = max(1, len(vals) // 4)
         if len(vals) >= 2:
             rises.append(sum(vals[-q:]) / q - sum(vals[:q]) / q)
-    m, sd, se = _mean_se(rises)
+    m, sd, se = mean_se(rises)
     v = verdict(m, se, +1, len(rises))
     out.append(_finding(f"the training reward of {base} rises (last quarter of steps above the first)", v, m, se,
                         "reward_mean", f"{base}: training reward, last quarter minus first quarter of the steps "
@@ -168,9 +168,9 @@ def _aent_findings(lab: str, rows: Mapping[int, list[dict]], ecfg: Mapping) -> l
         if c:
             ranges.append((min(c), max(c)))
             moves.append(max(c) - min(c) > MOVE_FRAC * float(ecfg.get("ent_coef", c[0]) or c[0]))
-    m, sd, se = _mean_se(means)
+    m, sd, se = mean_se(means)
     v = verdict_within(m, se, low, high, len(means))
-    frac, _, _ = _mean_se(inside)
+    frac, _, _ = mean_se(inside)
     out = [_finding(f"{lab}'s clamped entropy lies inside its band [{low:g}, {high:g}] after warm-up (step > {warm})",
                     v, m, se, "clamped_entropy",
                     f"{lab}: mean clamped entropy after warm-up {_f(m)} ± {_f(sd)} over {len(means)} seeds, "
