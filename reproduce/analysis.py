@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reproduce.findings import baseline_findings, mean_se, method_findings, verdict
 
-__all__ = ["read_metrics", "summarise_llm", "verdict", "CURVE_KEYS", "mean_std", "run_entropy_config"]
+__all__ = ["read_metrics", "summarise_llm", "verdict", "CURVE_KEYS", "mean_std", "saved_entropy_config"]
 
 CURVE_KEYS = ("reward_mean", "accuracy", "entropy", "clamped_entropy", "ent_coef", "response_len")
 EVAL_PREFIX = "eval_"
@@ -119,7 +119,7 @@ def _accuracy_key(summary: dict) -> str:
     return evals[0] if evals else "accuracy"
 
 
-def run_entropy_config(run_dir: Path) -> dict:
+def saved_entropy_config(run_dir: Path) -> dict:
     """The ``entropy`` section of a run's saved ``config.yaml`` ({} when absent)."""
     import yaml
 
@@ -154,7 +154,7 @@ def summarise_llm(runs: Mapping[str, Mapping[int, Path]], method_entropy: Mappin
     k = _samples_k(per_method[base])
     findings = baseline_findings(base, per_method[base], rows[base], k)
     for lab in labels[1:]:
-        ecfg = run_entropy_config(next(iter(runs[lab].values())))
+        ecfg = saved_entropy_config(next(iter(runs[lab].values())))
         findings += method_findings(lab, method_entropy.get(lab, lab), base, per_method[lab], per_method[base],
                                     rows[lab], ecfg, acc_key)
 
