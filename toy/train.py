@@ -32,7 +32,6 @@ probability mass on the optimal arms (the success probability) of the policy tha
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,7 +45,8 @@ from aent.aggregate import aggregate_loss
 from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy, entropy
 from aent.ppo import ppo_clip_loss
-from aent.regularizer import EntropyControl
+from aent.regularizer import BONUS_ENTROPY, EntropyControl
+from aent.validation import check, is_num
 from toy.pg import inverse_cdf
 from toy.tasks import BANDIT_PATTERNS, BanditTask
 
@@ -56,17 +56,11 @@ __all__ = ["ESTIMATORS", "INITS", "OPTIMIZERS", "BanditRun", "TrainConfig", "ban
 ESTIMATORS = ("exact", "reinforce", "rloo", "grpo")
 INITS = ("uniform", "gaussian")
 OPTIMIZERS = ("sgd", "adam")
-# Methods whose loss is (PPO surrogate) - lambda * H_kind, and the entropy kind each one regularises.
-FAST_METHODS = {"none": None, "entropy_bonus": "full", "clamped_bonus": "clamped", "aent": "clamped",
-                "sac": "full", "threshold": "full"}
 
 
 def _fail(name: str, allowed: str, value) -> None:
-    raise ValueError(f"TrainConfig.{name} must be {allowed}, got {value!r}")
-
-
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    """Raise the one-line error of :func:`aent.validation.check` naming ``TrainConfig.<name>``."""
+    check(False, name, allowed, value, "TrainConfig.")
 
 
 @dataclass(frozen=True)
@@ -115,37 +109,31 @@ class TrainConfig:
     """Entropy control (aent.EntropyConfig): method, ent_coef, clamp_p, AEnt band, PPO clip ranges, ..."""
 
     def __post_init__(self) -> None:
+        def need(ok: bool, name: str, allowed: str) -> None:
+            check(ok, name, allowed, getattr(self, name), "TrainConfig.")
+
         _int_field(self, "n_arms", 2)
         _int_field(self, "m_optimal", 1, self.n_arms)
-        if self.pattern not in BANDIT_PATTERNS:
-            _fail("pattern", f"one of {BANDIT_PATTERNS}", self.pattern)
-        if not (_is_num(self.gap) and 0.0 < self.gap <= 1.0):
-            _fail("gap", "a number in (0, 1]", self.gap)
-        if self.estimator not in ESTIMATORS:
-            _fail("estimator", f"one of {ESTIMATORS}", self.estimator)
+        need(self.pattern in BANDIT_PATTERNS, "pattern", f"one of {BANDIT_PATTERNS}")
+        need(is_num(self.gap) and 0.0 < self.gap <= 1.0, "gap", "a number in (0, 1]")
+        need(self.estimator in ESTIMATORS, "estimator", f"one of {ESTIMATORS}")
         _int_field(self, "steps", 1)
         _int_field(self, "group_size", 2 if self.estimator in ("rloo", "grpo") else 1)
-        if not (_is_num(self.lr) and self.lr > 0):
-            _fail("lr", "a finite number > 0", self.lr)
-        if self.optimizer not in OPTIMIZERS:
-            _fail("optimizer", f"one of {OPTIMIZERS}", self.optimizer)
+        need(is_num(self.lr) and self.lr > 0, "lr", "a finite number > 0")
+        need(self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}")
         _int_field(self, "ppo_epochs", 1)
-        if self.init not in INITS:
-            _fail("init", f"one of {INITS}", self.init)
-        if not (_is_num(self.init_scale) and self.init_scale >= 0):
-            _fail("init_scale", "a finite number >= 0", self.init_scale)
-        if self.opt_quantile is not None and not (_is_num(self.opt_quantile) and 0.0 <= self.opt_quantile <= 1.0):
-            _fail("opt_quantile", "None or a number in [0, 1]", self.opt_quantile)
+        need(self.init in INITS, "init", f"one of {INITS}")
+        need(is_num(self.init_scale) and self.init_scale >= 0, "init_scale", "a finite number >= 0")
+        need(self.opt_quantile is None or (is_num(self.opt_quantile) and 0.0 <= self.opt_quantile <= 1.0),
+             "opt_quantile", "None or a number in [0, 1]")
         _int_field(self, "n_seeds", 1)
         _int_field(self, "seed", 0)
-        if not isinstance(self.track_clamped, bool):
-            _fail("track_clamped", "True or False", self.track_clamped)
-        if not isinstance(self.common_random_numbers, bool):
-            _fail("common_random_numbers", "True or False", self.common_random_numbers)
+        need(isinstance(self.track_clamped, bool), "track_clamped", "True or False")
+        need(isinstance(self.common_random_numbers, bool), "common_random_numbers", "True or False")
         if not isinstance(self.entropy, EntropyConfig):
             _fail("entropy", "an aent.EntropyConfig", type(self.entropy).__name__)
-        if self.estimator == "exact" and self.entropy.method not in FAST_METHODS:
-            _fail("entropy", f"a method in {tuple(FAST_METHODS)} with estimator='exact'", self.entropy.method)
+        if self.estimator == "exact" and self.entropy.method not in BONUS_ENTROPY:
+            _fail("entropy", f"a method in {tuple(BONUS_ENTROPY)} with estimator='exact'", self.entropy.method)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with ``changes`` applied (validated again)."""
@@ -227,7 +215,7 @@ def _groups(keys: Sequence) -> dict:
 
 def _bonus_kind(ecfg: EntropyConfig) -> tuple | None:
     """Which entropy a fast method puts in its loss: None, ("full",) or ("clamped", p)."""
-    kind = FAST_METHODS.get(ecfg.method)
+    kind = BONUS_ENTROPY.get(ecfg.method)
     return None if kind is None else ("full",) if kind == "full" else ("clamped", ecfg.clamp_p)
 
 
@@ -305,7 +293,7 @@ def _generic_loss(z: Tensor, actions: Tensor, old_logp: Tensor, adv: Tensor, con
 def _sampled_backward(z, actions, old_logp, adv, ecfgs, controls, coefs, track_clamped):
     """One PPO pass: fills z.grad with the gradient of the total loss (sum over runs); returns statistics."""
     n_rows = len(z)
-    fast = torch.tensor([e.method in FAST_METHODS for e in ecfgs])
+    fast = torch.tensor([e.method in BONUS_ENTROPY for e in ecfgs])
     clip_frac = z.new_zeros(n_rows)
     loss, clipped = _surrogate(z, actions, old_logp, adv, ecfgs, fast)
     clip_frac[fast] = clipped[fast].float().mean(dim=1)
@@ -361,8 +349,8 @@ def _check_rows(cfg: TrainConfig, rewards: Tensor, row_seeds, entropy_cfgs, logi
     ecfgs = [cfg.entropy] * n_rows if entropy_cfgs is None else list(entropy_cfgs)
     if len(ecfgs) != n_rows or not all(isinstance(e, EntropyConfig) for e in ecfgs):
         raise ValueError(f"entropy_cfgs must hold one aent.EntropyConfig per reward row ({n_rows})")
-    if cfg.estimator == "exact" and any(e.method not in FAST_METHODS for e in ecfgs):
-        raise ValueError(f"estimator='exact' supports entropy methods {tuple(FAST_METHODS)} only")
+    if cfg.estimator == "exact" and any(e.method not in BONUS_ENTROPY for e in ecfgs):
+        raise ValueError(f"estimator='exact' supports entropy methods {tuple(BONUS_ENTROPY)} only")
     if logits0 is not None and tuple(logits0.shape) != tuple(rewards.shape):
         raise ValueError(f"logits0 must have the shape of rewards {tuple(rewards.shape)}, got {tuple(logits0.shape)}")
     return row_seeds, ecfgs
