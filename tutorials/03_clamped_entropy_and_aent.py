@@ -14,12 +14,12 @@
 # # Tutorial 3: clamped entropy and the adaptive coefficient (AEnt)
 #
 # Tutorials 1 and 2 showed the dilemma: without an entropy bonus the policy collapses and stops learning; with
-# a bonus over the whole vocabulary the optimum is biased by $\lambda(H\log|A| - \log|A^*|)$, which is large
+# a bonus over the whole vocabulary the optimum is biased by $\lambda(T\log|A| - \log|A^*|)$, which is large
 # for a real vocabulary. AEnt (arXiv 2509.03493) changes two things:
 #
 # * the **clamped entropy** $\tilde H$: drop the $k = \lfloor p|A| \rfloor$ tokens with the smallest logits,
 #   renormalise the softmax over the kept set $K$ and take its entropy. The bonus then only spreads mass over
-#   plausible tokens, and the bias bound shrinks to $\lambda(H\log|K| - \log|A^*|)$;
+#   plausible tokens, and the bias bound shrinks to $\lambda(T\log|K| - \log|A^*|)$;
 # * an **adaptive coefficient**: once per global step,
 #   $\lambda \leftarrow \mathrm{clip}(\lambda - \beta[\min(0, \tilde H - H_\text{low}) + \max(0, \tilde H -
 #   H_\text{high})], \lambda_\min, \lambda_\max)$: $\lambda$ rises while $\tilde H$ is below the band
