@@ -340,7 +340,7 @@ assert abs(final["aent, floor 0.05"].mean() - final["fixed clamped 0.05"].mean()
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
 rng = np.random.default_rng(0)
-for i, (name, acc) in enumerate(final.items()):
+for i, acc in enumerate(final.values()):
     axes[0].plot(i + 0.08 * rng.standard_normal(acc.size), acc, "o", alpha=0.6)
     axes[0].plot([i - 0.3, i + 0.3], [acc.mean()] * 2, "k-")
 axes[0].set_xticks(range(len(final)), list(final), rotation=15, fontsize=8)
