@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from aent import EntropyConfig, EntropyControl, group_advantages
+from aent import EntropyConfig, EntropyControl, group_advantages, zero_adv_frac
 from llm.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from llm.config import TrainConfig
 from llm.generate import generate, group_uniforms
@@ -302,6 +302,7 @@ def train(cfg: TrainConfig, *, hooks: Sequence[Hooks] | None = None) -> list[dic
                    "accuracy": float((batch["reward"] >= 1.0).float().mean()),
                    "response_len": float(lengths.mean()), **st.stats, "num_processes": world,
                    **timer.as_metrics()}
+            row["zero_adv_frac"] = zero_adv_frac(st.adv, G)  # groups without policy gradient
             # 5. Held-out evaluation and checkpoints.
             if cfg.eval_every and run.eval_set and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                 with timer("eval"):
