@@ -109,7 +109,8 @@ def _prune(output_dir: str | Path, final: Path, keep: int, rid: str | None) -> N
     mine = []
     for p in list_checkpoints(output_dir):
         m = read_manifest(p)
-        if rid is not None and m is not None and m.get("run_id") == rid and int(m.get("step", -1)) <= step:
+        # a checkpoint without a manifest (written before manifests existed) is never pruned: whose it is is unknown
+        if m is not None and m.get("run_id") == rid and int(m.get("step", -1)) <= step:
             mine.append(p)
     if final not in mine:
         mine.append(final)

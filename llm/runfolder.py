@@ -182,17 +182,22 @@ def disk_full_error(err: BaseException, what: str, where: str | Path) -> BaseExc
     """The error to raise for ``err``, raised while writing ``what`` to ``where``: one line when the disk is full.
 
     A full disk surfaces as ``OSError`` (errno ENOSPC, or EDQUOT for a quota) from Python's own writes, and as
-    ``RuntimeError('... unexpected pos N vs M')`` from ``torch.save``, whose writer checks only that a write was
-    short. Other errors come back unchanged.
+    ``RuntimeError('... unexpected pos N vs M')`` or ``'basic_ios::clear: iostream error'`` from ``torch.save``,
+    whose writer checks only that a write was short. Other errors come back unchanged.
     """
-    full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
-    full = full or (isinstance(err, RuntimeError) and ("unexpected pos" in str(err) or "No space left" in str(err)))
-    if not full:
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        cause = "no space left on device"
+    elif isinstance(err, RuntimeError) and any(m in str(err) for m in _SHORT_WRITE):
+        cause = "the write was cut short (no space left on device?)"
+    else:
         return err
     try:
         free = f"{shutil.disk_usage(Path(where) if Path(where).exists() else Path(where).parent).free / 2**20:.0f} MiB"
     except OSError:
         free = "unknown"
-    return RunFolderError(f"no space left on device while writing {what} to {str(where)!r} (free: {free}); free "
-                          f"some space or set output_dir on a larger disk, then resume with --resume")
+    return RunFolderError(f"{cause} while writing {what} to {str(where)!r} (free: {free}); free some space or "
+                          f"set output_dir on a larger disk, then resume with --resume")
 
+
+# What torch.save's writer raises when the file system refuses bytes (it checks only that a write was short).
+_SHORT_WRITE = ("unexpected pos", "basic_ios::clear", "iostream error", "file write failed", "No space left")
