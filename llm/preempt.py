@@ -25,6 +25,11 @@ __all__ = ["STOP_SIGNALS", "Preempted", "StopGuard"]
 STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
 
 
+def _now() -> float:
+    """Seconds on a clock that never goes back (one place, so tests can drive the checkpoint clock)."""
+    return time.monotonic()
+
+
 class Preempted(Exception):
     """Training stopped on a signal after saving a checkpoint of the last completed step."""
 
@@ -57,7 +62,7 @@ class StopGuard:
         self.names = signals
         self.signum: int | None = None
         self._old: dict[int, object] = {}
-        self._last_save = time.monotonic()
+        self._last_save = _now()
 
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:  # second signal: stop now, like Ctrl-C
@@ -70,7 +75,7 @@ class StopGuard:
                 num = getattr(signal, name, None)
                 if num is not None:
                     self._old[num] = signal.signal(num, self._handle)
-        self._last_save = time.monotonic()
+        self._last_save = _now()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -80,7 +85,7 @@ class StopGuard:
 
     def saved(self) -> None:
         """Restart the checkpoint clock (call after every checkpoint)."""
-        self._last_save = time.monotonic()
+        self._last_save = _now()
 
     def poll(self, accelerator=None) -> tuple[bool, int | None]:
         """At a step boundary: (a timed checkpoint is due, the signal number of a stop request or None).
@@ -88,7 +93,7 @@ class StopGuard:
         With several processes the answers are combined (any process's signal stops all; the main process's
         clock decides the timed checkpoint) so that all take the same branch of the collective save.
         """
-        due = self.period_s > 0 and time.monotonic() - self._last_save >= self.period_s
+        due = self.period_s > 0 and _now() - self._last_save >= self.period_s
         sig = self.signum or 0
         if accelerator is not None and accelerator.num_processes > 1:
             main = accelerator.is_main_process
