@@ -295,3 +295,12 @@ def test_a_bad_line_in_the_middle_names_the_file_and_line(tmp_path):
     p.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
     with pytest.raises(ValueError, match=r"metrics\.jsonl' line 2 is not a JSON object"):
         read_metrics(p)
+
+
+def test_resume_with_another_model_shape_names_the_shape_fields(tmp_path, capsys, no_model):
+    d = tmp_path / "run"
+    _fake_run(d)
+    code, err = _cli(capsys, d, "model.hidden=64", "model.layers=2", "--resume")
+    assert code == 2
+    _one_line(err)
+    assert "model.hidden: 32 -> 64; model.layers: 1 -> 2" in err
