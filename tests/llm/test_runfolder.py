@@ -304,3 +304,25 @@ def test_resume_with_another_model_shape_names_the_shape_fields(tmp_path, capsys
     assert code == 2
     _one_line(err)
     assert "model.hidden: 32 -> 64; model.layers: 1 -> 2" in err
+
+
+@pytest.mark.parametrize("safe", [True, False])
+def test_a_truncated_weights_file_in_model_path_is_one_line(tmp_path, safe):
+    """A save_pretrained folder whose weights file was cut short (an interrupted copy)."""
+    import transformers
+
+    from llm.model import load_model
+
+    cfg = transformers.Qwen2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                   num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=False)
+    model = transformers.Qwen2ForCausalLM(cfg)
+    model.save_pretrained(tmp_path)
+    if not safe:  # the older pickle format
+        (tmp_path / "model.safetensors").unlink()
+        torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    f = tmp_path / ("model.safetensors" if safe else "pytorch_model.bin")
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(ValueError, match=rf"cannot read the weights in '{tmp_path}' \[{f.name} \(\d+ bytes\)\]: "
+                                         r".*\(is a file cut short\? copy it again\)$") as err:
+        load_model(tmp_path)
+    assert "\n" not in str(err.value)
