@@ -154,17 +154,18 @@ def prepare_run_folder(config: dict[str, Any], *, resume: bool, overwrite: bool,
         raise RunFolderError("--resume and --overwrite exclude each other: resume continues the run in output_dir, "
                              "overwrite deletes it")
     _writable(out_dir)
+    if overwrite and not main_process:  # the main process is deleting the folder's run right now
+        return
     held = describe_run(out_dir)
     if held is None:
         return
     if overwrite:
-        if main_process:
-            for name in RUN_FILES:
-                p = out_dir / name
-                if p.is_dir():
-                    shutil.rmtree(p)
-                elif p.exists():
-                    p.unlink()
+        for name in RUN_FILES:
+            p = out_dir / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
         return
     if not resume:
         raise RunFolderError(f"output_dir {str(out_dir)!r} holds another run ({held}); pass --resume to continue it, "
