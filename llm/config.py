@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from aent import EntropyConfig
+from aent.validation import check
+from llm.model import DTYPES, ModelConfig
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -39,41 +41,30 @@ def _unknown(keys: list[str], allowed: set[str], where: str) -> ValueError:
 
 
 def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
-    """Raise one ValueError naming the field, the allowed range and the value given."""
-    if not ok:
-        raise ValueError(f"config field `{name}` must be {allowed}; got {value!r}")
+    """Raise one ValueError naming the config field (as written in YAML), the allowed range and the value."""
+    check(ok, name, allowed, value, PREFIX)
+
+
+PREFIX = "config field `"
+"""How error messages name a field of this config: config field `section.field`."""
 
 
 @dataclass(frozen=True)
-class ModelSection:
-    """Which policy to train: a local checkpoint folder, or a small model built from the shape fields below."""
+class ModelSection(ModelConfig):
+    """Which policy to train: a local checkpoint folder, or a small model built from the shape fields.
+
+    The shape fields (arch, hidden, layers, heads, kv_heads, intermediate, max_position, tie_embeddings, dtype,
+    init_std, rope_theta) are inherited from ``llm.model.ModelConfig``, their one declaration; the fields below
+    are run-time settings (what to load, the tokenizer, the warm start, memory), which the built model's shape
+    does not depend on.
+    """
 
     path: str = ""
-    """Model folder written by save_pretrained (or a cached hub id); "" builds a small model from the fields below."""
+    """Model folder written by save_pretrained (or a cached hub id); "" builds a small model from the shape fields."""
     tokenizer_path: str = ""
     """Tokenizer folder; "" uses `path`, or trains the project's BPE tokenizer on the task text for a built model."""
-    dtype: str = "float32"
-    """Parameter dtype: float32, bfloat16 or float16."""
     vocab_size: int = 512
     """Built model only: upper bound on the vocabulary of the trained byte-level BPE tokenizer (>= 260)."""
-    arch: str = "qwen2"
-    """Built model only: qwen2 (q/k/v biases) or llama (llm.model.ModelConfig.arch)."""
-    hidden: int = 128
-    """Built model only: width of the residual stream (>= 1, divisible by heads, even head dim)."""
-    layers: int = 4
-    """Built model only: number of decoder blocks (>= 1)."""
-    heads: int = 4
-    """Built model only: query heads (>= 1, divides hidden)."""
-    kv_heads: int = 4
-    """Built model only: key/value heads (>= 1, divides heads)."""
-    intermediate: int = 512
-    """Built model only: width of the SwiGLU MLP (>= 1)."""
-    max_position: int = 512
-    """Built model only: longest sequence; must hold data.max_prompt_len + rollout.max_new_tokens."""
-    tie_embeddings: bool = True
-    """Built model only: share the input embedding with lm_head."""
-    init_std: float = 0.02
-    """Built model only: standard deviation of the weight initialisation (> 0)."""
     warm_start_steps: int = 0
     """Supervised steps on the task's worked solutions before RL (llm.warmstart.warm_start, batch 32, cached in
     cache_dir and reused by every seed and method); 0 = none. A randomly initialised model gets no reward."""
@@ -83,23 +74,17 @@ class ModelSection:
     """Recompute activations in the backward pass (saves memory on large models)."""
 
     def __post_init__(self) -> None:
-        _check(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype",
-               "one of float32, bfloat16, float16", self.dtype)
-        _check(self.vocab_size >= 260, "model.vocab_size", ">= 260 (256 bytes + special tokens)", self.vocab_size)
-        _check(self.warm_start_steps >= 0, "model.warm_start_steps", ">= 0", self.warm_start_steps)
-        _check(self.warm_start_lr > 0, "model.warm_start_lr", "> 0", self.warm_start_lr)
-        if not self.path:
-            try:
-                self.shape()
-            except ValueError as err:
-                raise ValueError(f"config section `model`: {err}") from None
+        p = PREFIX + "model."
+        check(self.dtype in DTYPES, "dtype", f"one of {', '.join(DTYPES)}", self.dtype, p)
+        check(self.vocab_size >= 260, "vocab_size", ">= 260 (256 bytes + special tokens)", self.vocab_size, p)
+        check(self.warm_start_steps >= 0, "warm_start_steps", ">= 0", self.warm_start_steps, p)
+        check(self.warm_start_lr > 0, "warm_start_lr", "> 0", self.warm_start_lr, p)
+        if not self.path:  # the shape fields matter only for a model built from scratch
+            self.validate(p)
 
-    def shape(self):
-        """The llm.model.ModelConfig of a model built from scratch."""
-        from llm.model import ModelConfig
-
-        names = [f.name for f in dataclasses.fields(ModelConfig)]
-        return ModelConfig.from_dict({n: getattr(self, n) for n in names if hasattr(self, n)})
+    def shape(self) -> ModelConfig:
+        """The llm.model.ModelConfig of a model built from scratch (every inherited field, by name)."""
+        return ModelConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig)})
 
 
 @dataclass(frozen=True)
@@ -388,10 +373,7 @@ def _build_section(name: str, sec: type, values: dict[str, Any]) -> Any:
     if sec is EntropyConfig:
         preset = values.get("preset")
         base = EntropyConfig.preset(str(preset)).to_dict() if preset else {}
-        try:
-            return EntropyConfig.from_dict({**base, **coerced})
-        except ValueError as err:  # name the config key the user wrote (entropy.x), not the class
-            raise ValueError(str(err).replace("EntropyConfig.", "config field entropy.")) from None
+        return EntropyConfig.from_dict({**base, **coerced}, prefix=f"{PREFIX}{name}.")
     return sec(**coerced)
 
 
@@ -422,7 +404,7 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             if not math.isfinite(float(value)):
-                raise ValueError(f"config field `{name}` must be a finite number; got {value!r}")
+                raise ValueError("finite")
             return float(value)
         if tp is str:
             return "" if value is None else str(value)
@@ -430,9 +412,11 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
             items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
             return tuple(str(v).strip() for v in items if str(v).strip() and str(v).strip().lower() != "none")
     except (TypeError, ValueError, OverflowError) as err:
-        if "finite" in str(err):
-            raise
-        raise ValueError(f"config field `{name}` must be of type {tp.__name__}; got {value!r}") from None
+        finite = str(err) == "finite"
+    else:
+        return value
+    # outside the except: no chained traceback
+    _check(False, name, "a finite number" if finite else f"of type {tp.__name__}", value)
     return value
 
 

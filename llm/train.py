@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aent import EntropyConfig, EntropyControl, group_advantages, token_logprobs
+from aent import EntropyConfig, EntropyControl, group_advantages, token_logprobs, zero_adv_frac
 from llm.checkpoint import resume_checkpoint, save_checkpoint
 from llm.config import TrainConfig
 from llm.generate import generate, group_uniforms
@@ -468,6 +468,7 @@ def train(cfg: TrainConfig) -> list[dict]:
             row = {"step": step, "reward_mean": float(batch["reward"].mean()),
                    "accuracy": float((batch["reward"] >= 1.0).float().mean()),
                    "response_len": float(lengths.mean()), **stats, "num_processes": world, **timer.as_metrics()}
+            row["zero_adv_frac"] = zero_adv_frac(adv, G)  # groups without policy gradient
             # 5. Held-out evaluation and checkpoints.
             if cfg.eval_every and eval_set and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                 with timer("eval"):

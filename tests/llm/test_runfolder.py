@@ -259,7 +259,7 @@ def test_non_finite_numbers_are_rejected(override):
 def test_non_finite_numbers_in_a_yaml_file(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("optim:\n  lr: .inf\n")
-    with pytest.raises(ValueError, match=r"optim\.lr` must be a finite number; got inf"):
+    with pytest.raises(ValueError, match=r"optim\.lr` must be a finite number, got inf"):
         load_config(f)
 
 
