@@ -136,6 +136,15 @@ def test_identity_diff_is_symmetric_and_reports_absent_fields():
     assert run_id(a) == run_id({**a, "max_steps": 1, "output_dir": "x"}) != run_id(b)
 
 
+def test_a_field_added_since_the_checkpoint_counts_as_its_default():
+    """A checkpoint written before a config field existed resumes while the field keeps its default."""
+    now = load_config("tiny", TINY).to_dict()
+    old = json.loads(json.dumps(now))
+    del old["model"]["init_std"], old["save_every_minutes"]
+    assert identity_diff(old, now) == []
+    assert identity_diff(old, {**now, "model": {**now["model"], "init_std": 0.5}}) == ["model.init_std: 0.02 -> 0.5"]
+
+
 # ------------------------------------------------------------------------------------------ output_dir
 def test_output_dir_that_is_a_file(tmp_path, capsys, no_model):
     f = tmp_path / "run.txt"
