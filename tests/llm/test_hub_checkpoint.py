@@ -25,6 +25,7 @@ from llm.tiny_checkpoint import write_tiny_qwen2
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "configs" / "aent_qwen2.5_math_1.5b.yaml"
+R1 = REPO / "configs" / "aent_r1_distill_qwen_1.5b.yaml"
 # Shape / size overrides only: everything else (template qwen_boxed, AEnt settings, eval_task math500) is the paper's.
 SMALL = ["max_steps=2", "data.n_train=16", "data.n_test=3", "data.max_prompt_len=96", "rollout.prompts_per_step=2",
          "rollout.group_size=2", "rollout.max_new_tokens=8", "rollout.generate_batch_size=4",
@@ -85,20 +86,22 @@ def test_paper_config_evaluates_on_math500(hub, shared_data):
     assert [p.answer for p in held_out] == [r["answer"] for r in rows]
 
 
-def _train(hub, out, data_dir, extra=()):
+def _train(hub, out, data_dir, config=PAPER):
     env = {**os.environ, "PYTHONPATH": str(REPO), "AENT_SHARED_DATA": str(data_dir), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "llm", "train", "--config", str(PAPER), f"model.path={hub}", f"output_dir={out}",
-           f"data.task={data_dir / 'gsm8k' / 'train.jsonl'}", *SMALL, *extra]
+    cmd = [sys.executable, "-m", "llm", "train", "--config", str(config), f"model.path={hub}", f"output_dir={out}",
+           f"data.task={data_dir / 'gsm8k' / 'train.jsonl'}", *SMALL]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
 
 
-def test_paper_config_trains_from_hub_layout_folder(hub, shared_data, tmp_path):
-    run = _train(hub, tmp_path / "run", shared_data)
+@pytest.mark.parametrize("config", [PAPER, R1], ids=["qwen2.5_math", "r1_distill"])
+def test_paper_config_trains_from_hub_layout_folder(hub, shared_data, tmp_path, config):
+    run = _train(hub, tmp_path / "run", shared_data, config)
     assert run.returncode == 0, run.stderr[-3000:]
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
+    lambda0 = load_config(config, [f"model.path={hub}"]).entropy.ent_coef
     for r in rows:
-        assert 0 < r["clamped_entropy"] < r["entropy"] and r["ent_coef"] == 0.002  # AEnt warm-up: lambda0
+        assert 0 < r["clamped_entropy"] < r["entropy"] and r["ent_coef"] == lambda0  # AEnt warm-up: lambda0
         assert 1 <= r["response_len"] <= 8
     final = tmp_path / "run" / "final"
     gen = json.loads((final / "generation_config.json").read_text())
