@@ -24,8 +24,8 @@
 #    `toy/TokenTree-v0`, and compute its value, trajectory entropy and policy gradient exactly (`toy.exact`);
 # 2. explain why optima are **sparse**: $|A^*| \ll |A|^T$;
 # 3. check the two propositions of AEnt (arXiv 2509.03493) on the tree:
-#    **no entropy control**, $\lVert\nabla_\theta V\rVert \le 2H(\pi_\theta)$ (a collapsed policy cannot
-#    learn); **entropy regularisation**, the maximiser of $V + \lambda H$ is $P(y) \propto e^{R(y)/\lambda}$
+#    **no entropy control**, $\lVert\nabla_\theta V\rVert \le 2H(\pi_\theta)$ (with tabular logits, a collapsed
+#    policy cannot learn); **entropy regularisation**, the maximiser of $V + \lambda H$ is $P(y) \propto e^{R(y)/\lambda}$
 #    and its bias is $V^* - V(\pi_\lambda) \le \lambda(T\log|A| - \log|A^*|)$, and for every policy
 #    $V^* - V(\pi_\theta) \le [\max V_\lambda - V_\lambda(\pi_\theta)] + \lambda(T\log|A| - \log|A^*|)$.
 # 4. train tabular policies on a tree with a trap (`toy.trap_tree`) and compare where each entropy control ends
@@ -146,7 +146,13 @@ assert abs(returns.mean() - value) < 5 * stderr + 1e-9
 #
 # The first proposition of the paper bounds the policy gradient by the trajectory entropy:
 # $\lVert\nabla_\theta V\rVert_2 \le 2H(\pi_\theta)$. A policy that has collapsed onto one sequence, right or
-# wrong, has (almost) no gradient left. Check it on random policies of several sharpness levels and trace it
+# wrong, has (almost) no gradient left.
+#
+# **Premise: $\theta$ are the logits.** Here $\theta$ is the table of logits itself, one free vector per prefix
+# (tabular softmax, temperature 1, rewards in $[0, 1]$). The bound is a statement about that parameterisation.
+# With logits computed from shared weights, as in a language model, the chain rule multiplies the gradient by
+# the Jacobian $\partial z/\partial\theta$ and no such bound holds (`docs/toy/theory.md`, claim 1, has the
+# counterexamples; section 6 below says what carries over). Check it on random policies of several sharpness levels and trace it
 # along one path that sharpens a policy toward a wrong sequence.
 
 # %%
@@ -310,6 +316,23 @@ fig.savefig(OUT / "trap_tree_training.png", dpi=100)
 # (docs/toy/results.md).
 #
 # %% [markdown]
+# ## 6. What carries over to an LLM
+#
+# A language model is this tree with $|A| \approx 10^5$, $T$ in the hundreds or thousands, and logits computed
+# by one network for every prefix. Checked against that:
+#
+# * **Exact and general:** the sequence-level facts that do not depend on the parameterisation. The trajectory
+#   entropy is the visitation-weighted sum of per-prefix entropies; the best policy of $V + \lambda H$ is the
+#   Gibbs distribution over sequences, so the bias bound $\lambda(T\log|A| - \log|A^*|)$ holds for any model
+#   that can represent it, and grows with the vocabulary and the length; the entropy moves, to first order, by
+#   $-\mathrm{Cov}_{y\sim P}(\log P(y), \Delta\log P(y))$ (`docs/derivations.md`, sections 6-7).
+# * **Tabular only:** $\lVert\nabla V\rVert \le 2H$ and "a collapsed policy cannot learn". For an LLM the sharper
+#   statement is about *samples*: when every sample of a group is the same, the group advantage is zero and the
+#   step does nothing, whatever the gradient norm would be.
+# * **Changed by sampling and shared weights:** where training ends. Section 5 already showed sampled runs
+#   missing the closed-form optimum; with a network, one update also moves the logits of prefixes that were never
+#   sampled, so the per-state covariance rules are a proxy (`docs/derivations.md`, section 8).
+#
 # ## Exercises
 #
 # 1. Replace the targets by the rule task `TreeTask(vocab=4, horizon=3, structure="rule")`. How large is
