@@ -383,3 +383,153 @@ fig.savefig(OUT / "figure1_closed_form.png", dpi=100)
 #    the sampling noise?
 # 5. In section 4, change `trap_reward` to 0.3 and to 0.9. How do the derived lambda and the largest kept set
 #    with an edge at m = 1 move, and why?
+#
+# ## Solutions
+#
+# Each solution is a collapsed explanation followed by a cell that computes it and asserts what the explanation
+# claims. Try the exercise before you open it.
+
+# %% [markdown]
+# ### Exercise 1
+#
+# <details><summary>Solution</summary>
+#
+# With `pattern="zero"` the no-bonus run does **not** get stuck: it reaches P(optimal) above 0.98 like the bonus
+# run. Every non-optimal arm now pays 0, so the exact gradient $\pi(a)(r_a - V)$ pushes every wrong arm down and
+# every optimal arm up, from the first step to the last; there is no good-but-wrong arm to settle on. Collapse
+# hurts when the policy can collapse onto something *almost* as good as the optimum (`pattern="uniform"`, rewards
+# up to 0.9): then $r_a - V$ is small for the arms that hold the mass, and the gradient toward the optimum
+# vanishes with the entropy before it gets there.
+#
+# </details>
+
+# %%
+zero = {name: train_bandit(base.replace(pattern="zero", entropy=cfg))
+        for name, cfg in [("no bonus", EntropyConfig(method="none")),
+                          ("bonus", EntropyConfig(method="entropy_bonus", ent_coef=0.05))]}
+for name, run in zero.items():
+    print(f"pattern=zero, {name:8s}: final P(optimal) {float(run.accuracy[-1].mean()):.3f}")
+assert float(zero["no bonus"].accuracy[-1].min()) > 0.95, "without near-optimal arms there is nothing to get stuck on"
+assert float(none.accuracy[-1].mean()) < 0.8, "with near-optimal arms (pattern=uniform) the no-bonus run is stuck"
+
+# %% [markdown]
+# ### Exercise 2
+#
+# <details><summary>Solution</summary>
+#
+# At the end of section 2's budget P(optimal) rises with $\lambda$ up to 0.05 and collapses at 0.2; at the fixed
+# point (the Gibbs policy, which a long enough run reaches: section 2) it *falls* with $\lambda$ all the way.
+# The bias starts to win wherever the two curves cross: a small $\lambda$ (0.005) barely slows the collapse
+# within the budget but costs nothing at the fixed point; 0.05 is the best *transient* but its fixed point has
+# P(optimal) of only 0.4; at 0.2 the bias wins already during training, because the bonus pulls mass toward the
+# uniform policy faster than $V$ pulls it onto the optimal arms.
+#
+# </details>
+
+# %%
+coefs = [0.005, 0.02, 0.05, 0.2]
+at_budget, at_fixed_point = [], []
+for c in coefs:
+    run = train_bandit(base.replace(entropy=EntropyConfig(method="entropy_bonus", ent_coef=c)))
+    at_budget.append(float(run.accuracy[-1].mean()))
+    at_fixed_point.append(float(torch.stack([bandit_gibbs(row, c)[row >= row.max()].sum()
+                                             for row in rewards_2]).mean()))
+    print(f"ent_coef {c:<6}: P(optimal) after {steps} steps {at_budget[-1]:.3f}, at the fixed point "
+          f"{at_fixed_point[-1]:.3f}")
+assert all(a > b for a, b in zip(at_fixed_point, at_fixed_point[1:])), "the fixed point gets worse with lambda"
+assert max(at_budget) == at_budget[2] and at_budget[3] < at_budget[0], "the transient peaks at a middle lambda"
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.semilogx(coefs, at_budget, "o-", label=f"after {steps} steps")
+ax.semilogx(coefs, at_fixed_point, "s--", label="fixed point (Gibbs)")
+ax.set_xlabel(r"ent_coef $\lambda$")
+ax.set_ylabel("P(optimal)")
+ax.legend()
+fig.tight_layout()
+fig.savefig(OUT / "ex2_coef_sweep.png", dpi=100)
+
+# %% [markdown]
+# ### Exercise 3
+#
+# <details><summary>Solution</summary>
+#
+# The bias of the sparse Gibbs optimum increases with $\lambda$, so bisect for the $\lambda$ at which it
+# equals 0.05. At $|A| = 10^5$ that is $\lambda \approx 0.069$ for $m = 1$ and $\lambda \approx 0.085$ for
+# $m = 15$: a bonus has to stay below about 0.07 to lose at most 5 points of reward on a one-answer task with a
+# realistic vocabulary. The bound $\lambda(\log|A| - \log m)$ would allow only $\lambda \le 0.0043$ and
+# $0.0057$: the bound is loose by an order of magnitude here.
+#
+# </details>
+
+# %%
+def largest_coef(n: int, m: int, max_bias: float = 0.05) -> float:
+    """Largest lambda whose sparse Gibbs optimum has bias <= max_bias (bisection in log lambda)."""
+    lo, hi = 1e-4, 1.0
+    for _ in range(80):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if sparse_gibbs(n, m, mid)["bias"] <= max_bias else (lo, mid)
+    return lo
+
+
+for m in (1, 15):
+    c = largest_coef(100_000, m)
+    print(f"m = {m:2d}: largest lambda with bias <= 0.05 is {c:.4f}; the bound would allow "
+          f"{0.05 / math.log(100_000 / m):.4f}")
+    assert math.isclose(sparse_gibbs(100_000, m, c)["bias"], 0.05, rel_tol=1e-6)
+    assert sparse_gibbs(100_000, m, 1.01 * c)["bias"] > 0.05
+assert largest_coef(100_000, 15) > largest_coef(100_000, 1), "more optimal arms tolerate a larger bonus"
+
+# %% [markdown]
+# ### Exercise 4
+#
+# <details><summary>Solution</summary>
+#
+# With sampled groups (`estimator="grpo"`) the exact picture changes. Both runs collapse to a near-deterministic
+# policy (entropy well under 0.5 nats) instead of heading for the 4.3-nat Gibbs policy, because a sampled
+# estimate of the entropy gradient only sees the arms it samples; the bonus keeps somewhat more entropy. The
+# outcome per seed is all or nothing (P(optimal) near 0 or 1), so the average over 8 seeds is a count of
+# escapes, and a one-seed difference between the arms is noise. What survives: collapse, and its all-or-nothing
+# effect. What does not: the smooth transient of the exact run and convergence to the Gibbs fixed point within
+# this budget.
+#
+# </details>
+
+# %%
+sampled = {name: train_bandit(base.replace(estimator="grpo", n_seeds=8, entropy=cfg))
+           for name, cfg in [("no bonus", EntropyConfig(method="none")),
+                             ("bonus", EntropyConfig(method="entropy_bonus", ent_coef=0.05))]}
+for name, run in sampled.items():
+    acc = run.accuracy[-1]
+    print(f"grpo, {name:8s}: final entropy {float(run.entropy[-1].mean()):.3f} nats, P(optimal) per seed "
+          f"{[round(float(a), 2) for a in acc]}")
+for run in sampled.values():
+    assert float(run.entropy[-1].mean()) < 0.5, "sampled runs collapse, far from the 4.3-nat Gibbs policy"
+    assert bool(((run.accuracy[-1] < 0.1) | (run.accuracy[-1] > 0.9)).all()), "all or nothing per seed"
+assert float(sampled["bonus"].entropy[-1].mean()) > float(sampled["no bonus"].entropy[-1].mean())
+
+# %% [markdown]
+# ### Exercise 5
+#
+# <details><summary>Solution</summary>
+#
+# The derived $\lambda$ falls as the trap pays more (about 0.115, 0.100 and 0.085 for $r_t$ = 0.3, 0.6, 0.9),
+# while the largest kept set with an edge at $m = 1$ stays at about 14,150 arms. Why: at the Gibbs point the trap
+# terms cancel from $V > r_t$, which becomes $m\,e^{1/\lambda}(1 - r_t) > r_t\,(N_{kept} - m - n_t)$.
+# `derive_ent_coef` sets $\lambda$ so that the full bonus ($N_{kept} = 10^5$) crosses at
+# $m^* = \sqrt{5 \cdot 10} \approx 7.07$, which fixes $e^{1/\lambda}(1 - r_t)/r_t \approx 10^5/m^*$ whatever
+# $r_t$ is; at $m = 1$ the kept set must then be below about $10^5/m^* \approx 14{,}142$ (plus the few traps and
+# the optimum). A better-paying trap needs a smaller $\lambda$ for the same crossing, not a smaller kept set.
+#
+# </details>
+
+# %%
+derived = {}
+for trap_reward in (0.3, 0.6, 0.9):
+    reg = TrapRegime(n_items=100_000, n_traps=10, trap_reward=trap_reward)
+    derived[trap_reward] = (derive_ent_coef(reg, 5, 10), min_kept(reg, 1, derive_ent_coef(reg, 5, 10)))
+    print(f"trap_reward {trap_reward}: lambda {derived[trap_reward][0]:.4f}, largest kept set with an edge at "
+          f"m = 1: {derived[trap_reward][1]:,}")
+lams = [derived[t][0] for t in (0.3, 0.6, 0.9)]
+assert lams[0] > lams[1] > lams[2]
+assert all(abs(derived[t][1] - 100_000 / math.sqrt(50)) < 0.01 * 100_000 / math.sqrt(50) for t in derived)
+

@@ -68,7 +68,7 @@ print(f"smoke={SMOKE}, figures go to {OUT}")
 #
 # `structure="targets"` draws `m_targets` random target sequences worth 1; `partial_credit` pays a fraction
 # for a shared prefix (a shaped reward), 0 makes it a needle in a haystack. `structure="rule"` mimics a
-# verifier: every sequence whose digit sum is $c \bmod |A|$ is correct, so $|A^*| = |A|^{H-1}$.
+# verifier: every sequence whose digit sum is $c \bmod |A|$ is correct, so $|A^*| = |A|^{T-1}$.
 
 # %%
 VOCAB, HORIZON = 4, 3
@@ -85,7 +85,7 @@ print(
 )
 for vocab, horizon in [(4, 3), (16, 4), (151_936, 8)]:
     frac = math.exp(math.log(2) - horizon * math.log(vocab))
-    print(f"|A|={vocab:>7}, H={horizon}: two correct answers are a fraction {frac:.1e} of all sequences")
+    print(f"|A|={vocab:>7}, T={horizon}: two correct answers are a fraction {frac:.1e} of all sequences")
 
 # %% [markdown]
 # ## 2. Exact value, entropy and policy gradient
@@ -223,7 +223,7 @@ print(
 
 # %% [markdown]
 # Now the point of the paper: the bias grows with the vocabulary and the horizon, and shrinks as the optimal
-# set grows. Sweep $|A|$ at $H = 3$ for one and four target sequences (pure needles, `partial_credit=0`):
+# set grows. Sweep $|A|$ at $T = 3$ for one and four target sequences (pure needles, `partial_credit=0`):
 
 # %%
 vocabs = [2, 3, 4, 6, 8] if SMOKE else [2, 3, 4, 5, 6, 8, 10, 12]
