@@ -485,7 +485,7 @@ assert float(fixed_mean.accuracy[-1][0]) > final["aent, floor 0"][0]
 # to `coef_max`, set here to AEnt's 0.5 so that the box does not hide it), and the entropy swings with it far
 # above and below the target. AEnt's dead band (the band where $\lambda$ is frozen) removes the corrections near
 # the target; its $\lambda$ moves on a smaller share of the late steps (about 50-60%, against more than 80% for
-# SAC), and only between the box floor and the few spikes of section 6. (With the default box `coef_max = 9e-3` the SAC coefficient
+# SAC). (With the default box `coef_max = 9e-3` the SAC coefficient
 # just sits at its cap and the run collapses like no control.)
 #
 # </details>
