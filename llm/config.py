@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import math
 import textwrap
 import typing
 from dataclasses import dataclass, field
@@ -97,8 +98,15 @@ class TrainConfig:
     """Sampling temperature of the held-out evaluation (> 0)."""
     cache_dir: str = ""
     """Cache of the trained tokenizer and the warm-start model; "" = $AENT_CACHE or ~/.cache/aent."""
+    save_every_minutes: float = 0.0
+    """Also checkpoint once this many minutes of training passed since the last checkpoint (>= 0; 0 = off): bounds
+    the work a kill -9 loses. SIGTERM / SIGUSR1 save at the next step boundary regardless (llm.preempt)."""
     resume: bool = False
-    """Continue from the latest checkpoint in output_dir (same as --resume)."""
+    """Continue the run in output_dir from its newest intact checkpoint (same as --resume); its config must match
+    except the fields of llm.runfolder.SAFE_TO_CHANGE (max_steps, logging, saving, evaluation)."""
+    overwrite: bool = False
+    """Delete the run already in output_dir (its metrics, config, checkpoints, final/) first (same as --overwrite);
+    without it, or resume, a folder holding a run is refused."""
     progress: bool = True
     """Show a tqdm progress bar with reward and entropy (main process only)."""
     tensorboard: bool = True
@@ -117,6 +125,7 @@ class TrainConfig:
         _check(self.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision", "one of no, bf16, fp16",
                self.mixed_precision)
         _check(self.save_every >= 0, "save_every", ">= 0", self.save_every)
+        _check(self.save_every_minutes >= 0, "save_every_minutes", ">= 0", self.save_every_minutes)
         _check(self.keep_checkpoints >= 1, "keep_checkpoints", ">= 1", self.keep_checkpoints)
         _check(self.eval_every >= 0, "eval_every", ">= 0", self.eval_every)
         _check(self.eval_samples >= 1, "eval_samples", ">= 1", self.eval_samples)
@@ -228,17 +237,20 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         if tp is float:
             if isinstance(value, bool):
                 raise ValueError
+            if not math.isfinite(float(value)):
+                raise ValueError("finite")
             return float(value)
         if tp is str:
             return "" if value is None else str(value)
         if tp == tuple[str, ...]:  # a YAML list, or "a,b" from the command line; "" / none = empty
             items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
             return tuple(str(v).strip() for v in items if str(v).strip() and str(v).strip().lower() != "none")
-    except (TypeError, ValueError, OverflowError):
-        pass
+    except (TypeError, ValueError, OverflowError) as err:
+        finite = str(err) == "finite"
     else:
         return value
-    _check(False, name, f"of type {tp.__name__}", value)  # outside the except: no chained traceback
+    # outside the except: no chained traceback
+    _check(False, name, "a finite number" if finite else f"of type {tp.__name__}", value)
     return value
 
 
@@ -253,7 +265,10 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         key = key.strip().lstrip("-")
         parts = key.split(".")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ValueError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
         if len(parts) == 1:
             out[key] = value
         elif len(parts) == 2 and parts[0] in SECTIONS:
@@ -265,6 +280,13 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
             raise ValueError(f"override key {key!r} must be a run field or section.field with section in "
                              f"{sorted(SECTIONS)}")
     return out
+
+
+def _yaml_problem(err) -> str:
+    """One line from a YAML error: the problem and where (line, column; 1-based)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(err, 'problem', None) or str(err).splitlines()[0]}{where}"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -283,7 +305,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             p = aent_configs.resolve(path)
         except FileNotFoundError as err:
             raise ValueError(str(err)) from None
-        d = yaml.safe_load(p.read_text()) or {}
+        try:
+            d = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"config file {str(p)!r} is not valid YAML: {_yaml_problem(err)}") from None
         if not isinstance(d, dict):
             raise ValueError(f"config file {str(p)!r} must hold a YAML mapping of fields")
     return TrainConfig.from_dict(apply_overrides(d, overrides or []))
