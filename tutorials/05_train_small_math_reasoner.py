@@ -115,7 +115,9 @@ def train(run_dir: Path, extra: list[str], resume: bool = False) -> list[dict]:
         "train",
         "--config",
         "configs/tiny.yaml",
-        *(["--resume"] if resume else []),
+        # a run folder holds one run: rerunning this notebook replaces its runs (--overwrite), the last
+        # section continues one (--resume); without either, a folder holding a run is refused
+        *(["--resume"] if resume else ["--overwrite"]),
         *overrides,
         *extra,
         f"output_dir={run_dir}",
