@@ -240,8 +240,8 @@ fig.savefig(OUT / "collapse.png", dpi=100)
 # ## 3. The price: the bias of the entropy bonus
 #
 # The bonus changes the objective: section 2 showed training converging to its maximiser. That maximiser is
-# the Gibbs policy
-# $\pi_\lambda(a) \propto e^{r_a/\lambda}$ (`toy.exact.bandit_gibbs`), and its **bias** $V^* - V(\pi_\lambda)$
+# the Gibbs policy $\pi_\lambda(a) \propto e^{r_a/\lambda}$ (`toy.exact.bandit_gibbs`), and its **bias**
+# $V^* - V(\pi_\lambda)$
 # is at most $\lambda(\log|A| - \log m)$ (the paper's proposition with entropy regularisation, here with
 # horizon $T = 1$). First check that the Gibbs policy really is the maximiser, against random perturbations:
 
