@@ -136,7 +136,7 @@ def _declarations(text: str) -> list[tuple[int, str]]:
     found = []
     for kind, pattern in (("hash", _HASHES), ("line", _ANSWER_LINE), ("is", _ANSWER_IS)):
         last = None
-        for last in pattern.finditer(text):
+        for last in pattern.finditer(text):  # noqa: B007 - keeps the last match
             pass
         if last is not None:
             found.append((last.end(), kind))

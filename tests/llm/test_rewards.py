@@ -232,3 +232,15 @@ def test_agreement_with_labels_on_real_gsm8k_solutions(shared_data):
     agree = sum(bool(r) == y for r, y in zip(rewards, labels)) / len(labels)
     assert agree >= 0.99, f"agreement {agree:.4f}"
     assert 0.2 < sum(labels) / len(labels) < 0.6  # both classes present: agreement is not trivial
+
+
+@pytest.mark.data
+def test_math500_reference_solutions_score_one(shared_data):
+    """Strict extraction and grading on real LaTeX: each MATH-500 reference solution against its own gold answer
+    (their answers are boxed; intervals, fractions, tuples, text and units among them). Measured: 500/500."""
+    rows = [json.loads(line) for line in (shared_data / "math_bench" / "math500.jsonl").open(encoding="utf-8")]
+    scores = []
+    for i in range(0, len(rows), 64):  # batches as in training: each batch has its own grading budget
+        chunk = rows[i : i + 64]
+        scores += correctness_reward([r["solution"] for r in chunk], [r["answer"] for r in chunk])
+    assert len(rows) == 500 and sum(scores) >= 495, f"{sum(scores)}/500"
