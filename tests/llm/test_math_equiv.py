@@ -50,7 +50,8 @@ def _spell_int(n: int, style: int) -> str:
 
 def _spell_dec(x: Fraction, decimals: int, style: int) -> str:
     s = f"{float(x):.{decimals}f}" if abs(x) < 10**8 else str(x)
-    return [s, s + "0" * (6 - decimals), f"${s}", f"{s}."][style]
+    padded = s + "0" * (6 - decimals) if "." in s else s + ".000000"  # trailing zeros after the point
+    return [s, padded, f"${s}", f"{s}."][style]
 
 
 @needs_mv
@@ -70,6 +71,7 @@ def test_fast_path_integers_give_math_verify_verdict(n, delta, style_a, style_b)
        st.integers(0, 3))
 @example(1, 6, 1, 0, 0)  # 0.000001 vs 0.000002: one unit of math-verify's rounding apart
 @example(123456789, 6, 1, 0, 1)
+@example(1, 0, 0, 0, 1)  # "1" vs "1.000000"
 def test_fast_path_decimals_give_math_verify_verdict(units, decimals, delta, style_a, style_b):
     """Decimals with <= 6 decimals: the fast path's exact verdict is math-verify's rounded one."""
     scale = Fraction(1, 10**decimals)
