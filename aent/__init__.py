@@ -5,7 +5,7 @@ gymnasium, transformers, accelerate or matplotlib (``plot_metrics`` imports matp
 
 - entropies: :func:`entropy`, :func:`clamped_entropy` (AEnt, arXiv 2509.03493), :func:`clamp_k`, :func:`token_logprobs`,
   :func:`masked_mean`;
-- policy-loss pieces: :func:`group_advantages`, :func:`ppo_clip_loss`, :func:`approx_kl`, :func:`aggregate_loss`,
+- policy-loss pieces: :func:`group_advantages`, :func:`zero_adv_frac`, :func:`ppo_clip_loss`, :func:`approx_kl`, :func:`aggregate_loss`,
   :func:`advantage_sign_weights`, :func:`entropic_term`, :func:`top_entropy_mask`, :func:`token_covariance`,
   :func:`clip_cov_mask`, :func:`kl_cov_mask`;
 - controllers: :class:`ConstantCoef`, :class:`AEntCoef`, :class:`SACCoef`, :class:`ThresholdCoef`,
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aent.advantages import group_advantages
+from aent.advantages import group_advantages, zero_adv_frac
 from aent.aggregate import LOSS_AGG_MODES, aggregate_loss
 from aent.config import METHODS, PRESETS, EntropyConfig
 from aent.controllers import (
@@ -68,6 +68,7 @@ __all__ = [
     "token_covariance",
     "token_logprobs",
     "top_entropy_mask",
+    "zero_adv_frac",
 ]
 
 
