@@ -108,7 +108,8 @@ def saved_identity(out_dir: Path) -> tuple[dict[str, Any], str] | None:
 
 
 def describe_run(out_dir: Path) -> str | None:
-    """What of a run the folder holds (e.g. "12 metrics rows, checkpoints step-10, final/"), or None when nothing."""
+    """What of a run the folder holds (e.g. "12 metrics rows, checkpoints step-10, final/"), or None when nothing
+    (no metrics row, checkpoint or final model)."""
     from llm.checkpoint import list_checkpoints
 
     parts = []
@@ -121,8 +122,7 @@ def describe_run(out_dir: Path) -> str | None:
         parts.append(f"checkpoints {', '.join(p.name for p in ckpts)}")
     if (out_dir / "final").is_dir():
         parts.append("final/")
-    if not parts and (out_dir / "config.yaml").is_file():
-        parts.append("config.yaml")
+    # a config.yaml alone (a run that failed before its first step) holds nothing to lose: not a run
     return ", ".join(parts) or None
 
 
