@@ -42,6 +42,7 @@
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,21 +72,19 @@ print(f"smoke={SMOKE}, repo root {ROOT}, runs go to {OUT}")
 # `python -m llm fields` the table of every field with its documentation. The same resolution in Python:
 
 # %%
-if SMOKE:  # two steps of an un-warmed model: exercises every part of the loop in seconds
-    overrides = [
-        "max_steps=2",
-        "eval_every=0",
-        "model.warm_start_steps=0",
-        "data.n_train=200",
-        "rollout.prompts_per_step=4",
-        "rollout.group_size=4",
-        "rollout.max_new_tokens=16",
-        "optim.mini_batch_size=16",
-        "optim.micro_batch_size=16",
-        f"cache_dir={OUT / 'cache'}",
-    ]
-else:
-    overrides = []  # the CPU default as shipped
+SMALL = [  # two steps of an un-warmed model: exercises every part of the loop in seconds
+    "max_steps=2",
+    "eval_every=0",
+    "model.warm_start_steps=0",
+    "data.n_train=200",
+    "rollout.prompts_per_step=4",
+    "rollout.group_size=4",
+    "rollout.max_new_tokens=16",
+    "optim.mini_batch_size=16",
+    "optim.micro_batch_size=16",
+    f"cache_dir={OUT / 'cache'}",
+]
+overrides = list(SMALL) if SMOKE else []  # else: the CPU default as shipped
 overrides += ["progress=false", "tensorboard=false"]
 aent_overrides = ["entropy.method=aent", "entropy.warmup=0" if SMOKE else "entropy.warmup=5"]
 
@@ -107,21 +106,27 @@ assert cfg.entropy.method == "aent" and (cfg.max_steps == 2 or not SMOKE)
 
 
 # %%
-def train(run_dir: Path, extra: list[str], resume: bool = False) -> list[dict]:
+REUSE = os.environ.get("AENT_TUTORIAL_REUSE") == "1"  # used to render the site: see tutorials/render.py
+
+
+def finished_run(run_dir: Path, args: list[str]) -> bool:
+    """True if run_dir holds a finished run whose saved config equals the one `args` would train."""
+    if not ((run_dir / "config.yaml").is_file() and (run_dir / "metrics.jsonl").is_file()):
+        return False
+    want = load_config(str(ROOT / "configs" / "tiny.yaml"), args).to_dict()
+    have = load_config(str(run_dir / "config.yaml"), [f"output_dir={run_dir}"]).to_dict()
+    return want == have and [r["step"] for r in read_metrics(run_dir)] == list(range(1, want["max_steps"] + 1))
+
+
+def train(run_dir: Path, extra: list[str], resume: bool = False, base: list[str] | None = None) -> list[dict]:
     """Run `python -m llm train` on configs/tiny.yaml and return the rows of its metrics.jsonl."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "llm",
-        "train",
-        "--config",
-        "configs/tiny.yaml",
-        *(["--resume"] if resume else []),
-        *overrides,
-        *extra,
-        f"output_dir={run_dir}",
-    ]
+    args = [*(overrides if base is None else base), *extra, f"output_dir={run_dir}"]
+    cmd = [sys.executable, "-m", "llm", "train", "--config", "configs/tiny.yaml",
+           *(["--resume"] if resume else []), *args]
     print("$ python -m llm train " + " ".join(cmd[4:]))
+    if REUSE and not resume and finished_run(run_dir, args):
+        print("(AENT_TUTORIAL_REUSE=1: reusing the finished run with this config)")
+        return read_metrics(run_dir)
     start = time.time()
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -390,16 +395,20 @@ if not SMOKE:
 # exits. Rerunning the same command with `--resume` continues from it. Because the prompts and sampling draws
 # are functions of (seed, step, prompt), and the checkpoint holds the weights, the optimizer, the scheduler and
 # the controller state, the resumed run logs exactly the metrics of an uninterrupted run. The cell below sends
-# the SIGINT itself once the first step is logged.
+# the SIGINT itself once the first step is logged, on the small un-warmed setting of the smoke run (3 steps),
+# since the lesson does not need a trained model.
 #
 # </details>
 
 # %%
+small = [o for o in SMALL if not o.startswith("max_steps=")] + ["max_steps=3", "progress=false",
+                                                                 "tensorboard=false"]
+# the lesson needs no trained model: the small un-warmed setting of the smoke run, 3 steps
+reference = runs["aent"] if SMOKE else train(OUT / "uninterrupted", aent_overrides, base=small)
 killed_dir = OUT / "interrupted"
-cmd = [sys.executable, "-m", "llm", "train", "--config", "configs/tiny.yaml", *overrides, *aent_overrides,
+shutil.rmtree(killed_dir, ignore_errors=True)  # a fresh run each time the cell runs
+cmd = [sys.executable, "-m", "llm", "train", "--config", "configs/tiny.yaml", *small, *aent_overrides,
        f"output_dir={killed_dir}"]
-if SMOKE:
-    cmd = [c if not c.startswith("max_steps=") else "max_steps=3" for c in cmd]
 env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
 proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 log_file = killed_dir / "metrics.jsonl"
@@ -411,9 +420,8 @@ if interrupted:
 proc.communicate()
 done_before = len(read_metrics(killed_dir))
 print(f"interrupted: {interrupted}; steps logged before the restart: {done_before}")
-resumed = train(killed_dir, aent_overrides + (["max_steps=3"] if SMOKE else []), resume=True)
-reference = runs["aent"]
-assert [r["step"] for r in resumed] == [r["step"] for r in reference]
+resumed = train(killed_dir, aent_overrides, resume=True, base=small)
+assert [r["step"] for r in resumed] == [r["step"] for r in reference] == [1, 2, 3]
 for a, b in zip(resumed, reference):
     assert a["reward_mean"] == b["reward_mean"] and math.isclose(a["entropy"], b["entropy"], rel_tol=1e-5), a["step"]
 print(f"resumed run matches the uninterrupted one on all {len(resumed)} steps")
