@@ -203,7 +203,6 @@ dh_w = {w: (r.entropy[-1] - r.entropy[0]).numpy() for w, r in rew.items()}
 acc_w = {w: r.accuracy[-1].numpy() for w, r in rew.items()}
 for w in weights:
     print(f"w+ = {w:.1f}: entropy change {dh_w[w].mean():+.3f} nats, final P(optimal) {acc_w[w].mean():.3f}")
-assert np.allclose(dh_w[1.0], dh_ep[1], atol=1e-5), "w+ = 1 is plain GRPO (same seeds, same samples)"
 z_half, z_zero = paired_z(dh_w[0.5] - dh_w[1.0]), paired_z(dh_w[0.0] - dh_w[0.5])
 print(f"paired z: w+ 0.5 vs 1: {z_half:.1f}; w+ 0 vs 0.5: {z_zero:.1f}")
 assert z_half > 3 and z_zero > 3, "lower w+ keeps the entropy higher"
