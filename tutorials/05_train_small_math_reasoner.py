@@ -233,6 +233,10 @@ png = plot_metrics(
     log_keys=[] if SMOKE else ["entropy", "clamped_entropy"],  # the too-large bonus's entropy explodes
 )
 assert Path(png).is_file()
+if "ipykernel" in sys.modules:  # in a notebook, show the figure (plot_metrics only writes the file)
+    from IPython.display import Image, display
+
+    display(Image(filename=str(png)))
 print("wrote", png, "(the same plot from a shell: python -m llm plot RUN_DIR ... --out curves.png)")
 
 # %% [markdown]

@@ -255,6 +255,10 @@ for name, rows in llm_runs.items():
           f"{np.mean([r['reward_mean'] for r in rows]):7.2f}")
 png = plot_metrics(llm_runs, ["entropy_before", "reward_mean", "zero_adv_frac", "dh_pos"], OUT / "llm_arms.png",
                    title=f"configs/tiny.yaml, seed 0, {STEPS} steps")
+if "ipykernel" in sys.modules:  # in a notebook, show the figure (plot_metrics only writes the file)
+    from IPython.display import Image, display
+
+    display(Image(filename=str(png)))
 print("wrote", png)
 
 # %% [markdown]

@@ -68,7 +68,9 @@ def render(path: Path, out_dir: Path, smoke: bool, timeout: int) -> Path:
     import nbformat
 
     nb = jupytext.read(path)
-    env = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "AENT_TUTORIAL_OUT": str(out_dir),
+    # the inline backend, so that every figure a cell draws is stored in the notebook as its output
+    env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "OMP_NUM_THREADS": "1",
+           "AENT_TUTORIAL_OUT": str(out_dir),
            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     saved = {k: os.environ.get(k) for k in [*env, "AENT_SMOKE"]}
     os.environ.update(env)
