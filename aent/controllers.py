@@ -1,9 +1,13 @@
 """Coefficient controllers: explicit, checkpointable state updated once per global (rollout) step.
 
-Every controller has ``.value`` (the current float), ``.update(entropy) -> float`` called exactly once per
-global step with the token-mean entropy measured during that step's updates (it returns the new value; EntroPIC's
-:class:`PIController` is the exception: once per micro-batch, with that micro-batch's entropy), and ``state_dict()`` / ``load_state_dict(d)`` with plain Python floats and ints (JSON-friendly), so that
-resume == uninterrupted.
+Every controller keeps its whole mutable state in one NamedTuple (``ctrl.state``, of type ``ctrl.State``), as
+optax keeps a transformation's state: the pure transition ``ctrl.next_state(state, entropy) -> State`` returns a
+new state and changes nothing else, and the settings (band, learning rate, box, ...) are fixed at construction.
+On top of that pair sit ``.value`` (the current float), ``.update(entropy) -> float`` (``state <- next_state``;
+returns the new value) called exactly once per global step with the token-mean entropy measured during that
+step's updates (EntroPIC's :class:`PIController` is the exception: once per micro-batch, with that micro-batch's
+entropy), and ``state_dict()`` / ``load_state_dict(d)``: every field of the state, as plain Python floats and
+ints (JSON-friendly), so that resume == uninterrupted and no field can be left out of a checkpoint.
 
 | class            | paper                                  | value           | moves when entropy is low   |
 |------------------|----------------------------------------|-----------------|-----------------------------|
@@ -18,10 +22,10 @@ resume == uninterrupted.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["AEntCoef", "ConstantCoef", "PIController", "PositiveWeight", "SACCoef", "ThresholdCoef",
-           "positive_weight_schedule"]
+__all__ = ["AEntCoef", "AEntState", "ConstantCoef", "ConstantState", "PIController", "PIState", "PositiveWeight",
+           "PositiveWeightState", "SACCoef", "SACState", "ThresholdCoef", "ThresholdState", "positive_weight_schedule"]
 
 
 def _finite(name: str, x: float) -> float:
@@ -36,49 +40,115 @@ def _box(lo: float, hi: float, lo_name: str = "min", hi_name: str = "max") -> No
         raise ValueError(f"need 0 <= {lo_name} <= {hi_name}, got {lo_name}={lo!r}, {hi_name}={hi!r}")
 
 
-class _Controller:
-    """Shared state plumbing: ``_STATE`` lists the attributes saved by ``state_dict``."""
-
-    _STATE: tuple[str, ...] = ()
+class ConstantState(NamedTuple):
     steps: int = 0
+    """Global steps counted so far."""
+
+
+class AEntState(NamedTuple):
+    coef: float
+    """The coefficient lambda."""
+    steps: int = 0
+
+
+class SACState(NamedTuple):
+    log_coef: float
+    """log lambda (the learned parameter)."""
+    steps: int = 0
+
+
+class ThresholdState(NamedTuple):
+    coef: float
+    """The coefficient applied while the last entropy <= target."""
+    last_entropy: float = math.inf
+    """The last measured entropy (+inf before the first)."""
+    steps: int = 0
+
+
+class PIState(NamedTuple):
+    integral: float = 0.0
+    """Sum of the errors so far."""
+    alpha: float = 0.0
+    """alpha of the last update."""
+    steps: int = 0
+
+
+class PositiveWeightState(NamedTuple):
+    weight: float
+    """w+ of the next global step."""
+    steps: int = 0
+
+
+class _Controller:
+    """Shared plumbing over ``state`` (a NamedTuple of type ``State``) and the pure ``next_state``.
+
+    The state's fields read as attributes (``ctrl.coef`` is ``ctrl.state.coef``); assigning one replaces the
+    state with an updated copy, so the state stays the single place that holds what changes.
+    """
+
+    State: type = ConstantState
+    state: Any
+
+    def __getattr__(self, name: str) -> Any:  # only reached when normal lookup fails
+        st = self.__dict__.get("state")
+        if st is not None and name in type(st)._fields:
+            return getattr(st, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        st = self.__dict__.get("state")
+        if st is not None and name in type(st)._fields:
+            object.__setattr__(self, "state", st._replace(**{name: value}))
+        else:
+            object.__setattr__(self, name, value)
 
     @property
     def value(self) -> float:
         raise NotImplementedError
 
+    def next_state(self, state: Any, entropy: float) -> Any:
+        """The state after one update with ``entropy`` (pure: neither ``self`` nor ``state`` changes)."""
+        raise NotImplementedError
+
+    def update(self, entropy: float) -> float:
+        """``state <- next_state(state, entropy)``; returns the new :attr:`value`."""
+        self.state = self.next_state(self.state, entropy)
+        return self.value
+
     def state_dict(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, **{k: getattr(self, k) for k in self._STATE}}
+        """``{"type": class name, **every field of the state}`` (plain floats and ints)."""
+        return {"type": type(self).__name__, **self.state._asdict()}
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (every field of the state must be present)."""
         if d.get("type") != type(self).__name__:
             raise ValueError(f"state_dict is for {d.get('type')!r}, not {type(self).__name__}")
-        missing = [k for k in self._STATE if k not in d]
+        fields = self.State._fields
+        missing = [k for k in fields if k not in d]
         if missing:
             raise ValueError(f"{type(self).__name__} state_dict lacks {missing}")
-        for k in self._STATE:
-            setattr(self, k, type(getattr(self, k))(d[k]))
+        self.state = self.State(*(type(getattr(self.state, k))(d[k]) for k in fields))
 
 
 class ConstantCoef(_Controller):
     """A fixed coefficient (fixed entropy bonus, fixed clamped bonus)."""
 
-    _STATE = ("steps",)
+    State = ConstantState
 
     def __init__(self, value: float) -> None:
         self._value = _finite("value", value)
         if self._value < 0:
             raise ValueError(f"value must be >= 0, got {value!r}")
-        self.steps = 0
+        self.state = ConstantState()
 
     @property
     def value(self) -> float:
         return self._value
 
-    def update(self, entropy: float) -> float:
+    def next_state(self, state: ConstantState, entropy: float) -> ConstantState:
         """Count the step; the value never changes."""
         _finite("entropy", entropy)
-        self.steps += 1
-        return self._value
+        return state._replace(steps=state.steps + 1)
 
 
 class AEntCoef(_Controller):
@@ -94,10 +164,10 @@ class AEntCoef(_Controller):
     ``max(0, warmup - 1)`` calls to :meth:`update` leave lambda at its initial value.
     """
 
-    _STATE = ("coef", "steps")
+    State = AEntState
 
     def __init__(self, init: float, low: float, high: float, lr: float, warmup: int, min: float, max: float):
-        self.coef, self.low, self.high = _finite("init", init), _finite("low", low), _finite("high", high)
+        coef, self.low, self.high = _finite("init", init), _finite("low", low), _finite("high", high)
         self.lr, self.min, self.max = _finite("lr", lr), _finite("min", min), _finite("max", max)
         if self.low > self.high:
             raise ValueError(f"need low <= high, got low={low!r}, high={high!r}")
@@ -106,22 +176,23 @@ class AEntCoef(_Controller):
         if isinstance(warmup, bool) or int(warmup) != warmup or warmup < 0:
             raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
         _box(self.min, self.max)
-        if not self.min <= self.coef <= self.max:
+        if not self.min <= coef <= self.max:
             raise ValueError(f"init must be in [min, max] = [{min}, {max}], got {init!r}")
-        self.warmup, self.steps = int(warmup), 0
+        self.warmup = int(warmup)
+        self.state = AEntState(coef=coef)
 
     @property
     def value(self) -> float:
-        return self.coef
+        return self.state.coef
 
-    def update(self, entropy: float) -> float:
-        """One AEnt step with the step's token-mean clamped entropy H; returns the new lambda."""
+    def next_state(self, state: AEntState, entropy: float) -> AEntState:
+        """One AEnt step with the step's token-mean clamped entropy H."""
         h = _finite("entropy", entropy)
-        self.steps += 1
-        if self.steps >= self.warmup:
+        steps, coef = state.steps + 1, state.coef
+        if steps >= self.warmup:
             drive = min(0.0, h - self.low) + max(0.0, h - self.high)
-            self.coef = float(min(self.max, max(self.min, self.coef - self.lr * drive)))
-        return self.coef
+            coef = float(min(self.max, max(self.min, coef - self.lr * drive)))
+        return AEntState(coef=coef, steps=steps)
 
 
 class SACCoef(_Controller):
@@ -138,7 +209,7 @@ class SACCoef(_Controller):
     SAC's.) ``min`` / ``max`` optionally box lambda; the default box (0, inf) is no box.
     """
 
-    _STATE = ("log_coef", "steps")
+    State = SACState
 
     def __init__(self, init: float, target: float, lr: float, min: float = 0.0, max: float = math.inf):
         init, self.target, self.lr = _finite("init", init), _finite("target", target), _finite("lr", lr)
@@ -150,20 +221,19 @@ class SACCoef(_Controller):
         _box(self.min, self.max)
         if not self.min <= init <= self.max:
             raise ValueError(f"init must be in [min, max] = [{min}, {max}], got {init!r}")
-        self.log_coef, self.steps = math.log(init), 0
+        self.state = SACState(log_coef=math.log(init))
 
     @property
     def value(self) -> float:
-        return math.exp(self.log_coef)
+        return math.exp(self.state.log_coef)
 
-    def update(self, entropy: float) -> float:
-        """One gradient step on log lambda with the step's token-mean entropy; returns the new lambda."""
+    def next_state(self, state: SACState, entropy: float) -> SACState:
+        """One gradient step on log lambda with the step's token-mean entropy."""
         h = _finite("entropy", entropy)
-        self.steps += 1
-        log_c = self.log_coef - self.lr * (h - self.target)
+        log_c = state.log_coef - self.lr * (h - self.target)
         lo = math.log(self.min) if self.min > 0 else -math.inf
-        self.log_coef = float(min(math.log(self.max) if self.max < math.inf else math.inf, max(lo, log_c)))
-        return self.value
+        log_c = float(min(math.log(self.max) if self.max < math.inf else math.inf, max(lo, log_c)))
+        return SACState(log_coef=log_c, steps=state.steps + 1)
 
 
 class ThresholdCoef(_Controller):
@@ -176,32 +246,30 @@ class ThresholdCoef(_Controller):
     (as in TRL). TRL updates per optimizer step; here it is once per global step.
     """
 
-    _STATE = ("coef", "last_entropy", "steps")
+    State = ThresholdState
 
     def __init__(self, init: float, target: float, delta: float, min: float, max: float):
-        self.coef, self.target, self.delta = _finite("init", init), _finite("target", target), _finite("delta", delta)
+        coef, self.target, self.delta = _finite("init", init), _finite("target", target), _finite("delta", delta)
         if self.delta < 0:
             raise ValueError(f"delta must be >= 0, got {delta!r}")
         self.min, self.max = _finite("min", min), _finite("max", max)
         _box(self.min, self.max)
-        if not self.min <= self.coef <= self.max:
+        if not self.min <= coef <= self.max:
             raise ValueError(f"init must be in [min, max] = [{min}, {max}], got {init!r}")
-        self.last_entropy, self.steps = math.inf, 0
+        self.state = ThresholdState(coef=coef)
 
     @property
     def value(self) -> float:
         """The coefficient to apply now: ``coef`` while the last entropy <= target, else 0."""
-        return self.coef if self.last_entropy <= self.target else 0.0
+        return self.state.coef if self.state.last_entropy <= self.target else 0.0
 
-    def update(self, entropy: float) -> float:
+    def next_state(self, state: ThresholdState, entropy: float) -> ThresholdState:
         h = _finite("entropy", entropy)
-        self.steps += 1
         if h <= self.target:
-            self.coef = float(min(self.coef + self.delta, self.max))
+            coef = float(min(state.coef + self.delta, self.max))
         else:
-            self.coef = float(max(self.coef - self.delta, self.min))
-        self.last_entropy = h
-        return self.value
+            coef = float(max(state.coef - self.delta, self.min))
+        return ThresholdState(coef=coef, last_entropy=h, steps=state.steps + 1)
 
 
 class PIController(_Controller):
@@ -217,7 +285,7 @@ class PIController(_Controller):
     integral (hence alpha) is stationary. ``integral_limit`` optionally clamps |I| (anti-windup; not in the paper).
     """
 
-    _STATE = ("integral", "alpha", "steps")
+    State = PIState
 
     def __init__(self, kp: float, ki: float, target: float, integral_limit: float | None = None):
         self.kp, self.ki, self.target = _finite("kp", kp), _finite("ki", ki), _finite("target", target)
@@ -226,22 +294,21 @@ class PIController(_Controller):
         if integral_limit is not None and not integral_limit > 0:
             raise ValueError(f"integral_limit must be None or > 0, got {integral_limit!r}")
         self.integral_limit = integral_limit
-        self.integral, self.alpha, self.steps = 0.0, 0.0, 0
+        self.state = PIState()
 
     @property
     def value(self) -> float:
         """The alpha of the last update (0 before the first)."""
-        return self.alpha
+        return self.state.alpha
 
-    def update(self, entropy: float) -> float:
+    def next_state(self, state: PIState, entropy: float) -> PIState:
         """alpha for this micro-batch from its token-mean entropy, then the integral takes in the error."""
         err = _finite("entropy", entropy) - self.target
-        self.steps += 1
-        self.alpha = float(min(1.0, max(-1.0, self.kp * err + self.ki * self.integral)))
-        self.integral += err
+        alpha = float(min(1.0, max(-1.0, self.kp * err + self.ki * state.integral)))
+        integral = state.integral + err
         if self.integral_limit is not None:
-            self.integral = float(min(self.integral_limit, max(-self.integral_limit, self.integral)))
-        return self.alpha
+            integral = float(min(self.integral_limit, max(-self.integral_limit, integral)))
+        return PIState(integral=integral, alpha=alpha, steps=state.steps + 1)
 
 
 def positive_weight_schedule(mode: str, step: int, total_steps: int, epochs: int | None = None,
@@ -302,14 +369,14 @@ class PositiveWeight(_Controller):
     """
 
     MODES = ("fixed", "scheduled", "stage", "epoch", "entropy")
-    _STATE = ("weight", "steps")
+    State = PositiveWeightState
 
     def __init__(self, mode: str, init: float, target: float | None = None, delta: float = 0.05,
                  final: float | None = None, schedule_steps: int | None = None, epochs: int | None = None):
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
-        self.mode, self.weight, self.delta = mode, _finite("init", init), _finite("delta", delta)
-        if not 0.0 <= self.weight <= 1.0:
+        weight, self.mode, self.delta = _finite("init", init), mode, _finite("delta", delta)
+        if not 0.0 <= weight <= 1.0:
             raise ValueError(f"init must be in [0, 1], got {init!r}")
         if not 0.0 <= self.delta <= 1.0:
             raise ValueError(f"delta must be in [0, 1], got {delta!r}")
@@ -322,29 +389,27 @@ class PositiveWeight(_Controller):
                 raise ValueError(f"schedule_steps must be an int >= 1 for mode={mode!r}, got {schedule_steps!r}")
         if mode == "epoch" and (epochs is None or isinstance(epochs, bool) or int(epochs) < 2):
             raise ValueError(f"epochs must be an int >= 2 for mode='epoch', got {epochs!r}")
-        self.init, self.target, self.final = self.weight, target, final
+        self.init, self.target, self.final = weight, target, final
         self.schedule_steps = None if schedule_steps is None else int(schedule_steps)
         self.epochs = None if epochs is None else int(epochs)
-        self.steps = 0
-        if mode in ("stage", "epoch"):
-            self.weight = self._at(1)
+        self.state = PositiveWeightState(weight=self._at(1) if mode in ("stage", "epoch") else weight)
 
     def _at(self, step: int) -> float:
         return positive_weight_schedule(self.mode, step, self.schedule_steps, self.epochs, self.init, self.final)
 
     @property
     def value(self) -> float:
-        return self.weight
+        return self.state.weight
 
-    def update(self, entropy: float) -> float:
+    def next_state(self, state: PositiveWeightState, entropy: float) -> PositiveWeightState:
         h = _finite("entropy", entropy)
-        self.steps += 1
+        steps, weight = state.steps + 1, state.weight
         if self.mode == "scheduled":
-            frac = min(1.0, self.steps / self.schedule_steps)
-            self.weight = float(self.init + (self.final - self.init) * frac)
+            frac = min(1.0, steps / self.schedule_steps)
+            weight = float(self.init + (self.final - self.init) * frac)
         elif self.mode in ("stage", "epoch"):
-            self.weight = self._at(self.steps + 1)
+            weight = self._at(steps + 1)
         elif self.mode == "entropy":
             step = -self.delta if h < self.target else (self.delta if h > self.target else 0.0)
-            self.weight = float(min(1.0, max(0.0, self.weight + step)))
-        return self.weight
+            weight = float(min(1.0, max(0.0, weight + step)))
+        return PositiveWeightState(weight=weight, steps=steps)

@@ -14,6 +14,7 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import math
 import textwrap
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from aent import EntropyConfig
+from aent.validation import check
+from llm.model import DTYPES, ModelConfig
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -38,41 +41,30 @@ def _unknown(keys: list[str], allowed: set[str], where: str) -> ValueError:
 
 
 def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
-    """Raise one ValueError naming the field, the allowed range and the value given."""
-    if not ok:
-        raise ValueError(f"config field `{name}` must be {allowed}; got {value!r}")
+    """Raise one ValueError naming the config field (as written in YAML), the allowed range and the value."""
+    check(ok, name, allowed, value, PREFIX)
+
+
+PREFIX = "config field `"
+"""How error messages name a field of this config: config field `section.field`."""
 
 
 @dataclass(frozen=True)
-class ModelSection:
-    """Which policy to train: a local checkpoint folder, or a small model built from the shape fields below."""
+class ModelSection(ModelConfig):
+    """Which policy to train: a local checkpoint folder, or a small model built from the shape fields.
+
+    The shape fields (arch, hidden, layers, heads, kv_heads, intermediate, max_position, tie_embeddings, dtype,
+    init_std, rope_theta) are inherited from ``llm.model.ModelConfig``, their one declaration; the fields below
+    are run-time settings (what to load, the tokenizer, the warm start, memory), which the built model's shape
+    does not depend on.
+    """
 
     path: str = ""
-    """Model folder written by save_pretrained (or a cached hub id); "" builds a small model from the fields below."""
+    """Model folder written by save_pretrained (or a cached hub id); "" builds a small model from the shape fields."""
     tokenizer_path: str = ""
     """Tokenizer folder; "" uses `path`, or trains the project's BPE tokenizer on the task text for a built model."""
-    dtype: str = "float32"
-    """Parameter dtype: float32, bfloat16 or float16."""
     vocab_size: int = 512
     """Built model only: upper bound on the vocabulary of the trained byte-level BPE tokenizer (>= 260)."""
-    arch: str = "qwen2"
-    """Built model only: qwen2 (q/k/v biases) or llama (llm.model.ModelConfig.arch)."""
-    hidden: int = 128
-    """Built model only: width of the residual stream (>= 1, divisible by heads, even head dim)."""
-    layers: int = 4
-    """Built model only: number of decoder blocks (>= 1)."""
-    heads: int = 4
-    """Built model only: query heads (>= 1, divides hidden)."""
-    kv_heads: int = 4
-    """Built model only: key/value heads (>= 1, divides heads)."""
-    intermediate: int = 512
-    """Built model only: width of the SwiGLU MLP (>= 1)."""
-    max_position: int = 512
-    """Built model only: longest sequence; must hold data.max_prompt_len + rollout.max_new_tokens."""
-    tie_embeddings: bool = True
-    """Built model only: share the input embedding with lm_head."""
-    init_std: float = 0.02
-    """Built model only: standard deviation of the weight initialisation (> 0)."""
     warm_start_steps: int = 0
     """Supervised steps on the task's worked solutions before RL (llm.warmstart.warm_start, batch 32, cached in
     cache_dir and reused by every seed and method); 0 = none. A randomly initialised model gets no reward."""
@@ -82,23 +74,17 @@ class ModelSection:
     """Recompute activations in the backward pass (saves memory on large models)."""
 
     def __post_init__(self) -> None:
-        _check(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype",
-               "one of float32, bfloat16, float16", self.dtype)
-        _check(self.vocab_size >= 260, "model.vocab_size", ">= 260 (256 bytes + special tokens)", self.vocab_size)
-        _check(self.warm_start_steps >= 0, "model.warm_start_steps", ">= 0", self.warm_start_steps)
-        _check(self.warm_start_lr > 0, "model.warm_start_lr", "> 0", self.warm_start_lr)
-        if not self.path:
-            try:
-                self.shape()
-            except ValueError as err:
-                raise ValueError(f"config section `model`: {err}") from None
+        p = PREFIX + "model."
+        check(self.dtype in DTYPES, "dtype", f"one of {', '.join(DTYPES)}", self.dtype, p)
+        check(self.vocab_size >= 260, "vocab_size", ">= 260 (256 bytes + special tokens)", self.vocab_size, p)
+        check(self.warm_start_steps >= 0, "warm_start_steps", ">= 0", self.warm_start_steps, p)
+        check(self.warm_start_lr > 0, "warm_start_lr", "> 0", self.warm_start_lr, p)
+        if not self.path:  # the shape fields matter only for a model built from scratch
+            self.validate(p)
 
-    def shape(self):
-        """The llm.model.ModelConfig of a model built from scratch."""
-        from llm.model import ModelConfig
-
-        names = [f.name for f in dataclasses.fields(ModelConfig)]
-        return ModelConfig.from_dict({n: getattr(self, n) for n in names if hasattr(self, n)})
+    def shape(self) -> ModelConfig:
+        """The llm.model.ModelConfig of a model built from scratch (every inherited field, by name)."""
+        return ModelConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig)})
 
 
 @dataclass(frozen=True)
@@ -140,6 +126,10 @@ class DataSection:
     def __post_init__(self) -> None:
         _check(bool(self.task.strip()), "data.task", "a task name or dataset spec", self.task)
         _check(self.n_train >= 0, "data.n_train", ">= 0", self.n_train)
+        from llm.data import TASK_ALIASES, TASKS
+
+        _check(self.n_train >= 1 or TASK_ALIASES.get(self.task, self.task) not in TASKS, "data.n_train",
+               f">= 1 for the synthetic task {self.task!r} (0 keeps all rows only of dataset specs)", self.n_train)
         _check(self.n_test >= 0, "data.n_test", ">= 0", self.n_test)
         _check(0 <= self.difficulty <= 8, "data.difficulty", "in [0, 8] (0 = task default)", self.difficulty)
         _check(self.max_prompt_len >= 1, "data.max_prompt_len", ">= 1", self.max_prompt_len)
@@ -274,8 +264,15 @@ class TrainConfig:
     """Sampling temperature of the held-out evaluation (> 0)."""
     cache_dir: str = ""
     """Cache of the trained tokenizer and the warm-start model; "" = $AENT_CACHE or ~/.cache/aent."""
+    save_every_minutes: float = 0.0
+    """Also checkpoint once this many minutes of training passed since the last checkpoint (>= 0; 0 = off): bounds
+    the work a kill -9 loses. SIGTERM / SIGUSR1 save at the next step boundary regardless (llm.preempt)."""
     resume: bool = False
-    """Continue from the latest checkpoint in output_dir (same as --resume)."""
+    """Continue the run in output_dir from its newest intact checkpoint (same as --resume); its config must match
+    except the fields of llm.runfolder.SAFE_TO_CHANGE (max_steps, logging, saving, evaluation)."""
+    overwrite: bool = False
+    """Delete the run already in output_dir (its metrics, config, checkpoints, final/) first (same as --overwrite);
+    without it, or resume, a folder holding a run is refused."""
     progress: bool = True
     """Show a tqdm progress bar with reward and entropy (main process only)."""
     tensorboard: bool = True
@@ -294,6 +291,7 @@ class TrainConfig:
         _check(self.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision", "one of no, bf16, fp16",
                self.mixed_precision)
         _check(self.save_every >= 0, "save_every", ">= 0", self.save_every)
+        _check(self.save_every_minutes >= 0, "save_every_minutes", ">= 0", self.save_every_minutes)
         _check(self.keep_checkpoints >= 1, "keep_checkpoints", ">= 1", self.keep_checkpoints)
         _check(self.eval_every >= 0, "eval_every", ">= 0", self.eval_every)
         _check(self.eval_samples >= 1, "eval_samples", ">= 1", self.eval_samples)
@@ -375,10 +373,7 @@ def _build_section(name: str, sec: type, values: dict[str, Any]) -> Any:
     if sec is EntropyConfig:
         preset = values.get("preset")
         base = EntropyConfig.preset(str(preset)).to_dict() if preset else {}
-        try:
-            return EntropyConfig.from_dict({**base, **coerced})
-        except ValueError as err:  # name the config key the user wrote (entropy.x), not the class
-            raise ValueError(str(err).replace("EntropyConfig.", "config field entropy.")) from None
+        return EntropyConfig.from_dict({**base, **coerced}, prefix=f"{PREFIX}{name}.")
     return sec(**coerced)
 
 
@@ -408,14 +403,20 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         if tp is float:
             if isinstance(value, bool):
                 raise ValueError
+            if not math.isfinite(float(value)):
+                raise ValueError("finite")
             return float(value)
         if tp is str:
             return "" if value is None else str(value)
         if tp == tuple[str, ...]:  # a YAML list, or "a,b" from the command line; "" / none = empty
             items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
             return tuple(str(v).strip() for v in items if str(v).strip() and str(v).strip().lower() != "none")
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"config field `{name}` must be of type {tp.__name__}; got {value!r}") from None
+    except (TypeError, ValueError, OverflowError) as err:
+        finite = str(err) == "finite"
+    else:
+        return value
+    # outside the except: no chained traceback
+    _check(False, name, "a finite number" if finite else f"of type {tp.__name__}", value)
     return value
 
 
@@ -430,7 +431,10 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         key = key.strip().lstrip("-")
         parts = key.split(".")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ValueError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
         if len(parts) == 1:
             out[key] = value
         elif len(parts) == 2 and parts[0] in SECTIONS:
@@ -442,6 +446,13 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
             raise ValueError(f"override key {key!r} must be a run field or section.field with section in "
                              f"{sorted(SECTIONS)}")
     return out
+
+
+def _yaml_problem(err) -> str:
+    """One line from a YAML error: the problem and where (line, column; 1-based)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(err, 'problem', None) or str(err).splitlines()[0]}{where}"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -460,7 +471,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             p = aent_configs.resolve(path)
         except FileNotFoundError as err:
             raise ValueError(str(err)) from None
-        d = yaml.safe_load(p.read_text()) or {}
+        try:
+            d = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"config file {str(p)!r} is not valid YAML: {_yaml_problem(err)}") from None
         if not isinstance(d, dict):
             raise ValueError(f"config file {str(p)!r} must hold a YAML mapping of fields")
     return TrainConfig.from_dict(apply_overrides(d, overrides or []))

@@ -37,12 +37,14 @@ import numpy as np
 import torch
 
 from aent import EntropyConfig, EntropyControl, group_advantages, token_logprobs, zero_adv_frac
-from llm.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from llm.checkpoint import resume_checkpoint, save_checkpoint
 from llm.config import TrainConfig
 from llm.generate import generate, group_uniforms
 from llm.metrics import MetricsLogger, StepTimer
 from llm.policy import build_policy, completion_logits
+from llm.preempt import Preempted, StopGuard
 from llm.provenance import write_run_config
+from llm.runfolder import prepare_run_folder
 
 
 def mix_seed(*parts: int) -> int:
@@ -391,15 +393,19 @@ def setup(cfg: TrainConfig):
 
 def train(cfg: TrainConfig) -> list[dict]:
     """Run GRPO training as configured; returns the metrics rows (one per global step)."""
+    # The run folder is checked (and with overwrite cleared) before minutes go into the model and warm start.
+    prepare_run_folder(cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
+                       main_process=os.environ.get("RANK", "0") == "0")
     accelerator, train_set, eval_set, reward_fn, model, tokenizer, optimizer, scheduler = setup(cfg)
+    if not train_set:
+        raise ValueError(f"data.task {cfg.data.task!r} gave no training problems (data.n_train={cfg.data.n_train})")
     control = EntropyControl(run_entropy_config(cfg))
     out_dir = Path(cfg.output_dir)
     start, history = 0, []
-    ckpt = latest_checkpoint(out_dir) if cfg.resume else None
-    if cfg.resume and ckpt is None and accelerator.is_main_process:
+    state = resume_checkpoint(accelerator, out_dir, control=control, config=cfg.to_dict()) if cfg.resume else None
+    if cfg.resume and state is None and accelerator.is_main_process:
         print(f"resume=true but no checkpoint in {out_dir}/checkpoints; starting from step 0", flush=True)
-    if ckpt is not None:
-        state = load_checkpoint(accelerator, ckpt, control=control)
+    if state is not None:
         start, history = int(state["step"]), list(state["metrics"])
     if accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -417,13 +423,17 @@ def train(cfg: TrainConfig) -> list[dict]:
     G, P, world = cfg.rollout.group_size, cfg.rollout.prompts_per_step, accelerator.num_processes
     mine = list(range(P))[accelerator.process_index * P // world:(accelerator.process_index + 1) * P // world]
 
+    guard = StopGuard(cfg.save_every_minutes)  # SIGTERM / SIGUSR1 and the timed checkpoints (llm.preempt)
+
     def checkpoint(step: int) -> None:
         nonlocal saved_at
         save_checkpoint(accelerator, out_dir, step, control=control, metrics=history, config=cfg.to_dict(),
                         keep=cfg.keep_checkpoints)
         saved_at = step
+        guard.saved()
 
     try:
+        guard.__enter__()
         for step in range(start + 1, cfg.max_steps + 1):
             timer.reset()
             # 1. Prompts of this step (a function of seed and step); this process takes a contiguous share.
@@ -466,8 +476,11 @@ def train(cfg: TrainConfig) -> list[dict]:
                 row["time_eval_s"] = timer.seconds["eval"]
             history.append(row)
             log.log(row)
-            if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps:
+            timed, signum = guard.poll(accelerator)
+            if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps or timed or signum:
                 checkpoint(step)
+            if signum:
+                raise Preempted(signum, step)
     except BaseException as err:
         # Lose nothing: keep the last completed step (single process only: saving is collective and the other
         # processes may not have stopped), unless the weights went bad or already hold a later, unlogged update.
@@ -480,6 +493,8 @@ def train(cfg: TrainConfig) -> list[dict]:
                 log.write(f"model weights are not finite; no checkpoint written (last good: step {saved_at})")
         log.close()
         raise
+    finally:
+        guard.__exit__(None, None, None)
     save_final(accelerator, model, tokenizer, out_dir / "final")
     log.close()
     return history

@@ -53,7 +53,8 @@ def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str
             d = out / "llm" / label / f"seed-{seed}"
             runs.setdefault(label, {})[seed] = d
             cmd = [*launcher, "-m", "llm", "train", "--config", str(resolve(llm.config)), *llm.overrides,
-                   *overrides, f"seed={seed}", f"output_dir={d}", "progress=false"]
+                   *overrides, f"seed={seed}", f"output_dir={d}", "progress=false",
+                   "--resume"]  # a rerun continues an interrupted run (same config) instead of being refused
             # The first run builds the warm-start cache alone; the others may then run side by side.
             stages.append(Stage(name=f"llm-{label}-seed{seed}", title=f"llm {label} seed {seed}", cmd=cmd,
                                 expected_s=llm.expected_s, outputs=[d / "metrics.jsonl"], parallel=not first))

@@ -35,6 +35,7 @@ from torch import Tensor
 from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy, entropy
 from aent.regularizer import EntropyControl
+from aent.validation import check
 from toy.pg import BASELINES, adam_init, adam_update, baseline_advantages, inverse_cdf
 from toy.trap_bandit import KINDS, TrapRun
 
@@ -70,8 +71,7 @@ class TrapTreeConfig:
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
-            if not ok:
-                raise ValueError(f"TrapTreeConfig.{name} must be {allowed}, got {getattr(self, name)!r}")
+            check(ok, name, allowed, getattr(self, name), "TrapTreeConfig.")
 
         need(self.n_traps >= 1, "n_traps", ">= 1")
         need(self.vocab >= self.n_traps + 2, "vocab", f">= n_traps + 2 = {self.n_traps + 2}")

@@ -182,7 +182,7 @@ fig.savefig(OUT / "collapse.png", dpi=100)
 # The bonus changes the objective. The maximiser of $V + \lambda H$ is the Gibbs policy
 # $\pi_\lambda(a) \propto e^{r_a/\lambda}$ (`toy.exact.bandit_gibbs`), and its **bias** $V^* - V(\pi_\lambda)$
 # is at most $\lambda(\log|A| - \log m)$ (the paper's proposition with entropy regularisation, here with
-# horizon $H = 1$). First check that the Gibbs policy really is the maximiser, against random perturbations:
+# horizon $T = 1$). First check that the Gibbs policy really is the maximiser, against random perturbations:
 
 # %%
 lam = 0.1

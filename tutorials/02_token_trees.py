@@ -13,21 +13,21 @@
 # %% [markdown]
 # # Tutorial 2: language models as token trees
 #
-# A language model writing a response of $H$ tokens from a vocabulary $A$ walks down a tree: every prefix is a
+# A language model writing a response of $T$ tokens from a vocabulary $A$ walks down a tree: every prefix is a
 # state, every token an action, and only the complete sequence $y$ is scored, $R(y) \in [0, 1]$. The tabular
 # version of this MDP is small enough to **enumerate**: every quantity below is exact (float64 sums over all
-# $|A|^H$ sequences), so each claim of the theory can be checked to rounding error.
+# $|A|^T$ sequences), so each claim of the theory can be checked to rounding error.
 #
 # **Learning goals.** After this tutorial you can
 #
 # 1. build a token-tree task (`toy.tasks.TreeTask`), roll it out with the gymnasium environment
 #    `toy/TokenTree-v0`, and compute its value, trajectory entropy and policy gradient exactly (`toy.exact`);
-# 2. explain why optima are **sparse**: $|A^*| \ll |A|^H$;
+# 2. explain why optima are **sparse**: $|A^*| \ll |A|^T$;
 # 3. check the two propositions of AEnt (arXiv 2509.03493) on the tree:
 #    **no entropy control**, $\lVert\nabla_\theta V\rVert \le 2H(\pi_\theta)$ (a collapsed policy cannot
 #    learn); **entropy regularisation**, the maximiser of $V + \lambda H$ is $P(y) \propto e^{R(y)/\lambda}$
-#    and its bias is $V^* - V(\pi_\lambda) \le \lambda(H\log|A| - \log|A^*|)$, and for every policy
-#    $V^* - V(\pi_\theta) \le [\max V_\lambda - V_\lambda(\pi_\theta)] + \lambda(H\log|A| - \log|A^*|)$.
+#    and its bias is $V^* - V(\pi_\lambda) \le \lambda(T\log|A| - \log|A^*|)$, and for every policy
+#    $V^* - V(\pi_\theta) \le [\max V_\lambda - V_\lambda(\pi_\theta)] + \lambda(T\log|A| - \log|A^*|)$.
 # 4. train tabular policies on a tree with a trap (`toy.trap_tree`) and compare where each entropy control ends
 #    with the closed-form regularised optimum.
 #
@@ -92,7 +92,7 @@ for vocab, horizon in [(4, 3), (16, 4), (151_936, 8)]:
 #
 # A tabular softmax policy has one logit vector per prefix: `logits` of shape `(n_states, A)`, states in level
 # order (the root is state 0, the child of state $s$ by token $a$ is $A s + 1 + a$). `toy.exact` enumerates
-# the $|A|^H$ sequences to compute $V(\pi) = \sum_y P(y) R(y)$ and the trajectory entropy
+# the $|A|^T$ sequences to compute $V(\pi) = \sum_y P(y) R(y)$ and the trajectory entropy
 # $H(\pi) = -\sum_y P(y)\log P(y)$. Two independent checks:
 #
 # * the chain rule of entropy: $H(\pi) = \sum_s d(s)\, H(\pi(\cdot|s))$ with $d(s)$ the visitation
@@ -107,7 +107,7 @@ value = float(exact.trajectory_value(z, R))
 traj_h = float(exact.trajectory_entropy(z, HORIZON))
 print(
     f"{n_states} states | V = {value:.4f} | H(pi) = {traj_h:.4f} nats "
-    f"(max H log|A| = {HORIZON * math.log(VOCAB):.4f})"
+    f"(max entropy T log|A| = {HORIZON * math.log(VOCAB):.4f})"
 )
 assert math.isclose(traj_h, float(exact.visitation_entropy(z, HORIZON)), rel_tol=1e-12)
 
@@ -186,7 +186,7 @@ fig.savefig(OUT / "collapse_tree.png", dpi=100)
 # The maximiser of $V + \lambda H$ over tabular policies is the Gibbs distribution over **sequences**,
 # $P_\lambda(y) \propto e^{R(y)/\lambda}$; `toy.exact.regularized_optimum` computes its logits by the soft
 # value recursion and reports its value, bias and bounds. Check that its sequence distribution is the Gibbs
-# one, and that the bias respects $\lambda(H\log|A| - \log|A^*|)$:
+# one, and that the bias respects $\lambda(T\log|A| - \log|A^*|)$:
 
 # %%
 lam = 0.2
@@ -212,7 +212,7 @@ for _ in range(20 if SMOKE else 200):
     assert gap_reg >= -1e-12, "free_energy must be the maximum of V + lambda H"
     assert gap_v <= gap_reg + bias_term + 1e-12
 print(
-    "V* - V(theta) <= [max V_lambda - V_lambda(theta)] + lambda (H log|A| - log|A*|) on every sampled theta"
+    "V* - V(theta) <= [max V_lambda - V_lambda(theta)] + lambda (T log|A| - log|A*|) on every sampled theta"
 )
 
 # %% [markdown]
@@ -240,7 +240,7 @@ for m, c in curves.items():
     ax.plot(vocabs, np.minimum(c[:, 1], 1.0), "--", color=line.get_color(), label=f"bound, |A*| = {m}")
 ax.set_xlabel("|A| (vocabulary)")
 ax.set_ylabel(r"$V^* - V(\pi_\lambda)$")
-ax.set_title(rf"Bias of the entropy bonus, H = 3, $\lambda$ = {lam}")
+ax.set_title(rf"Bias of the entropy bonus, T = 3, $\lambda$ = {lam}")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(OUT / "bias_tree.png", dpi=100)
@@ -314,7 +314,7 @@ fig.savefig(OUT / "trap_tree_training.png", dpi=100)
 #
 # 1. Replace the targets by the rule task `TreeTask(vocab=4, horizon=3, structure="rule")`. How large is
 #    $|A^*|$, and how does the bias compare with the two-target task at the same $\lambda$?
-# 2. The bound $\lambda(H\log|A| - \log|A^*|)$ is loose when $\lambda$ is small. Plot `opt.bias`,
+# 2. The bound $\lambda(T\log|A| - \log|A^*|)$ is loose when $\lambda$ is small. Plot `opt.bias`,
 #    `opt.bound_entropy` and `opt.bound` against $\lambda \in [0.02, 1]$. Which one tracks the bias?
 # 3. Turn on `partial_credit=0.5`. Does shaping the reward change the bias of the Gibbs optimum? Why?
 # 4. Find a policy where $\lVert\nabla V\rVert / H(\pi)$ is as large as you can (start from `ratios`). How

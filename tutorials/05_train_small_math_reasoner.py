@@ -14,7 +14,7 @@
 # # Tutorial 5: training a small math reasoner with AEnt
 #
 # The LLM half of the project (`llm/`) trains a language model with GRPO and any entropy control of `aent`.
-# Its CPU default, `configs/tiny.yaml`, builds its own byte-level BPE tokenizer and a ~1M-parameter
+# Its CPU default, `configs/tiny.yaml`, builds its own byte-level BPE tokenizer and a 1.6 M-parameter
 # Qwen2-style model (no download), warm-starts it on single-digit arithmetic word problems, then runs RL with
 # 0/1 correctness rewards. The warm-start corpus mixes worked solutions (35%) with bare answers (65%, most of them
 # near misses), so the warm-started policy hesitates between showing its work and guessing, and mostly guesses:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aent.config import EntropyConfig
+from aent.validation import check
 from toy.experiments.common import Timer, progress, verdict
 from toy.experiments.figure1_plan import plan_bandit, plan_tree, predicted_value
 from toy.experiments.figure1_plot import plot
@@ -115,8 +116,7 @@ class Figure1Config:
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
-            if not ok:
-                raise ValueError(f"figure1 option {name} must be {allowed}, got {getattr(self, name)!r}")
+            check(ok, name, allowed, getattr(self, name), "figure1 option ")
 
         n_cand = self.opt_rank_hi - self.opt_rank_lo + 1
         need(len(self.m_values) >= 1 and all(1 <= m <= n_cand for m in self.m_values), "m_values",
