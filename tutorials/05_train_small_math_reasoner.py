@@ -252,8 +252,10 @@ print("wrote", png, "(the same plot from a shell: python -m llm plot RUN_DIR ...
 # * **`aent`**: after its warm-up, the clamped entropy falls below the band, so $\lambda$ climbs towards its cap
 #   (the `ent_coef` panel) and the bonus pushes back on the collapse, over the kept tokens only.
 # * **`bonus 0.3`**: a fixed full-vocabulary bonus with a coefficient that is too large. The vocabulary holds about
-#   3,600 reserved tokens the task never uses; the bonus spreads probability onto them, the entropy grows instead
-#   of falling, and the clamped entropy, which drops the least likely third of the vocabulary, stays far below it.
+#   3,600 reserved tokens the task never uses. For a while the reward signal wins and the entropy falls (less than
+#   without the bonus); then the bonus spreads probability onto those tokens, the entropy climbs towards the
+#   uniform policy's $\log|V|$ (log scale in the figure), the clamped entropy follows, and the reward collapses.
+#   [Reading the metrics](../docs/llm/metrics.md) annotates these curves key by key.
 #
 # The main job (`make demo`) runs the same comparison with three seeds and states each claim's verdict.
 
