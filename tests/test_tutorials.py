@@ -42,7 +42,7 @@ def _render_module():
 
 
 def test_site_notebooks_are_up_to_date():
-    """Every tutorial has a site notebook rendered from its current source (else: python tutorials/render.py NN)."""
+    """Every tutorial has a site notebook rendered from its current source (else: tutorials/render.py NN)."""
     problems = _render_module().stale(TUTORIALS)
     assert not problems, "\n".join(problems) + "\nre-render with: python tutorials/render.py NN"
 
