@@ -222,7 +222,7 @@ class EntropyConfig:
 
     @classmethod
     def aent_paper(cls) -> EntropyConfig:
-        """AEnt with the authors' Qwen2.5-Math-1.5B / MATH settings (arXiv 2509.03493; DESIGN.md).
+        """AEnt with the authors' Qwen2.5-Math-1.5B / MATH settings (arXiv 2509.03493; docs/methods.md).
 
         lambda0 = 0.002, p = 0.33, band [0.15, 0.24], beta = 0.002, warmup 30, box [6e-4, 9e-3], clip 0.2, no KL
         (group size 16 and lr 2e-6 belong to the trainer config).
@@ -232,7 +232,7 @@ class EntropyConfig:
 
     @classmethod
     def aent_r1_distill(cls) -> EntropyConfig:
-        """AEnt with the authors' R1-Distill-Qwen-1.5B / OpenR1-Math settings (arXiv 2509.03493; DESIGN.md).
+        """AEnt with the authors' R1-Distill-Qwen-1.5B / OpenR1-Math settings (arXiv 2509.03493; docs/methods.md).
 
         lambda0 = 3e-4, p = 0.25, band [0.35, 0.62], beta = 1e-4, warmup 156, box [4e-5, 1e-3], clip 0.2
         (group size 8, lr 1e-6 and 7,168 response tokens belong to the trainer config).

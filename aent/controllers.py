@@ -154,7 +154,7 @@ class ConstantCoef(_Controller):
 class AEntCoef(_Controller):
     """AEnt's adaptive coefficient: keep the clamped entropy inside a band [low, high].
 
-    Implements arXiv 2509.03493 (Alg. 1; DESIGN.md "Adaptive coefficient"): after global step t >= warmup,
+    Implements arXiv 2509.03493 (Alg. 1; docs/methods.md): after global step t >= warmup,
 
         lambda <- clip(lambda - lr * [min(0, H - low) + max(0, H - high)], min, max).
 
@@ -204,8 +204,8 @@ class SACCoef(_Controller):
         J(log lambda) = log lambda * (H - H_target),   dJ/dlog lambda = H - H_target,
 
     so one plain gradient-descent step is  log lambda <- log lambda - lr * (H - H_target): lambda rises
-    while H < H_target, falls while H > H_target and is stationary at H = H_target. (DESIGN.md writes the
-    loss as -log lambda * (H - H_target); descending that would move lambda the wrong way, so the sign here is
+    while H < H_target, falls while H > H_target and is stationary at H = H_target. (Writing the
+    loss as -log lambda * (H - H_target) and descending it would move lambda the wrong way, so the sign here is
     SAC's.) ``min`` / ``max`` optionally box lambda; the default box (0, inf) is no box.
     """
 

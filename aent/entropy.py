@@ -5,21 +5,20 @@ remove the k = floor(p * V) tokens with the smallest logits, renormalise over th
 
     H~(z) = log sum_{a in K} e^{z_a} - sum_{a in K} pi~(a) z_a,        pi~(a) = e^{z_a} / sum_{b in K} e^{z_b}.
 
-p = 0 is the ordinary entropy H. How it is computed, and why (see DESIGN.md, "Where the time goes"):
+p = 0 is the ordinary entropy H. How it is computed, and why (see docs/benchmarks/entropy.md):
 
 - Chunked over tokens (rows): only one chunk of fp32 working tensors (default about ``CHUNK_BYTES`` = 4 MiB per
   tensor, sized for the CPU cache) is alive at a time, whatever the number of tokens; bf16/fp16 logits are upcast
   chunk by chunk (fp32 accumulation).
-- No sort of the vocabulary: the k-th smallest logit of each row is bracketed by two order statistics of a strided
-  sample of ``SAMPLE`` columns; one pass counts the logits below the bracket, one pass lists the few inside it, and
-  the exact k-th value is selected among those. Rows whose bracket misses (rare) fall back to ``kthvalue`` on the
-  row. Always exact. The threshold is selected and applied on z = logits / T in fp32 before the max-shift, so
-  logits that differ only below the shift's rounding are still told apart; the removal adds {-inf, 0} from one
-  chunk-sized ``threshold_`` of logits - t (no boolean mask), which leaves the kept values exactly as they were.
+- No sort of the vocabulary: the exact cutoff of each row (the k-th smallest value t of z = logits / T in fp32 and
+  the column of the last removed copy of t) is found by ``aent._select.kth_smallest`` (a sampled bracket, one
+  counting pass, the few candidates inside the bracket) and saved for the backward pass: two numbers per row. The
+  comparison is made on z before the max-shift, so logits that differ only below the shift's rounding are still
+  told apart, and removal (``threshold_`` per row) leaves the kept values exactly as they were.
 - Analytic backward: dH/dz_a = -pi(a) (log pi(a) + H) / T on kept tokens and exactly 0 on removed ones, recomputed
   from the saved logits chunk by chunk, so autograd never stores pi or log pi.
-- Ties at the threshold: exactly k tokens are removed. Among logits equal to the k-th smallest value, those with the
-  lowest vocabulary index are removed first. Tied tokens have identical logits, so which of them go does not change
+- Ties at the threshold: exactly k tokens are removed, the first k of a stable ascending sort (among logits equal
+  to the k-th smallest value, those with the lowest vocabulary index go first). Tied tokens have identical logits, so which of them go does not change
   the value; it only decides which positions get zero gradient.
 - -inf logits are allowed (probability 0, gradient 0). A row whose logits are all -inf has entropy 0 and zero
   gradient. Tokens more than 69.9 nats below their row's maximum get probability exactly 0 (true value < 5e-31;
@@ -33,17 +32,17 @@ import math
 import torch
 from torch import Tensor
 
+from aent._select import SAMPLE, kth_smallest, remove_smallest_
+
 __all__ = ["entropy", "clamped_entropy", "clamp_k", "token_logprobs", "masked_mean", "CHUNK_BYTES", "SAMPLE"]
 
 CHUNK_BYTES = 4 * 2**20  # bytes of one fp32 chunk-sized working tensor (cache-sized); sets the default chunk_size
-SAMPLE = 8192  # columns sampled per row to bracket the threshold
 # Shifted logits (max 0) are clamped at _LOW and probabilities below _CUT are set to exactly 0: exp() is several
 # times slower on inputs in its underflow range, and a token 69.9 nats below the row maximum has p < 5e-31, far
 # below fp32 resolution of the entropy. Removed and -inf tokens are stored as _LOW, so they get exactly p = 0.
 _LOW = -70.0
 _CUT = math.exp(-69.9)
 _NEG = _LOW  # backward-compatible name of the stand-in for removed / -inf logits
-_WIDEN = 3.5  # bracket half-width in binomial standard deviations of the sample rank
 
 
 # ----------------------------------------------------------------------------------------------------- checks
@@ -96,141 +95,21 @@ def _row_max(x: Tensor) -> Tensor:
     return torch.where(torch.isfinite(m), m, torch.zeros_like(m))  # all -inf row -> 0 (entropy defined as 0)
 
 
-def _count(b: Tensor) -> Tensor:
-    """Row counts (int64) of a boolean (n, V) tensor; summing its bytes is several times faster than bool.sum."""
-    return b.view(torch.uint8).sum(-1, dtype=torch.int32).long()
-
-
-def _kept_ties(rows: Tensor, cols: Tensor, n_drop: Tensor) -> tuple[Tensor, Tensor]:
-    """Of the tied positions (rows, cols), sorted row-major, keep all but the first n_drop[row] of each row."""
-    if rows.numel() == 0:
-        return rows, cols
-    n = n_drop.numel()
-    count = torch.bincount(rows, minlength=n)
-    start = torch.cumsum(count, 0) - count
-    rank = torch.arange(rows.numel(), device=rows.device) - start[rows]
-    keep = rank >= n_drop[rows]
-    return rows[keep], cols[keep]
-
-
-def _threshold_direct(z: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
-    """k-th smallest value t of each row of z by ``kthvalue``, and the tied positions that stay kept."""
-    t = z.kthvalue(k, -1).values
-    n_below = _count(z < t[:, None])
-    rows, cols = torch.nonzero(z == t[:, None], as_tuple=True)
-    kr, kc = _kept_ties(rows, cols, k - n_below)
-    return t, kr, kc
-
-
-def _threshold(z: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Exact k-th smallest value t (1-indexed) of each row of z (n, V) without sorting, and the kept ties.
-
-    Removed set: every value < t and the lowest-index copies of t, k tokens in all. Returns t (n,) and the
-    (row, column) positions of the copies of t that are *kept* (usually none).
-
-    The bracket [lo, hi] comes from two order statistics of a strided sample of ``SAMPLE`` columns, wide enough
-    (``_WIDEN`` binomial standard deviations) that it almost always contains the k-th value; one pass counts the
-    values below lo and one pass lists the few values inside [lo, hi], among which the exact value is selected.
-    Rows whose bracket misses fall back to ``kthvalue`` on the row.
-    """
-    n, vocab = z.shape
-    if vocab <= 4 * SAMPLE:
-        return _threshold_direct(z, k)
-    sample = z[:, :: vocab // SAMPLE]
-    size = sample.shape[1]
-    q = k / vocab
-    half = _WIDEN * math.sqrt(size * q * (1 - q)) + 2
-    r_lo, r_hi = math.floor(q * size - half), math.ceil(q * size + half)
-    lo = sample.kthvalue(r_lo, -1, keepdim=True).values if r_lo >= 1 else z.new_full((n, 1), -math.inf)
-    hi = sample.kthvalue(r_hi, -1, keepdim=True).values if r_hi <= size else z.new_full((n, 1), math.inf)
-    c_lo = _count(z < lo)
-    band = (z >= lo).logical_and_(z <= hi)
-    count = _count(band)
-    rows, cols = torch.nonzero(band, as_tuple=True)
-    vals = z[rows, cols]
-    ok = (c_lo < k) & (c_lo + count >= k)
-    t = torch.empty(n, device=z.device)
-    if bool(ok.all()):
-        t = _select_in_band(vals, count, k - c_lo)
-    else:
-        okr = ok[rows]
-        rows, cols, vals = rows[okr], cols[okr], vals[okr]
-        if bool(ok.any()):
-            t[ok] = _select_in_band(vals, count[ok], (k - c_lo)[ok])
-    # Ties: within the bracket, the copies of t are listed with their columns; the first n_drop of them go.
-    tv = t[rows]
-    n_below = c_lo + torch.zeros_like(c_lo).index_add_(0, rows, (vals < tv).to(c_lo.dtype))
-    eq = vals == tv
-    kr, kc = _kept_ties(rows[eq], cols[eq], k - n_below)
-    bad = torch.nonzero(~ok).flatten()
-    if bad.numel():  # rare: the bracket missed; select on the whole row
-        t_b, br, bc = _threshold_direct(z[bad], k)
-        t[bad] = t_b
-        kr, kc = torch.cat([kr, bad[br]]), torch.cat([kc, bc])
-    return t, kr, kc
-
-
-def _select_in_band(vals: Tensor, count: Tensor, rank: Tensor) -> Tensor:
-    """rank-th smallest (1-indexed) of each row's candidates; vals holds row 0's count[0] values, then row 1's...
-
-    Rows are padded so that every row's target is the same rank J: J - rank copies of -inf in front, +inf after;
-    then one ``kthvalue(J)`` on the small padded matrix selects them all.
-    """
-    big_j = int(rank.max())
-    lead = big_j - rank
-    width = int((lead + count).max())
-    n = count.numel()
-    padded = torch.full((n, width), math.inf, device=vals.device)
-    cols = torch.arange(width, device=vals.device)
-    padded.masked_fill_(cols < lead[:, None], -math.inf)
-    row_of = torch.repeat_interleave(torch.arange(n, device=vals.device), count)
-    start = torch.cumsum(count, 0) - count
-    pos = torch.arange(vals.numel(), device=vals.device) - start[row_of] + lead[row_of]
-    padded[row_of, pos] = vals
-    return padded.kthvalue(big_j, -1).values
-
-
-def _clamp_(y: Tensor, t: Tensor, kept_rows: Tensor, kept_cols: Tensor) -> Tensor:
-    """In place on unshifted logits y = x / T: y_a stays where y_a > t (row threshold) or (row, a) is a kept tie,
-    else becomes -inf.
-
-    The comparison is made on the same fp32 values the threshold was selected from, so two logits that differ
-    only below the rounding of a later max-shift are still told apart. ``threshold_`` compares with one scalar,
-    so d = y - t is thresholded at 0 (fl(y - t) > 0 exactly when y > t), clamped to {-inf, 0} and added to y:
-    kept values gain an exact 0 (shifting y back by t would move them by one rounding at the scale of t, large
-    when the removed logits lie far below the kept ones). ``masked_fill_`` with a comparison is exact too but
-    measured about 7x slower on CPU. Rows with t = -inf remove only -inf logits and are left alone.
-    """
-    finite = torch.isfinite(t)
-    if bool(finite.all()):
-        d = y - t[:, None]
-        torch.nn.functional.threshold_(d, 0.0, -math.inf).clamp_(max=0.0)
-        y.add_(d)
-    elif bool(finite.any()):
-        idx = torch.nonzero(finite).flatten()
-        d = y[idx] - t[idx, None]
-        torch.nn.functional.threshold_(d, 0.0, -math.inf).clamp_(max=0.0)
-        y[idx] = y[idx].add_(d)
-    if kept_rows.numel():
-        y[kept_rows, kept_cols] = t[kept_rows]
-    return y
-
-
-def _clamped_scaled(x: Tensor, shift: Tensor, temperature: float, t: Tensor | None, kept_rows: Tensor | None,
-                    kept_cols: Tensor | None, k: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _clamped_scaled(x: Tensor, shift: Tensor, temperature: float, t: Tensor | None, cut: Tensor | None,
+                    k: int) -> tuple[Tensor, Tensor, Tensor]:
     """fp32 shifted logits (x / T - shift / T, clamped at _LOW) with the k smallest of x / T removed (-> _LOW).
 
-    The threshold is selected on x / T itself (when ``t`` is None) or taken from a previous call (backward pass).
-    Returns (z, t, kept_rows, kept_cols).
+    The cutoff (t, cut) is selected on x / T itself (when ``t`` is None) or taken from the forward pass (backward).
+    Returns (z, t, cut), z of shape (n, V).
     """
-    y = x.to(torch.float32, copy=True)
+    y = x.to(torch.float32, copy=True)  # (n, V)
     if temperature != 1.0:
         y.div_(temperature)
     if t is None:
-        t, kept_rows, kept_cols = _threshold(y, k)
-    _clamp_(y, t, kept_rows, kept_cols)
+        t, cut = kth_smallest(y, k)
+    remove_smallest_(y, t, cut)
     sh = shift if temperature == 1.0 else shift / temperature
-    return y.sub_(sh).clamp_(min=_LOW), t, kept_rows, kept_cols
+    return y.sub_(sh).clamp_(min=_LOW), t, cut
 
 
 def _probs(z: Tensor) -> Tensor:
@@ -255,43 +134,32 @@ class _EntropyFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, rows, k, temperature, chunk):  # noqa: D102
-        flat = logits
-        n = flat.shape[0]
-        ent = torch.zeros(n, device=flat.device)
-        shift = torch.zeros(n, device=flat.device)
-        log_s = torch.zeros_like(shift)
-        t = torch.zeros_like(shift)
-        kept_rows, kept_cols = [], []
-        for sel, x in _chunks(flat, rows, chunk):
-            m = _row_max(x)
+        n = logits.shape[0]
+        ent = torch.zeros(n, device=logits.device)  # (N,) per-row entropy; skipped rows stay 0
+        shift = torch.zeros(n, device=logits.device)  # (N,) row max of the logits
+        log_s = torch.zeros_like(shift)  # (N,) log sum_K exp(z), z the shifted logits
+        t = torch.zeros_like(shift)  # (N,) k-th smallest of logits / T
+        cut = torch.full((n,), -1, dtype=torch.long, device=logits.device)  # (N,) last removed copy of t
+        for sel, x in _chunks(logits, rows, chunk):
+            m = _row_max(x)  # (n, 1)
             if k > 0:
-                z, t_c, kr, kc = _clamped_scaled(x, m, temperature, None, None, None, k)
-                t[sel] = t_c
-                kept_rows.append(_global_rows(sel, kr))
-                kept_cols.append(kc)
+                z, t[sel], cut[sel] = _clamped_scaled(x, m, temperature, None, None, k)
             else:
                 z = _scaled(x, m, temperature)
             ent[sel], log_s[sel] = _entropy_of(z)
             shift[sel] = m.squeeze(-1)
-        empty = torch.zeros(0, dtype=torch.long, device=flat.device)
-        kr = torch.cat(kept_rows) if kept_rows else empty
-        kc = torch.cat(kept_cols) if kept_cols else empty
-        ctx.save_for_backward(logits, rows, ent, shift, log_s, t, kr, kc)
+        ctx.save_for_backward(logits, rows, ent, shift, log_s, t, cut)
         ctx.k, ctx.temperature, ctx.chunk = k, temperature, chunk
         return ent
 
     @staticmethod
     def backward(ctx, grad_ent):  # noqa: D102
-        logits, rows, ent, shift, log_s, t, kr, kc = ctx.saved_tensors
+        logits, rows, ent, shift, log_s, t, cut = ctx.saved_tensors
         k, temperature = ctx.k, ctx.temperature
         grad = torch.zeros_like(logits) if rows is not None else torch.empty_like(logits)
-        if k > 0:
-            order = torch.argsort(kr, stable=True)  # kept ties grouped by row, to hand each chunk its own
-            kr, kc = kr[order], kc[order]
         for sel, x in _chunks(logits, rows, ctx.chunk):
             if k > 0:
-                lr, lc = _local_ties(sel, rows, kr, kc, logits.shape[0])
-                z = _clamped_scaled(x, shift[sel, None], temperature, t[sel], lr, lc, k)[0]
+                z = _clamped_scaled(x, shift[sel, None], temperature, t[sel], cut[sel], k)[0]
             else:
                 z = _scaled(x, shift[sel, None], temperature)
             p = _probs(z).div_(log_s[sel, None].exp())
@@ -302,50 +170,38 @@ class _EntropyFn(torch.autograd.Function):
         return grad, None, None, None, None
 
 
-def _global_rows(sel: slice | Tensor, local: Tensor) -> Tensor:
-    """Row numbers of ``flat`` for chunk-local rows ``local``."""
-    if isinstance(sel, slice):
-        return local + sel.start
-    return sel[local]
-
-
-def _local_ties(sel: slice | Tensor, rows: Tensor | None, kr: Tensor, kc: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    """The kept ties (kr, kc: rows of ``flat`` sorted, columns) that fall in chunk ``sel``, in chunk-local rows."""
-    if kr.numel() == 0:
-        return kr, kc
-    if isinstance(sel, slice):
-        lo, hi = torch.searchsorted(kr, torch.tensor([sel.start, sel.stop], device=kr.device)).tolist()
-        return kr[lo:hi] - sel.start, kc[lo:hi]
-    local = torch.full((n,), -1, dtype=torch.long, device=kr.device)
-    local[sel] = torch.arange(sel.numel(), device=kr.device)
-    lrow = local[kr]
-    inside = lrow >= 0
-    return lrow[inside], kc[inside]
-
-
 class _LogprobFn(torch.autograd.Function):
-    """log softmax(logits / T) gathered at actions, with a softmax-based chunked backward."""
+    """log softmax(logits / T) gathered at actions, with a softmax-based chunked backward.
+
+    Everything is computed on the shifted logits z = (x - max) / T, so the result's rounding is that of
+    log pi(a) itself, not of the (possibly large) max / T that cancels between the picked logit and logsumexp.
+    """
 
     @staticmethod
     def forward(ctx, flat, actions, temperature, chunk):  # noqa: D102
-        lse = torch.empty(flat.shape[0], device=flat.device)
+        n = flat.shape[0]
+        shift = torch.empty(n, device=flat.device)  # (N,) row max
+        log_s = torch.empty(n, device=flat.device)  # (N,) logsumexp of the shifted logits
+        out = torch.empty(n, device=flat.device)
         for sel, x in _chunks(flat, None, chunk):
-            m = _row_max(x)
-            z = _scaled(x, m, temperature)
-            lse[sel] = torch.logsumexp(z, -1) + m.squeeze(-1) / temperature
-        picked = flat.gather(1, actions[:, None]).squeeze(1).float() / temperature
-        ctx.save_for_backward(flat, actions, lse)
+            m = _row_max(x)  # (n, 1)
+            z = _scaled(x, m, temperature)  # (n, V)
+            log_s[sel] = torch.logsumexp(z, -1)
+            za = (x.gather(1, actions[sel, None]).float() - m) / temperature  # (n, 1) unclamped, as in z
+            out[sel] = za.squeeze(1) - log_s[sel]
+            shift[sel] = m.squeeze(-1)
+        ctx.save_for_backward(flat, actions, shift, log_s)
         ctx.temperature, ctx.chunk = temperature, chunk
-        return picked - lse
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: D102
-        flat, actions, lse = ctx.saved_tensors
+        flat, actions, shift, log_s = ctx.saved_tensors
         temperature = ctx.temperature
         grad = torch.zeros_like(flat)
         scale = grad_out / temperature
         for sel, x in _chunks(flat, None, ctx.chunk):
-            p = _probs(_scaled(x, lse[sel, None] * temperature, temperature))
+            p = _probs(_scaled(x, shift[sel, None], temperature).sub_(log_s[sel, None]))
             g = p.mul_(-scale[sel, None])
             g.scatter_add_(1, actions[sel, None], scale[sel, None])
             grad[sel] = g.to(grad.dtype)

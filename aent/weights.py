@@ -1,6 +1,6 @@
 """Per-token loss weights and masks that steer entropy through which tokens the policy gradient uses.
 
-Why they work (DESIGN.md, theory claim 5; Cui et al. 2025, arXiv 2505.22617, Lemma 1): for a softmax step
+Why they work (docs/toy/theory.md claim 5; Cui et al. 2025, arXiv 2505.22617, Lemma 1): for a softmax step
 Delta z, the entropy change is Delta H = -Cov_{a~pi}(log pi(a), Delta z(a)) + O(|Delta z|^2). A positive-
 advantage update on a likely token (log pi above its mean) raises the logit of an already likely token and
 lowers entropy; a negative-advantage update on a likely token raises entropy. So:

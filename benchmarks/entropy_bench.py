@@ -2,7 +2,8 @@
 
 What it measures, for each (dtype, number of tokens) at one vocabulary size (default Qwen2.5's 151,936):
 
-- time: forward + backward (``H.sum().backward()``) of ``aent.entropy``, ``aent.clamped_entropy`` and
+- time: wall and CPU time (``time.thread_time`` of the one torch thread: on a shared machine it leaves out the
+  time the process waits for a core) of forward + backward (``H.sum().backward()``) of ``aent.entropy``, ``aent.clamped_entropy`` and
   ``aent.reference.clamped_entropy_reference`` (topk smallest -> mask -> renormalise), in one process, the three
   interleaved within every repeat (rotating which goes first) so that they share the machine's load; the ratios are
   medians of per-repeat ratios.
@@ -10,6 +11,9 @@ What it measures, for each (dtype, number of tokens) at one vocabulary size (def
   freed blocks leave RSS at once); peak RSS (VmHWM, reset through ``/proc/self/clear_refs``) during the run minus RSS
   once the inputs exist. It includes the gradient (the size of the logits, which any implementation must return);
   "working" is that minus the gradient's bytes. On CUDA it is ``torch.cuda.max_memory_allocated``.
+
+- the increment inside a training step (``step_bench``): the loss of ``aent.EntropyControl`` on logits from an
+  LM head, with and without clamping, forward + backward, alternated.
 
 Targets (DESIGN.md / the issue): ours <= 1.5x the full entropy, >= 5x faster than the reference, working memory at
 most one chunk. Results go to ``OUT/entropy_bench.json`` and ``OUT/entropy_bench.md``.
@@ -65,12 +69,15 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _run_once(fn, logits: torch.Tensor, device: str) -> float:
+def _run_once(fn, logits: torch.Tensor, device: str, cpu: list | None = None) -> float:
+    """Wall seconds of one forward + backward; its CPU seconds (this thread) are appended to ``cpu``."""
     z = logits.detach().requires_grad_(True)
     _sync(device)
-    t0 = time.perf_counter()
+    c0, t0 = time.thread_time(), time.perf_counter()
     fn(z).sum().backward()
     _sync(device)
+    if cpu is not None:
+        cpu.append(time.thread_time() - c0)
     return time.perf_counter() - t0
 
 
@@ -136,22 +143,25 @@ def bench(tokens_list: list[int], vocab: int, dtypes: list[str], repeats: int, c
             for i in impls:  # warm-up (allocator, lazy init) on a slice
                 _run_once(fns[i], logits[: min(tokens, 8)], device)
             times: dict[str, list[float]] = {i: [] for i in impls}
+            cpu: dict[str, list[float]] = {i: [] for i in impls}
             for rep in range(repeats):
                 order = impls[rep % len(impls):] + impls[: rep % len(impls)]
                 for i in order:
-                    times[i].append(_run_once(fns[i], logits, device))
+                    times[i].append(_run_once(fns[i], logits, device, cpu[i]))
                 print(f"  {dtype} tokens={tokens} repeat {rep + 1}/{repeats}: "
                       + ", ".join(f"{i} {times[i][-1]:.3f}s" for i in impls), flush=True)
             del logits
             for i in impls:
                 row = {"impl": i, "dtype": dtype, "tokens": tokens, "vocab": vocab,
                        "time_s_median": round(statistics.median(times[i]), 4),
-                       "time_s_all": [round(t, 4) for t in times[i]]}
+                       "time_s_all": [round(t, 4) for t in times[i]],
+                       "cpu_s_median": round(statistics.median(cpu[i]), 4)}
                 if memory:
                     row.update(_memory(i, dtype, tokens, vocab, clamp_p, device))
                 rows.append(row)
             r = {"dtype": dtype, "tokens": tokens,
-                 "ours_over_full": round(statistics.median(o / f for o, f in zip(times["ours"], times["full"])), 3)}
+                 "ours_over_full": round(statistics.median(o / f for o, f in zip(times["ours"], times["full"])), 3),
+                 "ours_over_full_cpu": round(statistics.median(o / f for o, f in zip(cpu["ours"], cpu["full"])), 3)}
             if "reference" in times:
                 r["reference_over_ours"] = round(
                     statistics.median(a / o for a, o in zip(times["reference"], times["ours"])), 2)
@@ -160,16 +170,72 @@ def bench(tokens_list: list[int], vocab: int, dtypes: list[str], repeats: int, c
 
 
 def to_markdown(res: dict) -> str:
-    lines = ["| dtype | tokens | impl | time (s, median) | peak extra MB | gradient MB | working MB |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+    lines = ["| dtype | tokens | impl | wall s (median) | CPU s (median) | peak extra MB | gradient MB | working MB |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in res["rows"]:
         lines.append(f"| {r['dtype']} | {r['tokens']} | {r['impl']} | {r['time_s_median']:.3f} | "
-                     f"{r.get('peak_extra_mb', '-')} | {r.get('grad_mb', '-')} | {r.get('working_mb', '-')} |")
-    lines += ["", "| dtype | tokens | ours / full (time) | reference / ours (time) |", "|---|---:|---:|---:|"]
+                     f"{r.get('cpu_s_median', '-')} | {r.get('peak_extra_mb', '-')} | {r.get('grad_mb', '-')} | "
+                     f"{r.get('working_mb', '-')} |")
+    lines += ["", "| dtype | tokens | ours / full (wall) | ours / full (CPU) | reference / ours (wall) |",
+              "|---|---:|---:|---:|---:|"]
     for r in res["ratios"]:
-        lines.append(f"| {r['dtype']} | {r['tokens']} | {r['ours_over_full']:.2f} | "
+        lines.append(f"| {r['dtype']} | {r['tokens']} | {r['ours_over_full']:.2f} | {r['ours_over_full_cpu']:.2f} | "
                      f"{r.get('reference_over_ours', '-')} |")
+    for r in res.get("step", []):
+        lines += ["", f"Training step ({r['dtype']}, {r['tokens']} tokens, LM head {r['hidden']} x {r['vocab']}, "
+                      "EntropyControl loss + backward through the head):", "",
+                  "| loss | wall s (median) | CPU s (median) |", "|---|---:|---:|",
+                  f"| entropy_bonus, clamp_p = 0 (no clamping) | {r['plain_s']:.3f} | {r['plain_cpu_s']:.3f} |",
+                  f"| aent, clamp_p = {r['clamp_p']} | {r['aent_s']:.3f} | {r['aent_cpu_s']:.3f} |", "",
+                  f"Increment of clamping inside the step: {r['aent_over_plain']:.3f}x (wall), "
+                  f"{r['aent_over_plain_cpu']:.3f}x (CPU)."]
     return "\n".join(lines) + "\n"
+
+
+def step_bench(tokens: int, vocab: int, hidden: int, dtype: str, repeats: int, clamp_p: float) -> dict:
+    """One training step's loss through ``aent.EntropyControl``, with and without clamping, alternated.
+
+    hidden states (1, tokens, hidden) -> LM head (hidden x vocab) -> logits -> EntropyControl.loss (PPO-clip +
+    entropy term + the metrics it always computes: token log-probs, full and clamped entropy) -> backward into the
+    head. "Without clamping" is method entropy_bonus with clamp_p = 0 (its metric clamped_entropy is then the full
+    entropy, no selection); "with" is method aent at clamp_p. The model body is left out: it adds the same time to
+    both, so this is an upper bound of the increment a real step sees.
+    """
+    from aent import EntropyConfig, EntropyControl
+
+    g = torch.Generator().manual_seed(0)
+    dt = DTYPES[dtype]
+    h = (torch.randn(1, tokens, hidden, generator=g)).to(dt)
+    w0 = (torch.randn(hidden, vocab, generator=g) * (2.0 / hidden**0.5)).to(dt)
+    actions = torch.randint(0, vocab, (1, tokens), generator=g)
+    old = torch.full((1, tokens), -3.0)
+    adv = torch.randn(1, 1, generator=g)
+    mask = torch.ones(1, tokens)
+    ctrls = {"plain": EntropyControl(EntropyConfig(method="entropy_bonus", ent_coef=0.002, clamp_p=0.0)),
+             "aent": EntropyControl(EntropyConfig(method="aent", clamp_p=clamp_p))}
+
+    def run(name: str, cpu: list) -> float:
+        w = w0.detach().requires_grad_(True)
+        c0, t0 = time.thread_time(), time.perf_counter()
+        logits = h @ w  # (1, tokens, vocab)
+        ctrls[name].loss(logits=logits, actions=actions, old_logp=old, adv=adv, mask=mask).loss.backward()
+        cpu.append(time.thread_time() - c0)
+        return time.perf_counter() - t0
+
+    times = {k: [] for k in ctrls}
+    cpu = {k: [] for k in ctrls}
+    for rep in range(repeats + 1):
+        for name in (("plain", "aent") if rep % 2 else ("aent", "plain")):
+            times[name].append(run(name, cpu[name]))
+        print(f"  step {dtype} repeat {rep}: plain {times['plain'][-1]:.3f}s aent {times['aent'][-1]:.3f}s",
+              flush=True)
+    med = {k: statistics.median(v[1:]) for k, v in times.items()}  # the first repeat is warm-up
+    medc = {k: statistics.median(v[1:]) for k, v in cpu.items()}
+    return {"dtype": dtype, "tokens": tokens, "vocab": vocab, "hidden": hidden, "clamp_p": clamp_p,
+            "plain_s": round(med["plain"], 4), "aent_s": round(med["aent"], 4),
+            "plain_cpu_s": round(medc["plain"], 4), "aent_cpu_s": round(medc["aent"], 4),
+            "aent_over_plain": round(statistics.median(a / b for a, b in zip(times["aent"][1:], times["plain"][1:])), 3),
+            "aent_over_plain_cpu": round(statistics.median(a / b for a, b in zip(cpu["aent"][1:], cpu["plain"][1:])), 3)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -184,6 +250,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--no-memory", action="store_true", help="skip the per-case memory subprocesses")
     ap.add_argument("--quick", action="store_true", help="256 tokens (unless --tokens is given), 1 repeat")
+    ap.add_argument("--step-hidden", type=int, default=896,
+                    help="hidden size of the LM head in the training-step comparison (Qwen2.5-0.5B: 896); 0 skips it")
+    ap.add_argument("--step-tokens", type=int, default=1024, help="tokens of the training-step comparison")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -200,6 +269,9 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error("--device cuda: no CUDA device available")
     res = bench(tokens_list, args.vocab, dtypes, args.repeats, args.clamp_p, args.device, args.ref_max_tokens,
                 not args.no_memory)
+    if args.step_hidden and args.device == "cpu":
+        res["step"] = [step_bench(args.step_tokens, args.vocab, args.step_hidden, d, args.repeats, args.clamp_p)
+                       for d in dtypes]
     res["meta"] = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),

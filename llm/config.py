@@ -72,6 +72,14 @@ class ModelSection(ModelConfig):
     """Peak learning rate of the supervised warm start (> 0; warm-up, then cosine decay to 10%)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass (saves memory on large models)."""
+    lora_r: int = 0
+    """LoRA rank (>= 0; needs peft): train low-rank adapters on lora_targets instead of all weights; 0 = full."""
+    lora_alpha: float = 16.0
+    """LoRA scaling numerator (> 0): the adapter update is (lora_alpha / lora_r) * B A."""
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    """Module names (suffixes) that get adapters; comma-separated on the command line."""
+    lora_merge: bool = False
+    """With lora_r > 0: also write output_dir/final_merged, the base weights with the adapters merged in."""
 
     def __post_init__(self) -> None:
         p = PREFIX + "model."
@@ -79,6 +87,10 @@ class ModelSection(ModelConfig):
         check(self.vocab_size >= 260, "vocab_size", ">= 260 (256 bytes + special tokens)", self.vocab_size, p)
         check(self.warm_start_steps >= 0, "warm_start_steps", ">= 0", self.warm_start_steps, p)
         check(self.warm_start_lr > 0, "warm_start_lr", "> 0", self.warm_start_lr, p)
+        check(self.lora_r >= 0, "lora_r", ">= 0 (0 = no LoRA)", self.lora_r, p)
+        check(self.lora_alpha > 0, "lora_alpha", "> 0", self.lora_alpha, p)
+        check(not self.lora_r or len(self.lora_targets) > 0, "lora_targets", "at least one module name when "
+              "lora_r > 0", self.lora_targets, p)
         if not self.path:  # the shape fields matter only for a model built from scratch
             self.validate(p)
 

@@ -188,7 +188,15 @@ def load_model(name_or_path: str | os.PathLike, *, dtype: str = "float32", devic
         local_only = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], local_files_only=local_only)
-    except OSError as err:
+    except Exception as err:
+        if not path.is_dir() and not isinstance(err, OSError):
+            raise
+        if path.is_dir():  # a local folder whose weights do not load: a file cut short, or a foreign file
+            first = (str(err).splitlines() or [""])[0][:160]
+            weights = ", ".join(f"{f.name} ({f.stat().st_size} bytes)" for f in sorted(path.iterdir())
+                                if f.suffix in (".safetensors", ".bin", ".pt"))
+            raise ValueError(f"load_model: cannot read the weights in {str(path)!r} [{weights}]: "
+                             f"{type(err).__name__}: {first} (is a file cut short? copy it again)") from err
         why = "HF_HUB_OFFLINE is set and it is not in the local cache" if local_only else "the hub is unreachable"
         raise FileNotFoundError(
             f"load_model: cannot load {name!r}: not a local folder and {why}. "

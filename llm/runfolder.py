@@ -62,13 +62,24 @@ def run_id(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _defaults() -> dict[str, Any]:
+    from llm.config import TrainConfig
+
+    return identity(TrainConfig().to_dict())
+
+
 def identity_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``field: saved -> current`` for every identity field that differs (fields new on one side included)."""
+    """``field: saved -> current`` for every identity field that differs (fields new on one side included).
+
+    A field absent on one side (a config field added since the checkpoint was written) counts as its default
+    value, so a run saved before a new field existed resumes as long as the field keeps its default.
+    """
     a, b = identity(saved), identity(current)
     missing = object()
+    defaults = _defaults()
     out = []
     for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k, missing), b.get(k, missing)
+        va, vb = a.get(k, defaults.get(k, missing)), b.get(k, defaults.get(k, missing))
         if va != vb:
             out.append(f"{k}: {'(absent)' if va is missing else repr(va)} -> {'(absent)' if vb is missing else repr(vb)}")
     return out
@@ -154,17 +165,18 @@ def prepare_run_folder(config: dict[str, Any], *, resume: bool, overwrite: bool,
         raise RunFolderError("--resume and --overwrite exclude each other: resume continues the run in output_dir, "
                              "overwrite deletes it")
     _writable(out_dir)
+    if overwrite and not main_process:  # the main process is deleting the folder's run right now
+        return
     held = describe_run(out_dir)
     if held is None:
         return
     if overwrite:
-        if main_process:
-            for name in RUN_FILES:
-                p = out_dir / name
-                if p.is_dir():
-                    shutil.rmtree(p)
-                elif p.exists():
-                    p.unlink()
+        for name in RUN_FILES:
+            p = out_dir / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
         return
     if not resume:
         raise RunFolderError(f"output_dir {str(out_dir)!r} holds another run ({held}); pass --resume to continue it, "

@@ -381,6 +381,8 @@ def setup(cfg: TrainConfig):
                                         progress=cfg.progress and accelerator.is_main_process)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
+        if not p.requires_grad:  # frozen base weights under LoRA
+            continue
         (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.optim.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.optim.lr,
@@ -496,5 +498,9 @@ def train(cfg: TrainConfig) -> list[dict]:
     finally:
         guard.__exit__(None, None, None)
     save_final(accelerator, model, tokenizer, out_dir / "final")
+    if cfg.model.lora_r and cfg.model.lora_merge:
+        from llm.lora import save_merged
+
+        save_merged(accelerator, model, tokenizer, out_dir / "final_merged")
     log.close()
     return history

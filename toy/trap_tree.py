@@ -9,7 +9,7 @@ their states; every other sequence pays 0. A seed fixes the prior (init_scale * 
 optimal sequences (the first m of one random order: nested in m, the same per-sequence prior for every m).
 
 Objective: V + lambda H_kind, with H_kind the visitation-weighted sum of per-state (clamped) entropies, i.e. the
-trajectory entropy for the full bonus (DESIGN.md claims 2 and 4, whose maximiser toy.exact.regularized_optimum
+trajectory entropy for the full bonus (docs/toy/theory.md claims 2 and 4, whose maximiser toy.exact.regularized_optimum
 computes). Its unbiased sampled gradient, LLM-style:
 
 - G sequences per run per step, drawn with shared uniforms (common random numbers across entropy controls);

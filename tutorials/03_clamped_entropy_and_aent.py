@@ -377,3 +377,129 @@ fig.savefig(OUT / "aent_many_seeds.png", dpi=100)
 #    AEnt run. Is the adaptive schedule better than its average?
 # 4. Write the SAC-style controller (`aent.SACCoef`) into section 5 (`method="sac"`, `target_entropy=0.65`,
 #    `coef_lr=0.5`, `coef_min=1e-4`). What does a controller without a dead band do near its target?
+#
+# ## Solutions
+#
+# Each solution is a collapsed explanation followed by a cell that computes it and asserts what the explanation
+# claims. Try the exercise before you open it.
+
+# %% [markdown]
+# ### Exercise 1
+#
+# <details><summary>Solution</summary>
+#
+# With a 2-token head the tail holds more of the mass and every kept tail token gets a push (the clamped
+# entropy's gradient, $-\tilde\pi_a(\log\tilde\pi_a + \tilde H)$, is positive for every kept token less likely
+# than typical). The mass moved to the tail by one step therefore shrinks with the number of kept tail tokens,
+# $|K| - 2$: it stays large up to $p = 0.9$ (15,194 kept), falls by a factor of about 4 at $p = 0.99$ (1,520
+# kept), and becomes negligible (under 1% of the mass) only at $p = 0.9999$, when $|K| = 16$ is within an order
+# of magnitude of the head itself. For a confident model the clamp has to keep few more tokens than the
+# plausible ones before the bonus stops feeding the tail.
+#
+# </details>
+
+# %%
+z2 = torch.randn(V, generator=torch.Generator().manual_seed(0))
+z2[:2] += torch.tensor([14.0, 13.0])
+head2 = torch.zeros(V, dtype=torch.bool)
+head2[:2] = True
+tail0 = float(torch.softmax(z2, 0)[~head2].sum())
+pushed = {}
+for p in (0.0, 0.33, 0.9, 0.99, 0.999, 0.9999):
+    x = z2.clone().requires_grad_(True)
+    clamped_entropy(x, p).backward()
+    pushed[p] = float(torch.softmax(z2 + eta * x.grad, 0)[~head2].sum()) - tail0
+    print(f"p = {p:<7} kept {kept_count(V, p):>6}: mass pushed to the tail {pushed[p]:+.4f}")
+values = list(pushed.values())
+assert all(a > b for a, b in zip(values, values[1:])), "fewer kept tail tokens, less push"
+assert pushed[0.9] > 0.3 and pushed[0.9999] < 0.01
+
+# %% [markdown]
+# ### Exercise 2
+#
+# <details><summary>Solution</summary>
+#
+# Over 32 seeds (section 6's setting; the first 8 seeds happen to escape equally often under both bands, so
+# fewer seeds cannot tell): a **higher band** $[1.0, 1.5]$ is an entropy floor high enough that
+# most seeds escape the trap (mean final P(optimal) well above the $[0.5, 0.8]$ band's, and far fewer seeds left
+# at 0), although each seed's P(optimal) is capped lower by the larger bonus it keeps paying. A **lower band**
+# $[0.1, 0.2]$ sits below the entropy at which the policy commits, so $\lambda$ hardly ever rises after warm-up
+# and the result is that of no control. The controller's step size `coef_lr` changes the oscillation, not the
+# outcome: 0.2 restarts $\lambda$ more often than 0.01, with about the same mean P(optimal).
+#
+# </details>
+
+# %%
+def aent_sweep(low: float, high: float, coef_lr: float):
+    """(mean final P(optimal), mean number of times lambda starts rising again in the second half) over seeds."""
+    cfg = aent_cfg.replace(band_low=low, band_high=high, coef_lr=coef_lr)
+    run = train_bandit(base.replace(n_seeds=32, entropy=cfg))  # 32 seeds even under AENT_SMOKE: 8 cannot tell
+    d = np.diff(run.ent_coef.numpy()[steps // 2 :], axis=0)
+    restarts = ((d[1:] > 1e-9) & (d[:-1] <= 1e-9)).sum(0)
+    return float(run.accuracy[-1].mean()), float(restarts.mean())
+
+
+sweep = {(lo, hi, c): aent_sweep(lo, hi, c)
+         for lo, hi, c in [(0.5, 0.8, 0.05), (1.0, 1.5, 0.05), (0.1, 0.2, 0.05), (0.5, 0.8, 0.01), (0.5, 0.8, 0.2)]}
+for (lo, hi, c), (acc, restarts) in sweep.items():
+    print(f"band [{lo}, {hi}], coef_lr {c:<5}: final P(optimal) {acc:.3f}, lambda restarts per seed {restarts:.1f}")
+assert sweep[1.0, 1.5, 0.05][0] > sweep[0.5, 0.8, 0.05][0] + 0.1, "a higher floor: more seeds escape"
+none_32 = float(train_bandit(base.replace(n_seeds=32, entropy=EntropyConfig(method="none"))).accuracy[-1].mean())
+assert abs(sweep[0.1, 0.2, 0.05][0] - none_32) < 0.1, "a band below the collapse: no control"
+assert sweep[0.5, 0.8, 0.2][1] > sweep[0.5, 0.8, 0.01][1], "a faster controller oscillates more"
+assert abs(sweep[0.5, 0.8, 0.2][0] - sweep[0.5, 0.8, 0.01][0]) < 0.1
+
+# %% [markdown]
+# ### Exercise 3
+#
+# <details><summary>Solution</summary>
+#
+# No, not here. A fixed clamped bonus equal to the mean $\lambda$ of section 5's AEnt run (about 0.03) does
+# better than the adaptive schedule, both on that seed and over many seeds, where it lets most seeds escape
+# while AEnt with floor 0 leaves the outcome bimodal. The schedule spends the early steps with a tiny $\lambda$,
+# when the policy commits to a wrong arm, and pays a large $\lambda$ later, when it is too late to explore and the
+# bonus only adds bias. On this task, *when* the bonus acts matters more than its average size, and the
+# adaptive rule acts late.
+#
+# </details>
+
+# %%
+mean_lambda = float(coef.mean())
+fixed_mean = train_bandit(many_base.replace(
+    entropy=EntropyConfig(method="clamped_bonus", clamp_p=0.33, ent_coef=mean_lambda)))
+print(f"mean lambda of the AEnt run: {mean_lambda:.4f}")
+print(f"fixed clamped bonus at that lambda: final P(optimal) {float(fixed_mean.accuracy[-1].mean()):.3f} over "
+      f"{n_seeds} seeds (seed 0: {float(fixed_mean.accuracy[-1][0]):.3f}); AEnt, floor 0: "
+      f"{final['aent, floor 0'].mean():.3f} (seed 0: {final['aent, floor 0'][0]:.3f})")
+assert float(fixed_mean.accuracy[-1].mean()) > final["aent, floor 0"].mean() + 0.2
+assert float(fixed_mean.accuracy[-1][0]) > final["aent, floor 0"][0]
+
+# %% [markdown]
+# ### Exercise 4
+#
+# <details><summary>Solution</summary>
+#
+# The SAC rule $\log\lambda \leftarrow \log\lambda - \eta(H - H^*)$ moves $\lambda$ at every step the entropy is
+# not exactly on target, that is, always. It acts like an integral controller with a lag (the entropy responds
+# to $\lambda$ only over several steps), so it overshoots: $\lambda$ swings across the whole box (from `coef_min`
+# to `coef_max`, set here to AEnt's 0.5 so that the box does not hide it), and the entropy swings with it far
+# above and below the target. AEnt's dead band (the band where $\lambda$ is frozen) removes the corrections near
+# the target; its $\lambda$ moves on a smaller share of the late steps (about 50-60%, against more than 80% for
+# SAC). (With the default box `coef_max = 9e-3` the SAC coefficient
+# just sits at its cap and the run collapses like no control.)
+#
+# </details>
+
+# %%
+sac = train_bandit(many_base.replace(entropy=EntropyConfig(
+    method="sac", target_entropy=0.65, coef_lr=0.5, ent_coef=0.001, coef_min=1e-4, coef_max=0.5)))
+late = slice(steps // 2, None)
+moving = {name: float((np.abs(np.diff(run.ent_coef.numpy()[late], axis=0)) > 1e-9).mean())
+          for name, run in [("sac", sac), ("aent", many["aent, floor 0"])]}
+sac_lam, sac_ent = sac.ent_coef.numpy()[late], sac.entropy.numpy()[late]
+print(f"second half: lambda moves on {moving['sac']:.0%} of steps with SAC, {moving['aent']:.0%} with AEnt; SAC "
+      f"lambda spans [{sac_lam.min():.1e}, {sac_lam.max():.2f}], entropy [{sac_ent.min():.2f}, {sac_ent.max():.2f}] "
+      f"nats around the 0.65 target; final P(optimal) {float(sac.accuracy[-1].mean()):.3f}")
+assert moving["sac"] > moving["aent"] + 0.1
+assert sac_lam.max() / sac_lam.min() > 100 and sac_ent.min() < 0.65 / 2 and sac_ent.max() > 2 * 0.65
+

@@ -121,9 +121,10 @@ def finished_run(run_dir: Path, args: list[str]) -> bool:
 def train(run_dir: Path, extra: list[str], resume: bool = False, base: list[str] | None = None) -> list[dict]:
     """Run `python -m llm train` on configs/tiny.yaml and return the rows of its metrics.jsonl."""
     args = [*(overrides if base is None else base), *extra, f"output_dir={run_dir}"]
-    # a fresh run replaces an earlier one in run_dir (rerunning the notebook); --resume continues it
+    # a run folder holds one run: rerunning this notebook replaces its runs (--overwrite), the resume sections
+    # continue one (--resume); without either, a folder holding a run is refused
     cmd = [sys.executable, "-m", "llm", "train", "--config", "configs/tiny.yaml",
-           *(["--resume"] if resume else []), *args, *([] if resume else ["overwrite=true"])]
+           *(["--resume"] if resume else ["--overwrite"]), *args]
     print("$ python -m llm train " + " ".join(cmd[4:]))
     if REUSE and not resume and finished_run(run_dir, args):
         print("(AENT_TUTORIAL_REUSE=1: reusing the finished run with this config)")

@@ -136,6 +136,15 @@ def test_identity_diff_is_symmetric_and_reports_absent_fields():
     assert run_id(a) == run_id({**a, "max_steps": 1, "output_dir": "x"}) != run_id(b)
 
 
+def test_a_field_added_since_the_checkpoint_counts_as_its_default():
+    """A checkpoint written before a config field existed resumes while the field keeps its default."""
+    now = load_config("tiny", TINY).to_dict()
+    old = json.loads(json.dumps(now))
+    del old["model"]["init_std"], old["save_every_minutes"]
+    assert identity_diff(old, now) == []
+    assert identity_diff(old, {**now, "model": {**now["model"], "init_std": 0.5}}) == ["model.init_std: 0.02 -> 0.5"]
+
+
 # ------------------------------------------------------------------------------------------ output_dir
 def test_output_dir_that_is_a_file(tmp_path, capsys, no_model):
     f = tmp_path / "run.txt"
@@ -295,3 +304,34 @@ def test_a_bad_line_in_the_middle_names_the_file_and_line(tmp_path):
     p.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
     with pytest.raises(ValueError, match=r"metrics\.jsonl' line 2 is not a JSON object"):
         read_metrics(p)
+
+
+def test_resume_with_another_model_shape_names_the_shape_fields(tmp_path, capsys, no_model):
+    d = tmp_path / "run"
+    _fake_run(d)
+    code, err = _cli(capsys, d, "model.hidden=64", "model.layers=2", "--resume")
+    assert code == 2
+    _one_line(err)
+    assert "model.hidden: 32 -> 64; model.layers: 1 -> 2" in err
+
+
+@pytest.mark.parametrize("safe", [True, False])
+def test_a_truncated_weights_file_in_model_path_is_one_line(tmp_path, safe):
+    """A save_pretrained folder whose weights file was cut short (an interrupted copy)."""
+    import transformers
+
+    from llm.model import load_model
+
+    cfg = transformers.Qwen2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                   num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=False)
+    model = transformers.Qwen2ForCausalLM(cfg)
+    model.save_pretrained(tmp_path)
+    if not safe:  # the older pickle format
+        (tmp_path / "model.safetensors").unlink()
+        torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    f = tmp_path / ("model.safetensors" if safe else "pytorch_model.bin")
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(ValueError, match=rf"cannot read the weights in '{tmp_path}' \[{f.name} \(\d+ bytes\)\]: "
+                                         r".*\(is a file cut short\? copy it again\)$") as err:
+        load_model(tmp_path)
+    assert "\n" not in str(err.value)

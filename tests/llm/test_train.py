@@ -60,19 +60,27 @@ def rows(path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------- pure pieces
-@given(u=st.integers(0, 500), warm=st.integers(0, 50), total=st.integers(1, 400), floor=st.floats(0, 1),
-       schedule=st.sampled_from(["constant", "linear", "cosine"]))
-def test_lr_schedule_matches_closed_forms(u, warm, total, floor, schedule):
+# (schedule, warmup_steps, min_lr_ratio, total updates) -> {update u: multiplier}, worked out by hand:
+# warm-up (u + 1) / W; then frac = (u - W) / (total - W), capped at 1; linear floor + (1 - floor)(1 - frac);
+# cosine floor + (1 - floor)(1 + cos(pi frac)) / 2.
+LR_CASES = [
+    ("constant", 4, 0.1, 14, {0: 0.25, 1: 0.5, 3: 1.0, 4: 1.0, 100: 1.0}),
+    ("linear", 4, 0.1, 14, {0: 0.25, 2: 0.75, 4: 1.0, 6: 0.82, 9: 0.55, 14: 0.1, 20: 0.1}),
+    ("cosine", 4, 0.1, 14, {3: 1.0, 4: 1.0, 6: 0.9140576474687264, 9: 0.55, 12: 0.18594235253127367,
+                            14: 0.1, 19: 0.1}),
+    ("cosine", 0, 0.0, 4, {0: 1.0, 1: 0.8535533905932737, 2: 0.5, 3: 0.14644660940672627, 4: 0.0}),
+    ("linear", 0, 0.0, 1, {0: 1.0, 1: 0.0, 7: 0.0}),
+    ("linear", 2, 0.5, 2, {0: 0.5, 1: 1.0, 2: 1.0, 3: 0.5}),  # total <= warm-up: decays over 1 update (max(1, .))
+]
+
+
+@pytest.mark.parametrize(("schedule", "warm", "floor", "total", "values"), LR_CASES)
+def test_lr_schedule_matches_closed_forms(schedule, warm, floor, total, values):
     cfg = load_config(None, [f"optim.warmup_steps={warm}", f"optim.schedule={schedule}",
                              f"optim.min_lr_ratio={floor!r}"])
-    got = lr_lambda(cfg, total)(u)
-    if u < warm:
-        assert got == pytest.approx((u + 1) / warm)
-        return
-    frac = min(1.0, (u - warm) / max(1, total - warm))
-    ref = {"constant": 1.0, "linear": floor + (1 - floor) * (1 - frac),
-           "cosine": floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))}[schedule]
-    assert got == pytest.approx(ref)
+    fn = lr_lambda(cfg, total)
+    for u, want in values.items():
+        assert fn(u) == pytest.approx(want, abs=1e-12), (schedule, u)
 
 
 @given(seed=st.integers(0, 1000), n=st.integers(1, 30), per_step=st.integers(1, 12))

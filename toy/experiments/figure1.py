@@ -1,6 +1,6 @@
 """Figure 1 of AEnt (arXiv 2509.03493) in the regime the paper argues about: irrelevant arms, traps, m optima.
 
-DESIGN.md claim 6: with |A| = 10^5 and m optimal actions, the full entropy bonus beats no bonus for m ~ 10-15 but
+docs/concepts.md claim 6: with |A| = 10^5 and m optimal actions, the full entropy bonus beats no bonus for m ~ 10-15 but
 loses that edge for m <= 5, while the clamped bonus keeps an edge. The regime (docs/toy/results.md, written before
 the runs) and its closed form live in toy.regime; the trainers in toy.trap_bandit (and toy.trap_tree).
 
