@@ -36,7 +36,8 @@ from llm.train import (
 REPO = Path(__file__).resolve().parents[2]
 REWARD = "tests.llm.test_train:digit_reward"
 REQUIRED = {"step", "reward_mean", "accuracy", "entropy", "clamped_entropy", "ent_coef", "clip_frac",
-            "response_len", "time_generate_s", "time_reward_s", "time_train_s", "pos_weight", "approx_kl", "lr"}
+            "response_len", "time_generate_s", "time_reward_s", "time_train_s", "pos_weight", "approx_kl", "lr",
+            "zero_adv_frac"}
 
 
 def digit_reward(completions, answers):
@@ -259,7 +260,7 @@ def test_train_writes_metrics_tensorboard_checkpoint_and_final(tmp_path):
     for r in got:
         assert 0 <= r["reward_mean"] <= 1 and 0 <= r["accuracy"] <= 1 and r["entropy"] > 0
         assert r["clamped_entropy"] <= r["entropy"] + 1e-6 and 1 <= r["response_len"] <= 8
-        assert r["time_generate_s"] > 0 and r["time_train_s"] > 0
+        assert r["time_generate_s"] > 0 and r["time_train_s"] > 0 and 0 <= r["zero_adv_frac"] <= 1
     out = Path(cfg.output_dir)
     assert any((out / "tb").iterdir()) and (out / "final" / "config.json").is_file()
     init = json.loads((out / "initial_eval.json").read_text())
