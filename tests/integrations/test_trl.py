@@ -211,3 +211,17 @@ def test_example_smoke(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "clamped_entropy" in out.stdout and "ent_coef" in out.stdout
+
+
+def test_trains_lora_adapters_through_peft_config(ckpt, tmp_path):
+    peft = pytest.importorskip("peft")
+    tr = AEntGRPOTrainer(model=str(ckpt), reward_funcs=_reward, args=_args(tmp_path, max_steps=2),
+                         train_dataset=_dataset(), entropy_config=EntropyConfig.aent_paper().replace(warmup=0),
+                         peft_config=peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    before = {n: p.detach().clone() for n, p in tr.model.named_parameters()}
+    tr.train()
+    after = dict(tr.model.named_parameters())
+    moved = {n for n in before if not torch.equal(before[n], after[n].detach())}
+    assert moved and all("lora_" in n for n in moved)
+    assert all("clamped_entropy" in h for h in tr.state.log_history if "ent_coef" in h)
+    assert tr.entropy_control.global_step == 2
