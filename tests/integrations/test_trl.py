@@ -225,3 +225,17 @@ def test_trains_lora_adapters_through_peft_config(ckpt, tmp_path):
     assert moved and all("lora_" in n for n in moved)
     assert all("clamped_entropy" in h for h in tr.state.log_history if "ent_coef" in h)
     assert tr.entropy_control.global_step == 2
+
+
+def test_example_real_run_fields_are_a_valid_grpo_config(tmp_path):
+    """Every field the example's real run sets exists in GRPOConfig and passes check_grpo_args (bf16 off: CPU)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("trl_aent", REPO / "examples" / "trl_aent.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fields = mod.real_run_fields(str(tmp_path))
+    assert fields["use_vllm"] and fields["vllm_mode"] == "colocate" and fields["bf16"]
+    assert fields["gradient_checkpointing"]
+    args = GRPOConfig(**{**fields, "bf16": False, "use_cpu": True})
+    assert check_grpo_args(args, EntropyConfig.aent_paper()) == EntropyConfig.aent_paper()
