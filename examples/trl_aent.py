@@ -80,17 +80,20 @@ def smoke_reward(completions, **kwargs) -> list[float]:
 
 
 def load_math(path: str):
+    """A JSONL / parquet of MATH problems as a conversational dataset, read by the project's loader (it recognises
+    question / problem fields and takes the answer from answer fields or a solution's last \\boxed{})."""
     from datasets import Dataset
 
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    return Dataset.from_list([{"prompt": [{"role": "user", "content": r.get("problem", r.get("question"))}],
-                               "answer": str(r["answer"])} for r in rows])
+    from llm.data import load_problems
+
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": p.question}], "answer": str(p.answer)}
+                              for p in load_problems(path)])
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="model folder (hub layout), e.g. /models/Qwen2.5-Math-1.5B")
-    p.add_argument("--data", help="JSONL of MATH problems with 'problem' (or 'question') and 'answer'")
+    p.add_argument("--data", help="JSONL / parquet of MATH problems (problem or question; answer or solution)")
     p.add_argument("--output-dir", required=True, help="TRL output folder (checkpoints, logs)")
     p.add_argument("--smoke", action="store_true", help="tiny local model, CPU, 3 steps (what the tests run)")
     a = p.parse_args(argv)

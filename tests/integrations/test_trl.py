@@ -239,3 +239,16 @@ def test_example_real_run_fields_are_a_valid_grpo_config(tmp_path):
     assert fields["gradient_checkpointing"]
     args = GRPOConfig(**{**fields, "bf16": False, "use_cpu": True})
     assert check_grpo_args(args, EntropyConfig.aent_paper()) == EntropyConfig.aent_paper()
+
+
+def test_example_reads_math_and_scores_boxed_answers(shared_data):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("trl_aent", REPO / "examples" / "trl_aent.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    data = mod.load_math(str(shared_data / "math_bench" / "math500.jsonl"))
+    first = json.loads((shared_data / "math_bench" / "math500.jsonl").read_text().splitlines()[0])
+    assert len(data) == 500 and data[0]["prompt"][0]["content"] == first["problem"]
+    good = [{"role": "assistant", "content": f"so the answer is \\boxed{{{first['answer']}}}"}]
+    assert mod.boxed_reward([good, [{"role": "assistant", "content": "no idea"}]], [first["answer"]] * 2) == [1.0, 0.0]
