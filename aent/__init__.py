@@ -10,7 +10,8 @@ gymnasium, transformers, accelerate or matplotlib (``plot_metrics`` imports matp
   :func:`clip_cov_mask`, :func:`kl_cov_mask`;
 - controllers: :class:`ConstantCoef`, :class:`AEntCoef`, :class:`SACCoef`, :class:`ThresholdCoef`,
   :class:`PIController`, :class:`PositiveWeight` (+ :func:`positive_weight_schedule`);
-- assembly: :class:`EntropyConfig` (+ :data:`PRESETS`), :class:`EntropyControl`, :class:`LossOutput`.
+- assembly: :class:`EntropyConfig` (+ :data:`PRESETS`), :class:`EntropyControl`, :class:`LossOutput`,
+  :data:`BONUS_ENTROPY` (which entropy each bonus method regularises).
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ from aent.covariance import clip_cov_mask, kl_cov_mask, token_covariance
 from aent.entropic import entropic_term
 from aent.entropy import clamp_k, clamped_entropy, entropy, masked_mean, token_logprobs
 from aent.ppo import approx_kl, ppo_clip_loss
-from aent.regularizer import EntropyControl, LossOutput
+from aent.regularizer import BONUS_ENTROPY, EntropyControl, LossOutput
 from aent.weights import advantage_sign_weights, top_entropy_mask
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BONUS_ENTROPY",
     "LOSS_AGG_MODES",
     "METHODS",
     "PRESETS",

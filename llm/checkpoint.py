@@ -183,6 +183,10 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, *, control, 
 _CORRUPT = (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, OSError, KeyError, ValueError)
 
 
+class ShapeMismatch(ValueError):
+    """The checkpoint's model has other parameter names or shapes than the run's model."""
+
+
 def load_checkpoint(accelerator, path: str | Path, *, control,
                     generator: torch.Generator | None = None) -> dict[str, Any]:
     """Restore model, optimizer, scheduler, RNG states and the EntropyControl state from a checkpoint folder.
@@ -198,7 +202,7 @@ def load_checkpoint(accelerator, path: str | Path, *, control,
 
     Raises:
         FileNotFoundError: Not a complete checkpoint folder.
-        ValueError: The checkpoint holds a model of another shape (one line naming the checkpoint).
+        ShapeMismatch: The checkpoint holds a model of another shape (a ValueError; one line naming it).
     """
     path = Path(path)
     if not (path / TRAINER_STATE).is_file():
@@ -208,7 +212,7 @@ def load_checkpoint(accelerator, path: str | Path, *, control,
     except RuntimeError as err:
         if "size mismatch" in str(err) or "Missing key" in str(err) or "Unexpected key" in str(err):
             first = next((ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln), str(err).splitlines()[0])
-            raise ValueError(f"checkpoint {str(path)!r} holds a model of another shape than this run's ({first}); "
+            raise ShapeMismatch(f"checkpoint {str(path)!r} holds a model of another shape than this run's ({first}); "
                              f"resume with the model fields it was saved with, or use another output_dir") from None
         raise
     state = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=False)
@@ -254,7 +258,7 @@ def resume_checkpoint(accelerator, output_dir: str | Path, *, control, config: d
                                  f"{'; '.join(diff)}")
             try:
                 state = load_checkpoint(accelerator, ckpt, control=control, generator=generator)
-            except ValueError:
+            except ShapeMismatch:
                 raise
             except _CORRUPT as err:
                 problem = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]

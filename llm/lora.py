@@ -51,7 +51,10 @@ def apply_lora(model, r: int, alpha: float, targets: tuple[str, ...]):
     cfg = LoraConfig(r=int(r), lora_alpha=float(alpha), target_modules=list(targets), lora_dropout=0.0,
                      bias="none", task_type="CAUSAL_LM")
     peft_model = get_peft_model(model, cfg)
-    if getattr(model, "is_gradient_checkpointing", False):
+    checkpointing = getattr(model, "is_activation_checkpointing", None)  # transformers >= 5.x name
+    if checkpointing is None:
+        checkpointing = getattr(model, "is_gradient_checkpointing", False)
+    if checkpointing:
         peft_model.enable_input_require_grads()  # checkpointed blocks need an input that requires grad
     return peft_model
 

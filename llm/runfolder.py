@@ -33,9 +33,10 @@ SAFE_TO_CHANGE = frozenset({
 how it logs and saves, and the held-out evaluation (which draws from its own seeds, not the training RNG).
 With a linear or cosine LR schedule a new ``max_steps`` stretches the rest of the schedule."""
 
-RUN_FILES = ("metrics.jsonl", "config.yaml", "initial_eval.json", "checkpoints", "final", "tb", ".tmp-final",
-             ".old-final")
-"""What a run writes into its folder; ``--overwrite`` deletes these and nothing else."""
+RUN_FILES = ("metrics.jsonl", "config.yaml", "initial_eval.json", "checkpoints", "final", "final_merged", "tb",
+             "wandb", "mlruns", ".tmp-final", ".old-final", ".tmp-final_merged", ".old-final_merged")
+"""What a run writes into its folder (with the LoRA merge and the wandb / mlflow trackers' logs); ``--overwrite``
+deletes these and nothing else."""
 
 
 class RunFolderError(ValueError):
@@ -108,7 +109,8 @@ def saved_identity(out_dir: Path) -> tuple[dict[str, Any], str] | None:
 
 
 def describe_run(out_dir: Path) -> str | None:
-    """What of a run the folder holds (e.g. "12 metrics rows, checkpoints step-10, final/"), or None when nothing."""
+    """What of a run the folder holds (e.g. "12 metrics rows, checkpoints step-10, final/"), or None when nothing
+    (no metrics row, checkpoint or final model)."""
     from llm.checkpoint import list_checkpoints
 
     parts = []
@@ -119,10 +121,8 @@ def describe_run(out_dir: Path) -> str | None:
     ckpts = list_checkpoints(out_dir)
     if ckpts:
         parts.append(f"checkpoints {', '.join(p.name for p in ckpts)}")
-    if (out_dir / "final").is_dir():
-        parts.append("final/")
-    if not parts and (out_dir / "config.yaml").is_file():
-        parts.append("config.yaml")
+    parts += [f"{name}/" for name in ("final", "final_merged") if (out_dir / name).is_dir()]
+    # a config.yaml alone (a run that failed before its first step) holds nothing to lose: not a run
     return ", ".join(parts) or None
 
 

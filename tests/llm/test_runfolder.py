@@ -87,6 +87,8 @@ def test_empty_or_missing_folders_are_not_refused(tmp_path):
     prepare_run_folder(cfg, resume=False, overwrite=False)
     assert (tmp_path / "new" / "deep").is_dir()
     (tmp_path / "new" / "deep" / "notes.txt").write_text("mine")  # a user's own file is not a run
+    (tmp_path / "new" / "deep" / "config.yaml").write_text("seed: 5\n")  # nor a run that died before step 1
+    (tmp_path / "new" / "deep" / "metrics.jsonl").write_text("")
     prepare_run_folder(cfg, resume=False, overwrite=False)
 
 

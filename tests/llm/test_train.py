@@ -22,6 +22,7 @@ from llm.model import ModelConfig, build_model
 from llm.policy import completion_logits
 from llm.tokenizer import build_tokenizer
 from llm.train import (
+    Run,
     lr_lambda,
     make_reward_fn,
     ppo_update,
@@ -146,7 +147,9 @@ def _grads_of_update(model, batch, adv, overrides):
     opt = Capture(model.parameters(), lr=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda u: 1.0)
     control = aent.EntropyControl(run_entropy_config(cfg))  # as train() builds it
-    ppo_update(cfg, 1, Accelerator(cpu=True), model, opt, sched, control, batch, adv, _Log())
+    run = Run(cfg=cfg, accelerator=Accelerator(cpu=True), model=model, optimizer=opt, scheduler=sched,
+              control=control, log=_Log())
+    ppo_update(run, 1, batch, adv)
     opt.zero_grad(set_to_none=True)
     return captured[0]
 
@@ -232,12 +235,14 @@ def test_recomputed_old_logp_equal_the_updates_own_forward_exactly(rollout_batch
         seen.clear()
         opt = torch.optim.SGD(model.parameters(), lr=0.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda u: 1.0)
-        ppo_update(cfg, 1, Accelerator(cpu=True), model, opt, sched, Spy(cfg.entropy), b, adv, _Log())
+        run = Run(cfg=cfg, accelerator=Accelerator(cpu=True), model=model, optimizer=opt, scheduler=sched,
+                  control=Spy(cfg.entropy), log=_Log())
+        ppo_update(run, 1, b, adv)
         return list(seen)
 
     mismatch = first_update(batch)  # the sampler's fp32 log-probs are not the bf16 update's
     assert max(float((lp - old).abs().max()) for lp, old in mismatch) > 1e-3
-    recompute_old_logp(cfg, 1, Accelerator(cpu=True), model, batch)
+    recompute_old_logp(Run(cfg=cfg, accelerator=Accelerator(cpu=True), model=model), 1, batch)
     pairs = first_update(batch)
     assert len(pairs) == 3  # 8 rows in micro-batches of 3, one mini-batch
     for lp, old in pairs:
@@ -299,11 +304,11 @@ def test_nonfinite_weights_stop_the_run_without_a_bad_checkpoint(tmp_path, monke
 
     original = T.ppo_update
 
-    def breaking(cfg, step, accelerator, model, *args):
-        out = original(cfg, step, accelerator, model, *args)
+    def breaking(run, step, *args):
+        out = original(run, step, *args)
         if step == 2:
             with torch.no_grad():
-                next(model.parameters()).fill_(float("inf"))
+                next(run.model.parameters()).fill_(float("inf"))
         return out
 
     monkeypatch.setattr(T, "ppo_update", breaking)
