@@ -5,19 +5,20 @@ gymnasium, transformers, accelerate or matplotlib (``plot_metrics`` imports matp
 
 - entropies: :func:`entropy`, :func:`clamped_entropy` (AEnt, arXiv 2509.03493), :func:`clamp_k`, :func:`token_logprobs`,
   :func:`masked_mean`;
-- policy-loss pieces: :func:`group_advantages`, :func:`ppo_clip_loss`, :func:`approx_kl`, :func:`aggregate_loss`,
+- policy-loss pieces: :func:`group_advantages`, :func:`zero_adv_frac`, :func:`ppo_clip_loss`, :func:`approx_kl`, :func:`aggregate_loss`,
   :func:`advantage_sign_weights`, :func:`entropic_term`, :func:`top_entropy_mask`, :func:`token_covariance`,
   :func:`clip_cov_mask`, :func:`kl_cov_mask`;
 - controllers: :class:`ConstantCoef`, :class:`AEntCoef`, :class:`SACCoef`, :class:`ThresholdCoef`,
   :class:`PIController`, :class:`PositiveWeight` (+ :func:`positive_weight_schedule`);
-- assembly: :class:`EntropyConfig` (+ :data:`PRESETS`), :class:`EntropyControl`, :class:`LossOutput`.
+- assembly: :class:`EntropyConfig` (+ :data:`PRESETS`), :class:`EntropyControl`, :class:`LossOutput`,
+  :data:`BONUS_ENTROPY` (which entropy each bonus method regularises).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aent.advantages import group_advantages
+from aent.advantages import group_advantages, zero_adv_frac
 from aent.aggregate import LOSS_AGG_MODES, aggregate_loss
 from aent.config import METHODS, PRESETS, EntropyConfig
 from aent.controllers import (
@@ -33,12 +34,13 @@ from aent.covariance import clip_cov_mask, kl_cov_mask, token_covariance
 from aent.entropic import entropic_term
 from aent.entropy import clamp_k, clamped_entropy, entropy, masked_mean, token_logprobs
 from aent.ppo import approx_kl, ppo_clip_loss
-from aent.regularizer import EntropyControl, LossOutput
+from aent.regularizer import BONUS_ENTROPY, EntropyControl, LossOutput
 from aent.weights import advantage_sign_weights, top_entropy_mask
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BONUS_ENTROPY",
     "LOSS_AGG_MODES",
     "METHODS",
     "PRESETS",
@@ -68,6 +70,7 @@ __all__ = [
     "token_covariance",
     "token_logprobs",
     "top_entropy_mask",
+    "zero_adv_frac",
 ]
 
 

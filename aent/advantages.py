@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["ADV_SCALES", "group_advantages"]
+__all__ = ["ADV_SCALES", "group_advantages", "zero_adv_frac"]
 
 ADV_SCALES = ("std", "none")
 
@@ -63,3 +63,33 @@ def group_advantages(rewards: Tensor, group_size: int, *, scale: str = "std", ep
             else:
                 centred = centred / (r.std(dim=1, unbiased=True, keepdim=True) + eps)
         return centred.reshape(-1).to(torch.float32)
+
+
+def zero_adv_frac(adv: Tensor, group_size: int, *, atol: float = 1e-6) -> float:
+    """Share of groups whose advantages are all zero: the prompts of a step that give no policy gradient.
+
+    With 0/1 outcome rewards a group has zero advantages exactly when all G responses are right or all are
+    wrong (``group_advantages`` then returns 0 for every response). Such a group contributes nothing to the
+    policy loss, only to the entropy terms, so a value near 1 means the step learned (almost) nothing from its
+    rewards: the prompts are too easy or too hard for the policy, or the policy has collapsed onto one answer.
+
+    Args:
+        adv: (N,) advantages, N a multiple of ``group_size``, groups consecutive (as ``group_advantages``).
+        group_size: G >= 1, responses per prompt.
+        atol: >= 0, an advantage with ``|A| <= atol`` counts as zero (rounding of equal non-binary rewards).
+
+    Returns:
+        Fraction in [0, 1] of the N / G groups with ``max |A| <= atol``.
+    """
+    if not isinstance(adv, Tensor) or adv.dim() != 1:
+        shape = tuple(adv.shape) if isinstance(adv, Tensor) else type(adv).__name__
+        raise ValueError(f"adv must be a 1-D tensor (N,), got {shape}")
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be an int >= 1, got {group_size!r}")
+    if adv.numel() == 0 or adv.numel() % group_size != 0:
+        raise ValueError(f"adv length {adv.numel()} must be a positive multiple of group_size={group_size}")
+    if not atol >= 0:
+        raise ValueError(f"atol must be >= 0, got {atol!r}")
+    with torch.no_grad():
+        flat = adv.detach().abs().view(-1, group_size).amax(dim=1) <= atol
+        return float(flat.to(torch.float64).mean())

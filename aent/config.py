@@ -22,31 +22,18 @@ Asymmetric clipping (DAPO clip-higher) is ``eps_low`` / ``eps_high`` with any me
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from aent.aggregate import LOSS_AGG_MODES
 from aent.controllers import PositiveWeight
+from aent.validation import check, is_int, is_num
 
 __all__ = ["METHODS", "PRESETS", "EntropyConfig"]
 
 METHODS = ("none", "entropy_bonus", "clamped_bonus", "aent", "sac", "threshold", "entropic", "pos_reweight",
            "clip_cov", "kl_cov", "top_entropy")
 _BOXED = ("aent", "sac", "threshold")
-
-
-def _check(ok: bool, field: str, allowed: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f"EntropyConfig.{field} must be {allowed}, got {value!r}")
-
-
-def _num(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -129,59 +116,67 @@ class EntropyConfig:
     """Seed (>= 0) of the random draw of clip_cov."""
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, prefix: str = "EntropyConfig.") -> None:
+        """Raise one ValueError naming the first bad field (as ``prefix + field``), its allowed range and value."""
+
+        def _check(ok: bool, field: str, allowed: str, value: Any) -> None:
+            check(ok, field, allowed, value, prefix)
+
         _check(self.method in METHODS, "method", f"one of {METHODS}", self.method)
-        _check(_num(self.clamp_p) and 0 <= self.clamp_p < 1, "clamp_p", "in [0, 1)", self.clamp_p)
+        _check(is_num(self.clamp_p) and 0 <= self.clamp_p < 1, "clamp_p", "in [0, 1)", self.clamp_p)
         for name in ("ent_coef", "coef_lr", "coef_delta", "coef_min", "kl_cov_coef", "pi_kp", "pi_ki",
                      "band_low", "target_entropy"):
-            _check(_num(getattr(self, name)) and getattr(self, name) >= 0, name, "a number >= 0", getattr(self, name))
-        _check(_num(self.band_high) and self.band_high >= self.band_low, "band_high",
+            _check(is_num(getattr(self, name)) and getattr(self, name) >= 0, name, "a number >= 0", getattr(self, name))
+        _check(is_num(self.band_high) and self.band_high >= self.band_low, "band_high",
                f">= band_low = {self.band_low}", self.band_high)
-        _check(_num(self.coef_max) and self.coef_max >= self.coef_min, "coef_max",
+        _check(is_num(self.coef_max) and self.coef_max >= self.coef_min, "coef_max",
                f">= coef_min = {self.coef_min}", self.coef_max)
-        _check(_int(self.warmup) and self.warmup >= 0, "warmup", "an int >= 0", self.warmup)
+        _check(is_int(self.warmup) and self.warmup >= 0, "warmup", "an int >= 0", self.warmup)
         if self.method in _BOXED:
             _check(self.coef_min <= self.ent_coef <= self.coef_max, "ent_coef",
                    f"in [coef_min, coef_max] = [{self.coef_min}, {self.coef_max}] for method={self.method}",
                    self.ent_coef)
         if self.method == "sac":
             _check(self.ent_coef > 0, "ent_coef", "> 0 for method=sac (lambda = exp(log lambda))", self.ent_coef)
-        _check(_num(self.eps_low) and 0 < self.eps_low <= 1, "eps_low", "in (0, 1]", self.eps_low)
-        _check(_num(self.eps_high) and self.eps_high > 0, "eps_high", "> 0", self.eps_high)
-        _check(self.dual_clip is None or (_num(self.dual_clip) and self.dual_clip > 1), "dual_clip",
+        _check(is_num(self.eps_low) and 0 < self.eps_low <= 1, "eps_low", "in (0, 1]", self.eps_low)
+        _check(is_num(self.eps_high) and self.eps_high > 0, "eps_high", "> 0", self.eps_high)
+        _check(self.dual_clip is None or (is_num(self.dual_clip) and self.dual_clip > 1), "dual_clip",
                "None or > 1", self.dual_clip)
         _check(self.loss_agg in LOSS_AGG_MODES, "loss_agg", f"one of {LOSS_AGG_MODES}", self.loss_agg)
         _check(self.entropy_agg in (*LOSS_AGG_MODES, "loss_agg"), "entropy_agg",
                f"one of {(*LOSS_AGG_MODES, 'loss_agg')}", self.entropy_agg)
-        _check(self.norm_const is None or (_num(self.norm_const) and self.norm_const > 0), "norm_const",
+        _check(self.norm_const is None or (is_num(self.norm_const) and self.norm_const > 0), "norm_const",
                "None or > 0", self.norm_const)
         for name in ("pos_weight_delta", "pi_prob_threshold"):
             v = getattr(self, name)
-            _check(_num(v) and 0 <= v <= 1, name, "in [0, 1]", v)
-        _check(self.pos_weight is None or _num(self.pos_weight) and 0 <= self.pos_weight <= 1, "pos_weight",
+            _check(is_num(v) and 0 <= v <= 1, name, "in [0, 1]", v)
+        _check(self.pos_weight is None or is_num(self.pos_weight) and 0 <= self.pos_weight <= 1, "pos_weight",
                "None or in [0, 1]", self.pos_weight)
         _check(self.pos_weight_mode in PositiveWeight.MODES, "pos_weight_mode", f"one of {PositiveWeight.MODES}",
                self.pos_weight_mode)
         pr, mode = self.method == "pos_reweight", self.pos_weight_mode
         _check(self.pos_weight_final is None and not (pr and mode == "scheduled")
-               or _num(self.pos_weight_final) and 0 <= self.pos_weight_final <= 1, "pos_weight_final",
+               or is_num(self.pos_weight_final) and 0 <= self.pos_weight_final <= 1, "pos_weight_final",
                "in [0, 1] (required for pos_weight_mode=scheduled)", self.pos_weight_final)
         _check(self.pos_weight_steps is None and not (pr and mode in ("scheduled", "stage", "epoch"))
-               or _int(self.pos_weight_steps) and self.pos_weight_steps >= 1, "pos_weight_steps",
+               or is_int(self.pos_weight_steps) and self.pos_weight_steps >= 1, "pos_weight_steps",
                f"an int >= 1 (required for pos_weight_mode={mode})", self.pos_weight_steps)
         _check(self.pos_weight_epochs is None and not (pr and mode == "epoch")
-               or _int(self.pos_weight_epochs) and self.pos_weight_epochs >= 2, "pos_weight_epochs",
+               or is_int(self.pos_weight_epochs) and self.pos_weight_epochs >= 2, "pos_weight_epochs",
                "an int >= 2 (required for pos_weight_mode=epoch)", self.pos_weight_epochs)
-        _check(self.pi_integral_limit is None or (_num(self.pi_integral_limit) and self.pi_integral_limit > 0),
+        _check(self.pi_integral_limit is None or (is_num(self.pi_integral_limit) and self.pi_integral_limit > 0),
                "pi_integral_limit", "None or > 0", self.pi_integral_limit)
         for name in ("clip_cov_ratio", "kl_cov_frac", "top_entropy_rho"):
             v = getattr(self, name)
-            _check(_num(v) and 0 < v <= 1, name, "in (0, 1]", v)
-        _check(_num(self.clip_cov_lb), "clip_cov_lb", "a finite number", self.clip_cov_lb)
-        _check(_num(self.clip_cov_ub) and self.clip_cov_ub > self.clip_cov_lb, "clip_cov_ub",
+            _check(is_num(v) and 0 < v <= 1, name, "in (0, 1]", v)
+        _check(is_num(self.clip_cov_lb), "clip_cov_lb", "a finite number", self.clip_cov_lb)
+        _check(is_num(self.clip_cov_ub) and self.clip_cov_ub > self.clip_cov_lb, "clip_cov_ub",
                f"> clip_cov_lb = {self.clip_cov_lb}", self.clip_cov_ub)
-        _check(self.chunk_size is None or (_int(self.chunk_size) and self.chunk_size >= 1), "chunk_size",
+        _check(self.chunk_size is None or (is_int(self.chunk_size) and self.chunk_size >= 1), "chunk_size",
                "None or an int >= 1", self.chunk_size)
-        _check(_int(self.seed) and self.seed >= 0, "seed", "an int >= 0", self.seed)
+        _check(is_int(self.seed) and self.seed >= 0, "seed", "an int >= 0", self.seed)
 
     def check_vocab(self, vocab: int) -> int:
         """The number k = floor(clamp_p * V) of tokens the clamped entropy removes; raises if k >= V.
@@ -200,14 +195,21 @@ class EntropyConfig:
             raise ValueError(f"EntropyConfig.clamp_p={self.clamp_p!r} with vocabulary size {vocab!r}: {err}") from None
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EntropyConfig:
-        """Build a validated config from a plain dict; unknown keys raise one ValueError naming them."""
+    def from_dict(cls, d: dict[str, Any], prefix: str = "EntropyConfig.") -> EntropyConfig:
+        """Build a validated config from a plain dict; unknown keys raise one ValueError naming them.
+
+        ``prefix`` names the fields in error messages, e.g. ``config field `entropy.`` for a YAML section."""
         if not isinstance(d, dict):
             raise ValueError(f"EntropyConfig.from_dict needs a dict, got {type(d).__name__}")
         allowed = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - allowed)
         if unknown:
             raise ValueError(f"unknown EntropyConfig field(s) {unknown}; allowed: {sorted(allowed)}")
+        if prefix != "EntropyConfig.":  # validate the values under the caller's prefix before building
+            trial = object.__new__(cls)
+            for f in dataclasses.fields(cls):
+                object.__setattr__(trial, f.name, d.get(f.name, f.default))
+            trial.validate(prefix)
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
@@ -220,7 +222,7 @@ class EntropyConfig:
 
     @classmethod
     def aent_paper(cls) -> EntropyConfig:
-        """AEnt with the authors' Qwen2.5-Math-1.5B / MATH settings (arXiv 2509.03493; DESIGN.md).
+        """AEnt with the authors' Qwen2.5-Math-1.5B / MATH settings (arXiv 2509.03493; docs/methods.md).
 
         lambda0 = 0.002, p = 0.33, band [0.15, 0.24], beta = 0.002, warmup 30, box [6e-4, 9e-3], clip 0.2, no KL
         (group size 16 and lr 2e-6 belong to the trainer config).
@@ -230,7 +232,7 @@ class EntropyConfig:
 
     @classmethod
     def aent_r1_distill(cls) -> EntropyConfig:
-        """AEnt with the authors' R1-Distill-Qwen-1.5B / OpenR1-Math settings (arXiv 2509.03493; DESIGN.md).
+        """AEnt with the authors' R1-Distill-Qwen-1.5B / OpenR1-Math settings (arXiv 2509.03493; docs/methods.md).
 
         lambda0 = 3e-4, p = 0.25, band [0.35, 0.62], beta = 1e-4, warmup 156, box [4e-5, 1e-3], clip 0.2
         (group size 8, lr 1e-6 and 7,168 response tokens belong to the trainer config).

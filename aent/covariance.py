@@ -2,7 +2,7 @@
 
 Cui et al. 2025, "The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models"
 (arXiv 2505.22617). Under policy gradient the entropy change of a softmax policy is driven by the
-covariance between log pi(a) and the advantage A (their Theorem 2; DESIGN.md claim 5). Per token i of the
+covariance between log pi(a) and the advantage A (their Theorem 2; docs/toy/theory.md claim 5). Per token i of the
 batch (N valid tokens, Eq. 10):
 
     Cov_i = (log pi(y_i) - mean_j log pi(y_j)) * (A(y_i) - mean_j A(y_j))

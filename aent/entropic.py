@@ -7,7 +7,7 @@ Proportional-Integral Control", arXiv 2511.15248) adds to the PPO loss, per micr
 
 with r_t = pi_theta(a_t) / pi_old(a_t) the *unclipped* ratio, tau the probability threshold (paper: 0.95) and alpha
 the PI controller's output (:class:`aent.PIController`). Minimising L_pic raises the probability of tokens that are
-already likely, whatever the sign of their advantage, which lowers entropy (DESIGN.md claim 5: a push on a token
+already likely, whatever the sign of their advantage, which lowers entropy (docs/toy/theory.md claim 5: a push on a token
 whose log pi is above the mean has negative covariance with the entropy change). So alpha > 0 (entropy above
 target) lowers entropy and alpha < 0 raises it. S is chosen from the current policy without gradient; the
 normaliser is |S|, the high-probability tokens only.

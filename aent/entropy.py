@@ -5,7 +5,7 @@ remove the k = floor(p * V) tokens with the smallest logits, renormalise over th
 
     H~(z) = log sum_{a in K} e^{z_a} - sum_{a in K} pi~(a) z_a,        pi~(a) = e^{z_a} / sum_{b in K} e^{z_b}.
 
-p = 0 is the ordinary entropy H. How it is computed, and why (see DESIGN.md, "Where the time goes"):
+p = 0 is the ordinary entropy H. How it is computed, and why (see docs/benchmarks/entropy.md):
 
 - Chunked over tokens (rows): only one chunk of fp32 working tensors (default about ``CHUNK_BYTES`` = 4 MiB per
   tensor, sized for the CPU cache) is alive at a time, whatever the number of tokens; bf16/fp16 logits are upcast

@@ -13,7 +13,7 @@ ratio exploded: for A_t < 0, l_t = min(l_t, -c A_t) with c > 1.
 
 On a clipped token the loss is a constant in theta, so its gradient is exactly zero (the token is
 "clipped"). Clip-low (small eps_low) raises entropy and clip-high (small eps_high) lowers it
-(arXiv 2511.05993, Sec. 4); DESIGN.md, theory claim 5.
+(arXiv 2511.05993, Sec. 4); docs/toy/theory.md claim 5.
 """
 
 from __future__ import annotations

@@ -38,10 +38,15 @@ from aent.entropy import clamped_entropy, entropy, masked_mean, token_logprobs
 from aent.ppo import approx_kl, broadcast_adv, ppo_clip_loss
 from aent.weights import advantage_sign_weights, top_entropy_mask
 
-__all__ = ["EntropyControl", "LossOutput"]
+__all__ = ["BONUS_ENTROPY", "EntropyControl", "LossOutput"]
 
-_FULL_BONUS = ("entropy_bonus", "sac", "threshold")
-_CLAMPED_BONUS = ("clamped_bonus", "aent")
+BONUS_ENTROPY: dict[str, str | None] = {"none": None, "entropy_bonus": "full", "clamped_bonus": "clamped",
+                                        "aent": "clamped", "sac": "full", "threshold": "full"}
+"""The methods whose loss is (PPO surrogate) - lambda * H_kind, and the entropy each one regularises: "full"
+(:func:`aent.entropy`), "clamped" (:func:`aent.clamped_entropy`) or None (no bonus). The other methods change
+the loss in other ways (EntroPIC, re-weighting, Clip-Cov, KL-Cov, top-entropy masking)."""
+_FULL_BONUS = tuple(m for m, kind in BONUS_ENTROPY.items() if kind == "full")
+_CLAMPED_BONUS = tuple(m for m, kind in BONUS_ENTROPY.items() if kind == "clamped")
 
 
 class LossOutput(NamedTuple):

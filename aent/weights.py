@@ -1,6 +1,6 @@
 """Per-token loss weights and masks that steer entropy through which tokens the policy gradient uses.
 
-Why they work (DESIGN.md, theory claim 5; Cui et al. 2025, arXiv 2505.22617, Lemma 1): for a softmax step
+Why they work (docs/toy/theory.md claim 5; Cui et al. 2025, arXiv 2505.22617, Lemma 1): for a softmax step
 Delta z, the entropy change is Delta H = -Cov_{a~pi}(log pi(a), Delta z(a)) + O(|Delta z|^2). A positive-
 advantage update on a likely token (log pi above its mean) raises the logit of an already likely token and
 lowers entropy; a negative-advantage update on a likely token raises entropy. So:
@@ -50,7 +50,8 @@ def top_entropy_mask(ent: Tensor, mask: Tensor, rho: float) -> Tensor:
 
     Implements the token selection of "Beyond the 80/20 Rule" (arXiv 2506.01939, Eq. 6): only tokens whose
     entropy is in the top rho of the batch receive policy gradient. Exactly k = max(1, ceil(rho * n)) of the n
-    valid tokens are selected (ties broken by ``torch.topk``); rho = 1 selects every valid token.
+    valid tokens are selected (ties broken by ``torch.topk``); rho = 1 selects every valid token. Entropies are
+    compared in their own precision (bf16/fp16 promoted to float32), so any two distinct values keep their order.
 
     Args:
         ent: (B, T) per-token entropy (no gradient used).
@@ -70,7 +71,10 @@ def top_entropy_mask(ent: Tensor, mask: Tensor, rho: float) -> Tensor:
     if n == 0:
         return out
     k = min(n, max(1, math.ceil(rho * n - 1e-9)))
-    scores = torch.where(valid, ent.detach().to(torch.float32), torch.full_like(ent, -math.inf, dtype=torch.float32))
+    # rank in the input's precision (at least float32): casting float64 to float32 would merge distinct entropies
+    # (1e-115 and 0 both become 0.0) and the selection would then no longer follow the given order
+    dtype = torch.promote_types(ent.dtype, torch.float32)
+    scores = torch.where(valid, ent.detach().to(dtype), torch.full_like(ent, -math.inf, dtype=dtype))
     idx = torch.topk(scores.reshape(-1), k).indices
     out.view(-1)[idx] = True
     return out

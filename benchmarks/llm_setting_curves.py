@@ -96,7 +96,8 @@ def launch(config: str, name: str, seed: int, out: Path, threads: int, extra: li
     d.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "llm", "train", "--config", config, *COMMON, *CANDIDATES[name], *extra,
-           "entropy.method=none", f"seed={seed}", f"output_dir={d}"]
+           "entropy.method=none", f"seed={seed}", f"output_dir={d}",
+           "--resume"]  # continues an interrupted run instead of being refused
     t0 = time.monotonic()
     with open(d / "train.log", "w") as log:
         rc = subprocess.call(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -2,7 +2,8 @@
 
 Data: ../shared/data/gsm8k/example_model_solutions.jsonl (1,319 GSM8K test questions, each with four model
 solutions: 6B/175B x finetuning/verification, labelled is_correct; reference answers end in ``A: n``).
-Each (solution, ground_truth) pair is scored by the reward and compared with its label.
+Each (solution, ground_truth) pair is scored by the reward (strict extraction: the declared ``A: n`` line) and
+compared with its label.
 
     python benchmarks/reward_agreement.py [--data DIR] [--out FILE.json] [--show N]
 

@@ -5,6 +5,7 @@
 
     aent train --config tiny max_steps=5 output_dir=runs/smoke
     aent train --config tiny entropy.method=aent --resume
+    aent train --config tiny output_dir=runs/smoke --overwrite   # replace the run already there
     accelerate launch --config_file configs/accelerate/fsdp_8gpu.yaml -m llm train \\
         --config aent_qwen2.5_math_1.5b model.path=/models/Qwen2.5-Math-1.5B
     aent eval --model runs/tiny/final --task arithmetic --n 64 --samples 4
@@ -17,9 +18,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from llm.plot import PLOT_KEYS
+
+_USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR}
 
 
 def _parser(prog: str = "python -m llm") -> argparse.ArgumentParser:
@@ -30,7 +34,12 @@ def _parser(prog: str = "python -m llm") -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="GRPO training with entropy control (any launcher: python or accelerate)")
     t.add_argument("--config", required=True,
                    help="YAML file or packaged config name (tiny, aent_qwen2.5_math_1.5b; see `config --list`)")
-    t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in output_dir from its newest intact checkpoint (same config required, "
+                        "except max_steps, logging, saving and evaluation fields)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="delete the run already in output_dir first (without --resume or --overwrite a folder "
+                        "holding a run is refused)")
     t.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides: max_steps=5 output_dir=runs/x entropy.method=aent rollout.group_size=16")
 
@@ -60,9 +69,18 @@ def _train(args) -> int:
     from llm.config import load_config
     from llm.train import train
 
-    overrides = list(args.overrides) + (["resume=true"] if args.resume else [])
+    overrides = list(args.overrides) + (["resume=true"] if args.resume else []) + \
+        (["overwrite=true"] if args.overwrite else [])
     cfg = load_config(args.config, overrides)
-    train(cfg)
+    try:
+        train(cfg)
+    except (OSError, RuntimeError) as err:
+        from llm.runfolder import disk_full_error
+
+        clean = disk_full_error(err, "the run's files", cfg.output_dir)
+        if clean is err:
+            raise
+        raise clean from err
     return 0
 
 
@@ -125,6 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # permissions, read-only file systems: the OS message names the path
+        if err.errno not in _USER_ERRNOS:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        from llm.preempt import Preempted
+
+        if not isinstance(err, Preempted):
+            raise
+        print(str(err), file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print("interrupted; resume with the same command plus --resume", file=sys.stderr)
         return 130

@@ -7,16 +7,25 @@ A checkpoint is the folder ``output_dir/checkpoints/step-XXXXXXXX`` holding
 - ``trainer_state.pt``: the global step, the ``aent.EntropyControl`` state (coefficient controllers), the
   metrics rows so far, the torch generator state of the sampler and the run config.
 
+- ``manifest.json`` (written last): the step, the run's config and :func:`llm.runfolder.run_id`, and the size of
+  every file. A file cut short (a full disk, a copy that stopped) shows as a size mismatch, and
+  :func:`resume_checkpoint` falls back to the newest intact checkpoint with a warning.
+
 It is written into ``checkpoints/.tmp-step-XXXXXXXX`` first and renamed with ``os.replace`` only once complete,
-so a run killed while saving leaves the previous checkpoint as the latest one. Multi-node runs need
-``output_dir`` on storage every node sees (all processes write into the same folder).
+so a run killed while saving leaves the previous checkpoint as the latest one. Pruning (``keep``) removes only
+checkpoints of the same run (same run id), never the one just written. Multi-node runs need ``output_dir`` on
+storage every node sees (all processes write into the same folder).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import re
 import shutil
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +33,7 @@ import torch
 
 CHECKPOINTS = "checkpoints"
 TRAINER_STATE = "trainer_state.pt"
+MANIFEST = "manifest.json"
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
@@ -47,6 +57,69 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def _manifest(folder: Path, step: int, config: dict[str, Any] | None) -> dict[str, Any]:
+    from llm.runfolder import run_id
+
+    files = {str(f.relative_to(folder)): f.stat().st_size for f in sorted(folder.rglob("*")) if f.is_file()}
+    return {"step": int(step), "run_id": None if config is None else run_id(config), "config": config,
+            "files": files}
+
+
+def read_manifest(path: str | Path) -> dict[str, Any] | None:
+    """The manifest of a checkpoint folder, or None (checkpoints written before manifests, or unreadable)."""
+    try:
+        m = json.loads((Path(path) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return m if isinstance(m, dict) else None
+
+
+def checkpoint_config(path: str | Path) -> dict[str, Any] | None:
+    """The run config saved with a checkpoint (manifest first, else trainer_state.pt), or None if unreadable."""
+    m = read_manifest(path)
+    if m is not None and isinstance(m.get("config"), dict):
+        return m["config"]
+    try:
+        state = torch.load(Path(path) / TRAINER_STATE, map_location="cpu", weights_only=False)
+    except Exception:  # a torn or foreign file: the caller treats the checkpoint as unreadable
+        return None
+    cfg = state.get("config") if isinstance(state, dict) else None
+    return cfg if isinstance(cfg, dict) else None
+
+
+def checkpoint_problem(path: str | Path) -> str | None:
+    """Why a checkpoint folder is not intact ("model.bin is 10 bytes, expected 4096"), or None when its files
+    have the sizes its manifest records (checkpoints without a manifest are not checked here)."""
+    path = Path(path)
+    m = read_manifest(path)
+    if m is None:
+        return None if not (path / MANIFEST).exists() else f"{MANIFEST} is unreadable"
+    for name, size in (m.get("files") or {}).items():
+        f = path / name
+        if not f.is_file():
+            return f"{name} is missing"
+        if f.stat().st_size != size:
+            return f"{name} is {f.stat().st_size} bytes, expected {size} (cut short)"
+    return None
+
+
+def _prune(output_dir: str | Path, final: Path, keep: int, rid: str | None) -> None:
+    """Delete this run's checkpoints older than the newest ``keep`` up to ``final``; other runs' are never touched."""
+    step = int(_STEP_DIR.match(final.name).group(1))
+    mine = []
+    for p in list_checkpoints(output_dir):
+        m = read_manifest(p)
+        # a checkpoint without a manifest (written before manifests existed) is never pruned: whose it is is unknown
+        if m is not None and m.get("run_id") == rid and int(m.get("step", -1)) <= step:
+            mine.append(p)
+    if final not in mine:
+        mine.append(final)
+    mine.sort(key=lambda p: int(_STEP_DIR.match(p.name).group(1)))
+    for stale in mine[:-keep]:
+        if stale != final:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def save_checkpoint(accelerator, output_dir: str | Path, step: int, *, control, metrics: list[dict[str, Any]],
                     generator: torch.Generator | None = None, config: dict[str, Any] | None = None,
                     keep: int = 2) -> Path:
@@ -59,26 +132,39 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, *, control, 
         control: The ``aent.EntropyControl`` (its ``state_dict()`` is saved).
         metrics: Metric rows of the steps so far.
         generator: Optional torch generator whose state is saved too.
-        config: The run config as a plain dict (saved for reference).
-        keep: Number of most recent checkpoints to keep (>= 1); older ones are deleted.
+        config: The run config as a plain dict (saved, and its run id marks the checkpoint as this run's).
+        keep: Number of most recent checkpoints of this run to keep (>= 1); older ones of this run are deleted.
 
     Returns:
         The final checkpoint folder.
+
+    Raises:
+        RunFolderError: The disk filled up while writing (the previous checkpoints are kept).
     """
+    from llm.runfolder import disk_full_error
+
     if keep < 1:
         raise ValueError(f"keep must be >= 1, got {keep}")
     final = checkpoint_dir(output_dir, step)
     tmp = final.with_name(f".tmp-{final.name}")
+    try:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        # safe_serialization=False: safetensors refuses the tied embedding / lm_head weights of small models.
+        accelerator.save_state(str(tmp), safe_serialization=False)
+        if accelerator.is_main_process:
+            state = {"step": int(step), "control": control.state_dict(), "metrics": list(metrics),
+                     "generator": None if generator is None else generator.get_state(), "config": config}
+            torch.save(state, tmp / TRAINER_STATE)
+            manifest = json.dumps(_manifest(tmp, step, config))
+            (tmp / MANIFEST).write_text(manifest)
+    except (OSError, RuntimeError) as err:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)  # give the space back; the previous checkpoint stays latest
+        raise disk_full_error(err, f"checkpoint {final.name}", tmp) from err
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    # safe_serialization=False: safetensors refuses the tied embedding / lm_head weights of small models.
-    accelerator.save_state(str(tmp), safe_serialization=False)
-    if accelerator.is_main_process:
-        state = {"step": int(step), "control": control.state_dict(), "metrics": list(metrics),
-                 "generator": None if generator is None else generator.get_state(), "config": config}
-        torch.save(state, tmp / TRAINER_STATE)
         if final.exists():  # re-saving the same step: move the old copy aside, then swap
             old = final.with_name(f".old-{final.name}")
             shutil.rmtree(old, ignore_errors=True)
@@ -87,12 +173,18 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, *, control, 
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-        for stale in list_checkpoints(output_dir)[:-keep]:
-            shutil.rmtree(stale, ignore_errors=True)
+        _prune(output_dir, final, keep, None if config is None else json.loads(manifest)["run_id"])
         for leftover in final.parent.glob(".tmp-step-*"):  # debris of saves that were killed
             shutil.rmtree(leftover, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+_CORRUPT = (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, OSError, KeyError, ValueError)
+
+
+class ShapeMismatch(ValueError):
+    """The checkpoint's model has other parameter names or shapes than the run's model."""
 
 
 def load_checkpoint(accelerator, path: str | Path, *, control,
@@ -107,13 +199,80 @@ def load_checkpoint(accelerator, path: str | Path, *, control,
 
     Returns:
         The trainer state dict: {"step", "metrics", "config", ...}.
+
+    Raises:
+        FileNotFoundError: Not a complete checkpoint folder.
+        ShapeMismatch: The checkpoint holds a model of another shape (a ValueError; one line naming it).
     """
     path = Path(path)
     if not (path / TRAINER_STATE).is_file():
         raise FileNotFoundError(f"{str(path)!r} is not a complete checkpoint (no {TRAINER_STATE})")
-    accelerator.load_state(str(path))
+    try:
+        accelerator.load_state(str(path))
+    except RuntimeError as err:
+        if "size mismatch" in str(err) or "Missing key" in str(err) or "Unexpected key" in str(err):
+            first = next((ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln), str(err).splitlines()[0])
+            raise ShapeMismatch(f"checkpoint {str(path)!r} holds a model of another shape than this run's ({first}); "
+                             f"resume with the model fields it was saved with, or use another output_dir") from None
+        raise
     state = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=False)
     control.load_state_dict(state["control"])
     if generator is not None and state.get("generator") is not None:
         generator.set_state(state["generator"])
     return state
+
+
+def resume_checkpoint(accelerator, output_dir: str | Path, *, control, config: dict[str, Any] | None = None,
+                      generator: torch.Generator | None = None, warn=print) -> dict[str, Any] | None:
+    """Load the newest intact checkpoint of a run folder; a corrupt newer one is skipped with a warning.
+
+    A checkpoint is skipped when a file is shorter or longer than its manifest says, or when loading it fails the
+    way a torn file does (unpickling, zip, end of file). A checkpoint of another run (its config's identity
+    differs from ``config``) or of another model shape raises instead: falling back past it would mix runs.
+
+    Args:
+        accelerator: The run's accelerator, after ``prepare``.
+        output_dir: Run folder.
+        control: The ``aent.EntropyControl`` to restore in place.
+        config: This run's config as a nested dict, checked against each checkpoint's identity.
+        generator: Optional torch generator whose saved state is restored.
+        warn: Called with each warning line (main process only).
+
+    Returns:
+        The trainer state of the checkpoint loaded, or None when the folder holds no checkpoint.
+
+    Raises:
+        ValueError: Checkpoints exist but none is intact, or one belongs to another run / model shape.
+    """
+    from llm.runfolder import identity_diff
+
+    found = list_checkpoints(output_dir)
+    skipped = []
+    for ckpt in reversed(found):
+        problem = checkpoint_problem(ckpt)
+        if problem is None:
+            saved = checkpoint_config(ckpt) if config is not None else None
+            diff = identity_diff(saved, config) if saved is not None else []
+            if diff:
+                raise ValueError(f"--resume: checkpoint {str(ckpt)!r} belongs to a run with a different config: "
+                                 f"{'; '.join(diff)}")
+            try:
+                state = load_checkpoint(accelerator, ckpt, control=control, generator=generator)
+            except ShapeMismatch:
+                raise
+            except _CORRUPT as err:
+                problem = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
+            else:
+                if skipped and accelerator.is_main_process:
+                    warn(f"warning: resumed from {ckpt.name}, the newest intact checkpoint; skipped "
+                         f"{'; '.join(skipped)}")
+                return state
+        skipped.append(f"{ckpt.name} ({problem})")
+        if accelerator.is_main_process:
+            msg = f"checkpoint {str(ckpt)!r} is corrupt ({problem}); trying the previous one"
+            warn(f"warning: {msg}")
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    if found:
+        raise ValueError(f"--resume: no intact checkpoint in {str(Path(output_dir) / CHECKPOINTS)!r} "
+                         f"({'; '.join(skipped)}); start afresh with --overwrite")
+    return None

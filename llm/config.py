@@ -5,7 +5,8 @@ plus top-level run fields (``seed``, ``max_steps``, ``output_dir``, ...). Overri
 keys for sections (``entropy.method=aent``, ``rollout.group_size=16``) and bare keys for run fields
 (``max_steps=5``, ``output_dir=runs/x``). Values are converted to the declared type of the field, so ``lr=2e-6``
 is a float even though YAML 1.1 would read it as a string. Every field is documented by the string literal that
-follows it; :func:`field_docs` reads those strings so the documentation table is generated from this file.
+follows it; :func:`field_docs` reads those strings so the documentation table is generated from the sources
+(the sections are in :mod:`llm.config_sections`, the model's shape fields in :class:`llm.model.ModelConfig`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import math
 import textwrap
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from aent import EntropyConfig
+from llm.config_sections import (
+    PREFIX,
+    DataSection,
+    ModelSection,
+    OptimSection,
+    RolloutSection,
+    _check,
+)
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -35,192 +45,6 @@ def _unknown(keys: list[str], allowed: set[str], where: str) -> ValueError:
             close = [f"{n}.{k}" for n, sec in SECTIONS.items() if k in {f.name for f in dataclasses.fields(sec)}]
         hints.append(f"{k!r} (did you mean {close[0]!r}?)" if close else repr(k))
     return ValueError(f"unknown config field(s) {', '.join(hints)} in {where}; allowed: {', '.join(sorted(allowed))}")
-
-
-def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
-    """Raise one ValueError naming the field, the allowed range and the value given."""
-    if not ok:
-        raise ValueError(f"config field `{name}` must be {allowed}; got {value!r}")
-
-
-@dataclass(frozen=True)
-class ModelSection:
-    """Which policy to train: a local checkpoint folder, or a small model built from the shape fields below."""
-
-    path: str = ""
-    """Model folder written by save_pretrained (or a cached hub id); "" builds a small model from the fields below."""
-    tokenizer_path: str = ""
-    """Tokenizer folder; "" uses `path`, or trains the project's BPE tokenizer on the task text for a built model."""
-    dtype: str = "float32"
-    """Parameter dtype: float32, bfloat16 or float16."""
-    vocab_size: int = 512
-    """Built model only: upper bound on the vocabulary of the trained byte-level BPE tokenizer (>= 260)."""
-    arch: str = "qwen2"
-    """Built model only: qwen2 (q/k/v biases) or llama (llm.model.ModelConfig.arch)."""
-    hidden: int = 128
-    """Built model only: width of the residual stream (>= 1, divisible by heads, even head dim)."""
-    layers: int = 4
-    """Built model only: number of decoder blocks (>= 1)."""
-    heads: int = 4
-    """Built model only: query heads (>= 1, divides hidden)."""
-    kv_heads: int = 4
-    """Built model only: key/value heads (>= 1, divides heads)."""
-    intermediate: int = 512
-    """Built model only: width of the SwiGLU MLP (>= 1)."""
-    max_position: int = 512
-    """Built model only: longest sequence; must hold data.max_prompt_len + rollout.max_new_tokens."""
-    tie_embeddings: bool = True
-    """Built model only: share the input embedding with lm_head."""
-    init_std: float = 0.02
-    """Built model only: standard deviation of the weight initialisation (> 0)."""
-    warm_start_steps: int = 0
-    """Supervised steps on the task's worked solutions before RL (llm.warmstart.warm_start, batch 32, cached in
-    cache_dir and reused by every seed and method); 0 = none. A randomly initialised model gets no reward."""
-    warm_start_lr: float = 1e-3
-    """Peak learning rate of the supervised warm start (> 0; warm-up, then cosine decay to 10%)."""
-    gradient_checkpointing: bool = False
-    """Recompute activations in the backward pass (saves memory on large models)."""
-
-    def __post_init__(self) -> None:
-        _check(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype",
-               "one of float32, bfloat16, float16", self.dtype)
-        _check(self.vocab_size >= 260, "model.vocab_size", ">= 260 (256 bytes + special tokens)", self.vocab_size)
-        _check(self.warm_start_steps >= 0, "model.warm_start_steps", ">= 0", self.warm_start_steps)
-        _check(self.warm_start_lr > 0, "model.warm_start_lr", "> 0", self.warm_start_lr)
-        if not self.path:
-            try:
-                self.shape()
-            except ValueError as err:
-                raise ValueError(f"config section `model`: {err}") from None
-
-    def shape(self):
-        """The llm.model.ModelConfig of a model built from scratch."""
-        from llm.model import ModelConfig
-
-        names = [f.name for f in dataclasses.fields(ModelConfig)]
-        return ModelConfig.from_dict({n: getattr(self, n) for n in names if hasattr(self, n)})
-
-
-@dataclass(frozen=True)
-class DataSection:
-    """Where the prompts and reference answers come from."""
-
-    task: str = "arithmetic"
-    """A synthetic task of llm.data.make_task (arithmetic, small_arithmetic, countdown), or a dataset spec for
-    llm.data.load_problems (e.g. gsm8k:train, math500, or a .jsonl path)."""
-    eval_task: str = ""
-    """Held-out set for periodic evaluation (same forms as `task`); "" uses the test split of a synthetic task."""
-    prompt_field: str = ""
-    """Dataset specs: the row field holding the question, or a list of chat messages rendered with the tokenizer's
-    chat template (dotted for nested fields, e.g. extra_info.question); "" recognises question, problem, prompt."""
-    answer_field: str = ""
-    """Dataset specs: the row field holding the reference answer (dotted, e.g. reward_model.ground_truth); ""
-    recognises answer, final_answer, reward_model.ground_truth (verl), ground_truth, a solution's last boxed."""
-    n_train: int = 512
-    """Synthetic tasks: number of training problems (>= 1). Dataset specs: 0 keeps all rows, N keeps the first N."""
-    n_test: int = 64
-    """Number of held-out problems used by periodic evaluation (>= 0)."""
-    difficulty: int = 0
-    """Synthetic tasks: difficulty level 1..8; 0 = the task's default."""
-    template: str = "plain"
-    """Prompt template of llm.data.TEMPLATES: plain, boxed, qwen_boxed (Qwen2.5-Math, the AEnt paper) or
-    r1_think (R1-Distill)."""
-    seed: int = 0
-    """Seed (>= 0) of the synthetic problem draw, the built model's initialisation and the warm start. Independent
-    of the run `seed`, so every seed and method of a comparison starts from the same model."""
-    max_prompt_len: int = 128
-    """Prompts longer than this many tokens are cut from the left (>= 1)."""
-    answer_only_frac: float = 0.0
-    """Synthetic tasks: fraction in [0, 1] of the warm-start solutions reduced to the bare ``#### n`` answer
-    (llm.data.answer_only): a corpus in two styles, so the warm-started policy is uncertain which to write."""
-    answer_only_wrong: float = 0.0
-    """Fraction in [0, 1] of those bare warm-start answers that are wrong (off by 1-3), as bare answers in real
-    text are less reliable than worked ones. The reward's reference answers are never changed."""
-
-    def __post_init__(self) -> None:
-        _check(bool(self.task.strip()), "data.task", "a task name or dataset spec", self.task)
-        _check(self.n_train >= 0, "data.n_train", ">= 0", self.n_train)
-        _check(self.n_test >= 0, "data.n_test", ">= 0", self.n_test)
-        _check(0 <= self.difficulty <= 8, "data.difficulty", "in [0, 8] (0 = task default)", self.difficulty)
-        _check(self.max_prompt_len >= 1, "data.max_prompt_len", ">= 1", self.max_prompt_len)
-        from llm.data import TEMPLATES
-
-        _check(self.template in TEMPLATES, "data.template", f"one of {sorted(TEMPLATES)}", self.template)
-        _check(self.seed >= 0, "data.seed", ">= 0", self.seed)
-        _check(0.0 <= self.answer_only_frac <= 1.0, "data.answer_only_frac", "in [0, 1]", self.answer_only_frac)
-        _check(0.0 <= self.answer_only_wrong <= 1.0, "data.answer_only_wrong", "in [0, 1]", self.answer_only_wrong)
-
-
-@dataclass(frozen=True)
-class RolloutSection:
-    """How each global step samples its group of responses per prompt."""
-
-    prompts_per_step: int = 8
-    """Prompts per global step, summed over all processes (>= 1, divisible by the number of processes)."""
-    group_size: int = 8
-    """Responses sampled per prompt, G in GRPO (>= 2: a group of one has no baseline)."""
-    temperature: float = 1.0
-    """Sampling temperature (> 0); the same temperature divides the logits in the loss and the entropy."""
-    top_p: float = 1.0
-    """Nucleus sampling mass in (0, 1]."""
-    max_new_tokens: int = 32
-    """Maximum response length in tokens (>= 1); sampling also stops at EOS."""
-    generate_batch_size: int = 0
-    """Rows (prompt x sample) per sampling forward pass on one process; 0 = all at once. Sampling uses per-row
-    uniforms seeded by (seed, step, prompt), so neither this nor the number of processes changes the samples."""
-
-    def __post_init__(self) -> None:
-        _check(self.prompts_per_step >= 1, "rollout.prompts_per_step", ">= 1", self.prompts_per_step)
-        _check(self.group_size >= 2, "rollout.group_size", ">= 2", self.group_size)
-        _check(self.temperature > 0, "rollout.temperature", "> 0", self.temperature)
-        _check(0 < self.top_p <= 1, "rollout.top_p", "in (0, 1]", self.top_p)
-        _check(self.max_new_tokens >= 1, "rollout.max_new_tokens", ">= 1", self.max_new_tokens)
-        _check(self.generate_batch_size >= 0, "rollout.generate_batch_size", ">= 0", self.generate_batch_size)
-
-
-@dataclass(frozen=True)
-class OptimSection:
-    """PPO-style updates on each batch of rollouts: epochs, mini-batches, accumulation, AdamW and the LR schedule."""
-
-    lr: float = 1e-4
-    """Peak AdamW learning rate (> 0)."""
-    weight_decay: float = 0.0
-    """AdamW weight decay (>= 0)."""
-    beta1: float = 0.9
-    """AdamW beta1 in [0, 1)."""
-    beta2: float = 0.999
-    """AdamW beta2 in [0, 1)."""
-    adam_eps: float = 1e-8
-    """AdamW epsilon (> 0)."""
-    warmup_steps: int = 0
-    """Linear LR warm-up length in optimizer steps (>= 0)."""
-    schedule: str = "constant"
-    """LR schedule after warm-up: constant, linear or cosine (decays to min_lr_ratio * lr at the last step)."""
-    min_lr_ratio: float = 0.0
-    """Final LR as a fraction of `lr` for linear/cosine schedules, in [0, 1]."""
-    grad_clip: float = 1.0
-    """Global gradient-norm clip (> 0; a huge value disables it)."""
-    ppo_epochs: int = 1
-    """Passes over each global batch of rollouts (>= 1)."""
-    mini_batch_size: int = 0
-    """Sequences per optimizer step, summed over processes; 0 = the whole global batch (one update per epoch)."""
-    micro_batch_size: int = 8
-    """Sequences per forward/backward pass on one process (>= 1); gradients accumulate up to mini_batch_size."""
-
-    def __post_init__(self) -> None:
-        _check(self.lr > 0, "optim.lr", "> 0", self.lr)
-        _check(self.weight_decay >= 0, "optim.weight_decay", ">= 0", self.weight_decay)
-        _check(0 <= self.beta1 < 1, "optim.beta1", "in [0, 1)", self.beta1)
-        _check(0 <= self.beta2 < 1, "optim.beta2", "in [0, 1)", self.beta2)
-        _check(self.adam_eps > 0, "optim.adam_eps", "> 0", self.adam_eps)
-        _check(self.warmup_steps >= 0, "optim.warmup_steps", ">= 0", self.warmup_steps)
-        _check(self.schedule in ("constant", "linear", "cosine"), "optim.schedule",
-               "one of constant, linear, cosine", self.schedule)
-        _check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio", "in [0, 1]", self.min_lr_ratio)
-        _check(self.grad_clip > 0, "optim.grad_clip", "> 0", self.grad_clip)
-        _check(self.ppo_epochs >= 1, "optim.ppo_epochs", ">= 1", self.ppo_epochs)
-        _check(self.mini_batch_size >= 0, "optim.mini_batch_size", ">= 0", self.mini_batch_size)
-        _check(self.micro_batch_size >= 1, "optim.micro_batch_size", ">= 1", self.micro_batch_size)
 
 
 SECTIONS = {"model": ModelSection, "data": DataSection, "rollout": RolloutSection, "optim": OptimSection,
@@ -274,8 +98,15 @@ class TrainConfig:
     """Sampling temperature of the held-out evaluation (> 0)."""
     cache_dir: str = ""
     """Cache of the trained tokenizer and the warm-start model; "" = $AENT_CACHE or ~/.cache/aent."""
+    save_every_minutes: float = 0.0
+    """Also checkpoint once this many minutes of training passed since the last checkpoint (>= 0; 0 = off): bounds
+    the work a kill -9 loses. SIGTERM / SIGUSR1 save at the next step boundary regardless (llm.preempt)."""
     resume: bool = False
-    """Continue from the latest checkpoint in output_dir (same as --resume)."""
+    """Continue the run in output_dir from its newest intact checkpoint (same as --resume); its config must match
+    except the fields of llm.runfolder.SAFE_TO_CHANGE (max_steps, logging, saving, evaluation)."""
+    overwrite: bool = False
+    """Delete the run already in output_dir (its metrics, config, checkpoints, final/) first (same as --overwrite);
+    without it, or resume, a folder holding a run is refused."""
     progress: bool = True
     """Show a tqdm progress bar with reward and entropy (main process only)."""
     tensorboard: bool = True
@@ -294,6 +125,7 @@ class TrainConfig:
         _check(self.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision", "one of no, bf16, fp16",
                self.mixed_precision)
         _check(self.save_every >= 0, "save_every", ">= 0", self.save_every)
+        _check(self.save_every_minutes >= 0, "save_every_minutes", ">= 0", self.save_every_minutes)
         _check(self.keep_checkpoints >= 1, "keep_checkpoints", ">= 1", self.keep_checkpoints)
         _check(self.eval_every >= 0, "eval_every", ">= 0", self.eval_every)
         _check(self.eval_samples >= 1, "eval_samples", ">= 1", self.eval_samples)
@@ -375,10 +207,7 @@ def _build_section(name: str, sec: type, values: dict[str, Any]) -> Any:
     if sec is EntropyConfig:
         preset = values.get("preset")
         base = EntropyConfig.preset(str(preset)).to_dict() if preset else {}
-        try:
-            return EntropyConfig.from_dict({**base, **coerced})
-        except ValueError as err:  # name the config key the user wrote (entropy.x), not the class
-            raise ValueError(str(err).replace("EntropyConfig.", "config field entropy.")) from None
+        return EntropyConfig.from_dict({**base, **coerced}, prefix=f"{PREFIX}{name}.")
     return sec(**coerced)
 
 
@@ -408,14 +237,20 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         if tp is float:
             if isinstance(value, bool):
                 raise ValueError
+            if not math.isfinite(float(value)):
+                raise ValueError("finite")
             return float(value)
         if tp is str:
             return "" if value is None else str(value)
         if tp == tuple[str, ...]:  # a YAML list, or "a,b" from the command line; "" / none = empty
             items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
             return tuple(str(v).strip() for v in items if str(v).strip() and str(v).strip().lower() != "none")
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"config field `{name}` must be of type {tp.__name__}; got {value!r}") from None
+    except (TypeError, ValueError, OverflowError) as err:
+        finite = str(err) == "finite"
+    else:
+        return value
+    # outside the except: no chained traceback
+    _check(False, name, "a finite number" if finite else f"of type {tp.__name__}", value)
     return value
 
 
@@ -430,7 +265,10 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         key = key.strip().lstrip("-")
         parts = key.split(".")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ValueError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
         if len(parts) == 1:
             out[key] = value
         elif len(parts) == 2 and parts[0] in SECTIONS:
@@ -442,6 +280,13 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
             raise ValueError(f"override key {key!r} must be a run field or section.field with section in "
                              f"{sorted(SECTIONS)}")
     return out
+
+
+def _yaml_problem(err) -> str:
+    """One line from a YAML error: the problem and where (line, column; 1-based)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(err, 'problem', None) or str(err).splitlines()[0]}{where}"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -460,7 +305,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             p = aent_configs.resolve(path)
         except FileNotFoundError as err:
             raise ValueError(str(err)) from None
-        d = yaml.safe_load(p.read_text()) or {}
+        try:
+            d = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"config file {str(p)!r} is not valid YAML: {_yaml_problem(err)}") from None
         if not isinstance(d, dict):
             raise ValueError(f"config file {str(p)!r} must hold a YAML mapping of fields")
     return TrainConfig.from_dict(apply_overrides(d, overrides or []))

@@ -179,6 +179,27 @@ def _sample_rows(model, ids, mask, n, *, eos_ids, pad_id, temperature, top_p, ma
     return comp[:, :width], valid[:, :width], logp[:, :width]
 
 
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """Every token id that ends a completion: the tokenizer's EOS and all of ``generation_config.eos_token_id``.
+
+    Hub checkpoints often list several (Qwen2.5-Math: ``[<|im_end|>, <|endoftext|>]``) while the tokenizer names
+    only one, so a sampler stopping at the tokenizer's EOS alone would run past the end of a chat turn.
+
+    Raises:
+        ValueError: neither the tokenizer nor the generation config names an EOS token.
+    """
+    ids: set[int] = set()
+    for eos in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
+        if isinstance(eos, list | tuple):
+            ids.update(int(e) for e in eos)
+        elif eos is not None:
+            ids.add(int(eos))
+    if not ids:
+        raise ValueError("generate: neither the tokenizer nor model.generation_config has an eos_token_id; set "
+                         "tokenizer.eos_token so that completions can end")
+    return ids
+
+
 def _pad_right(chunks: list[torch.Tensor], value) -> torch.Tensor:
     width = max(c.shape[1] for c in chunks)
     return torch.cat([torch.nn.functional.pad(c, (0, width - c.shape[1]), value=value) for c in chunks], 0)
@@ -243,8 +264,7 @@ def generate(
     device = next(model.parameters()).device
     if generator is None and seed is not None:
         generator = torch.Generator(device=device).manual_seed(int(seed))
-    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else model.generation_config.eos_token_id
-    eos_ids = set(eos) if isinstance(eos, list | tuple) else {int(eos)}
+    eos_ids = stop_token_ids(model, tokenizer)
     pad_id = int(tokenizer.pad_token_id)
 
     ids, mask = prompt_ids.to(device), prompt_mask.to(device).long()

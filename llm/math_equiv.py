@@ -1,34 +1,43 @@
-"""Equivalence of final math answers: string normalisation, exact numbers, and optional symbolic checks.
+"""Equivalence of final math answers: an exact fast path for plain numbers, math-verify for everything else.
 
-`answers_equal(pred, ref)` decides whether two *final answers* (already extracted, e.g. the inside of
-``\\boxed{}`` or the text after ``####``) denote the same value. It runs three stages, cheapest first:
+`answers_match(pred, gold)` decides whether an *extracted* final answer (the inside of ``\\boxed{}``, the text
+after ``####``) denotes the gold answer. It is the grading layer; reading the answer out of a completion is the
+extraction layer (:func:`llm.rewards.extract_answer`). Two stages:
 
-1. **Normalised strings** — whitespace, ``$``, ``\\left``/``\\right``, ``\\text{}`` wrappers, trailing ``.``,
-   degree signs and ``\\dfrac``/``\\tfrac`` spellings removed; equal strings are equal answers.
-2. **Exact numbers** — both sides parsed to :class:`fractions.Fraction` (integers, decimals, ``a/b``,
-   ``\\frac{a}{b}``, ``\\frac12``, thousands separators ``1,000``, signs, trailing units such as
-   ``18 dollars`` or ``5\\text{ cm}``). Two numbers are equal when they are exactly equal, or when one is
-   written as a decimal with at least 3 decimals and the other rounds to it (``0.333`` ~ ``1/3``).
-   A percentage ``p%`` equals both ``p`` and ``p/100`` (the convention of math-verify). If both sides are
-   numbers the answer is decided here: distinct numbers are never equal.
-3. **Symbolic** — when either side is not a plain number (``p - q``, ``\\sqrt{8}``, intervals, tuples) and
-   `math-verify <https://github.com/huggingface/Math-Verify>`_ is installed, its ``parse``/``verify`` decide,
-   under a ``signal.alarm`` timeout. The alarm only works in the main thread, so elsewhere (and when
-   ``symbolic=False`` or math-verify is missing) this stage is skipped and only stages 1–2 count.
-   Before it, a number against a *plain arithmetic* answer (``3*9+2``, ``10-2=8``: only digits and
-   ``. + - * / ( ) =``) is decided exactly by :func:`arithmetic_value` (the right-most side of ``=``), as
-   math-verify would, but about 1000x faster: early in RL most completions are such malformed arithmetic.
+1. **Exact fast path**, only where it provably gives math-verify's verdict. After layout-only clean-up (surrounding
+   ``$``, a leading currency ``$``/``\\$``, a trailing ``.``, thousands separators ``1,000``, LaTeX spaces), when both
+   sides are plain integers (``-?\\d+``) they match iff they are equal integers; when both are integers or decimals
+   with at most 6 decimals and at most 15 significant digits, they match iff they are exactly equal.
+   Why this is math-verify's verdict: math-verify parses such strings to a sympy ``Integer`` or ``Float`` and compares
+   two integers exactly, and a float with anything after rounding both to 6 decimals (``float_rounding=6``); with at
+   most 6 decimals and 15 significant digits that rounding is the identity on the parsed values, so it reduces to
+   exact equality. ``tests/llm/test_math_equiv.py`` checks this against math-verify on generated equal and unequal
+   pairs. Anything else (``+5``, ``0.1234567``, ``1/2``, ``\\frac12``, ``50\\%``, units, intervals, sets, matrices,
+   equations) goes to stage 2.
+2. **math-verify** (`huggingface/Math-Verify <https://github.com/huggingface/Math-Verify>`_, as TRL's and open-r1's
+   accuracy rewards use it): ``verify(parse(gold), parse(pred))``. A bare answer (no ``$``, ``\\(``, ``\\[`` or
+   ``\\boxed``) is parsed as LaTeX math, wrapped in ``$...$``, unless it is one plain number (``1 000`` with
+   groups of three, or digit groups joined by single ``,`` / ``.``: ``1,22``, ``1,000``); a delimited one as written; each falls back to the
+   other reading when the first finds nothing.
+
+Time is bounded three ways, because a policy can write answers that make sympy run for minutes (``9^{9^{9^9}}``):
+a cheap pre-check refuses answers longer than :data:`MAX_ANSWER_CHARS` characters (no match); each math-verify call
+runs under a ``setitimer`` alarm of ``timeout_s`` seconds (fractions allowed); and :class:`GradeBudget` shares one
+time budget across a batch, after which the remaining stage-2 pairs score no match (counted in ``budget.skipped``).
+The alarm works only in the main thread; elsewhere stage 2 is skipped (no match) rather than run unbounded.
 """
 
 from __future__ import annotations
 
-import ast
-import operator
+import logging
 import re
+import signal
 import threading
+import time
+from dataclasses import dataclass, field
 from fractions import Fraction
 
-try:  # optional dependency: symbolic equivalence
+try:  # math-verify is a dependency of the `llm` extra; without it only the fast path counts
     from math_verify import parse as _mv_parse
     from math_verify import verify as _mv_verify
 
@@ -36,199 +45,186 @@ try:  # optional dependency: symbolic equivalence
 except ImportError:  # pragma: no cover - exercised only without the extra
     HAS_MATH_VERIFY = False
 
-__all__ = ["HAS_MATH_VERIFY", "answers_equal", "arithmetic_value", "normalize_answer", "parse_number", "symbolic_equal"]
+__all__ = ["HAS_MATH_VERIFY", "MAX_ANSWER_CHARS", "GradeBudget", "answers_equal", "answers_match", "exact_number",
+           "math_verify_match"]
 
-_LATEX_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
-_TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mbox|mathbf|operatorname)\s*\{([^{}]*)\}")
-_DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°")
-_UNIT_TAIL = re.compile(r"^(?P<num>[-+]?[\d.,/]+)\s+(?:[a-zA-Z][a-zA-Z .]*)$")
-_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
-_SPACED_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
-_DECIMAL = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)$")
-_FRAC = re.compile(r"^([-+]?)\\frac\s*(?:\{([^{}]+)\}|(\d))\s*(?:\{([^{}]+)\}|(\d))$")
-_SLASH = re.compile(r"^([-+]?(?:\d+\.?\d*|\.\d+))\s*/\s*([-+]?(?:\d+\.?\d*|\.\d+))$")
+MAX_ANSWER_CHARS = 20_000
+"""Longer answers never match (pre-check; the longest ``pred`` of the math-verify conformance cases has 11,422)."""
 
-
-def normalize_answer(text: str) -> str:
-    """Canonical string form of a final answer (layout-only changes, no maths).
-
-    Args:
-        text: an extracted final answer, e.g. ``"$1,000."`` or ``"\\dfrac{1}{2}"``.
-
-    Returns:
-        The answer with LaTeX spacing, ``$``, ``\\left``/``\\right``, ``\\text{...}`` wrappers, degree signs,
-        ``\\displaystyle`` and a trailing period removed, ``\\dfrac``/``\\tfrac`` spelt ``\\frac`` and
-        ``\\%`` spelt ``%``; surrounding whitespace and repeated spaces collapsed.
-    """
-    s = str(text).strip().replace("\u2212", "-")
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
-    s = s.replace("\\left", "").replace("\\right", "").replace("\\%", "%").replace("\\$", "$")
-    s = _LATEX_SPACING.sub(" ", s)
-    s = _TEXT_WRAP.sub(r"\1", s)
-    s = _DEGREES.sub("", s)
-    s = s.replace("$", "")
-    s = re.sub(r"\s+", " ", s).strip()
-    return s.rstrip(". ")  # "18." ends a sentence; as a decimal it is 18 anyway
+_SPACES = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
+_THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")  # not "0,111": a decimal comma
+_INTEGER = re.compile(r"^-?\d+$")
+_DECIMAL = re.compile(r"^-?\d+\.\d{1,6}$")
+_MAX_INT_DIGITS = 4000  # Python refuses int() of longer digit strings (sys.get_int_max_str_digits)
 
 
-def _parse_plain(s: str) -> Fraction | None:
-    """Fraction from a normalised plain number (int, decimal, a/b, \\frac), or None."""
-    if re.search(r"\d\s+\d", s) and not _SPACED_THOUSANDS.match(s):
-        return None  # "2 9" is two numbers, not 29; "5 000" (LaTeX 5\,000) is one
-    s = s.replace(" ", "")
+class _Timeout(BaseException):
+    """Raised by the alarm. A BaseException, so that math-verify's and sympy's ``except Exception`` cannot swallow
+    it (they would turn a timeout into an empty parse and keep going)."""
+
+
+class _NoTimeoutWarning(logging.Filter):
+    """math-verify warns once that its own timeout is off; here :func:`math_verify_match` sets the alarm itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Timeout is disabled")
+
+
+for _name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_name).addFilter(_NoTimeoutWarning())
+
+
+def _layout(text: str) -> str:
+    """Layout-only clean-up of a final answer (no maths): spaces, ``$`` wrappers, currency, trailing period, 1,000."""
+    s = _SPACES.sub(" ", str(text)).replace("\u2212", "-").strip()
+    if len(s) >= 2 and s.startswith("$") and s.endswith("$"):
+        s = s.strip("$").strip()
+    for currency in ("\\$", "$"):
+        if s.startswith(currency):
+            s = s[len(currency):].strip()
+    s = s.rstrip(".").strip() if not s.endswith("..") else s
     if _THOUSANDS.match(s):
         s = s.replace(",", "")
-    if _DECIMAL.match(s):
+    return s
+
+
+def exact_number(text: str) -> Fraction | None:
+    """The exact value of an answer that the fast path may decide, else None.
+
+    Args:
+        text: an extracted final answer.
+
+    Returns:
+        The value when the answer (after layout clean-up) is a plain integer (at most 4,000 digits), or a decimal
+        with at most 6 decimals and at most 15 significant digits; None otherwise (the answer then goes to
+        math-verify).
+    """
+    s = _layout(text)
+    if _INTEGER.match(s) and len(s) <= _MAX_INT_DIGITS:
+        return Fraction(int(s))
+    if _DECIMAL.match(s) and len(s.lstrip("-").replace(".", "").lstrip("0")) <= 15:
         return Fraction(s)
-    m = _SLASH.match(s)
-    if m:
-        den = Fraction(m.group(2))
-        return Fraction(m.group(1)) / den if den != 0 else None
-    m = _FRAC.match(s)
-    if m:
-        num = _parse_plain(m.group(2) or m.group(3))
-        den = _parse_plain(m.group(4) or m.group(5))
-        if num is None or den is None or den == 0:
-            return None
-        return -num / den if m.group(1) == "-" else num / den
     return None
 
 
-def parse_number(text: str) -> tuple[Fraction, bool] | None:
-    """Parse a final answer as an exact number.
+@dataclass
+class GradeBudget:
+    """A time budget shared by the math-verify calls of one batch (seconds of wall time).
 
-    Args:
-        text: a final answer in any of the forms listed in the module docstring.
+    Attributes:
+        seconds: total seconds stage 2 may spend; once spent, further stage-2 pairs score no match.
+        spent: seconds used so far.
+        skipped: stage-2 pairs refused because the budget was spent.
+        timed_out: stage-2 pairs stopped by their per-call alarm.
+    """
+
+    seconds: float = 5.0
+    spent: float = 0.0
+    skipped: int = 0
+    timed_out: int = 0
+    _t0: float = field(default=0.0, repr=False)
+
+    def left(self) -> float:
+        return self.seconds - self.spent
+
+
+def _alarm(seconds: float):
+    def handler(signum, frame):
+        raise _Timeout
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    return old
+
+
+_WARM: list[bool] = []
+
+
+def _warm_up() -> None:
+    """Parse one answer without an alarm: the first call imports math-verify's LaTeX parser (about a second),
+    which must not count against the first answer's timeout."""
+    if not _WARM:
+        _mv_verify(_mv_parse("$1$", parsing_timeout=None), _mv_parse("$\\frac{1}{2}$", parsing_timeout=None),
+                   timeout_seconds=None)
+        _WARM.append(True)
+
+
+_DELIMITED = ("$", "\\(", "\\[", "\\boxed")
+
+
+_PLAIN_NUMBER = re.compile(r"^[+\-]?(?:\d{1,3}(?: \d{3})+|\d+(?:[,.]\d+)*)$")  # "1 000", "1,22"; not "3, 5", "3 5"
+
+
+def _read(answer: str) -> list:
+    """math-verify's parse of an answer: a delimited text or a plain number as written (math-verify reads "1 000"
+    and the decimal comma "1,22" there), any other bare answer as LaTeX math (``$...$``; read as written, bare
+    ``2\\sqrt{2}`` would give just 2); the other reading when the first finds nothing."""
+    first, second = answer, f"${answer}$"
+    if not any(d in answer for d in _DELIMITED) and not _PLAIN_NUMBER.match(answer):
+        first, second = second, first
+    return _mv_parse(first, parsing_timeout=None) or _mv_parse(second, parsing_timeout=None)
+
+
+def math_verify_match(pred: str, gold: str, timeout_s: float = 2.0) -> bool | None:
+    """math-verify's verdict, ``verify(parse(gold), parse(pred))``, under a ``timeout_s`` alarm.
 
     Returns:
-        ``(value, is_percent)`` with ``value`` the exact :class:`~fractions.Fraction` as written (``"50%"`` gives
-        ``(50, True)``), or ``None`` when the answer is not a single number.
-    """
-    s = normalize_answer(text)
-    is_percent = s.endswith("%")
-    if is_percent:
-        s = s[:-1].rstrip()
-    value = _parse_plain(s)
-    if value is None:
-        m = _UNIT_TAIL.match(s)  # "18 dollars", "5 cm"
-        if m:
-            value = _parse_plain(m.group("num").rstrip(".,"))
-    if value is None:
-        return None
-    return value, is_percent
-
-
-def _decimals(text: str) -> int:
-    """Number of digits after the decimal point in the written answer (0 when none)."""
-    m = re.search(r"\.(\d+)\s*%?$", normalize_answer(text).replace(" ", ""))
-    return len(m.group(1)) if m else 0
-
-
-def _close_by_rounding(a: Fraction, a_text: str, b: Fraction) -> bool:
-    """True when `a` is written with >= 3 decimals and `b` rounded to that many decimals equals `a`."""
-    d = _decimals(a_text)
-    return d >= 3 and round(b, d) == a
-
-
-def _numbers_equal(pred: str, p: tuple[Fraction, bool], ref: str, r: tuple[Fraction, bool]) -> bool:
-    """Exact (or decimal-rounding) equality over the percent readings of both sides."""
-    p_vals = [p[0], p[0] / 100] if p[1] else [p[0]]
-    r_vals = [r[0], r[0] / 100] if r[1] else [r[0]]
-    for a in p_vals:
-        for b in r_vals:
-            if a == b or _close_by_rounding(a, pred, b) or _close_by_rounding(b, ref, a):
-                return True
-    return False
-
-
-_ARITH_ONLY = re.compile(r"^[\d\s.+\-*/()=]+$")
-_AST_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
-
-
-def _ast_value(node: ast.AST) -> Fraction:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return Fraction(str(node.value))
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
-        v = _ast_value(node.operand)
-        return -v if isinstance(node.op, ast.USub) else v
-    if isinstance(node, ast.BinOp) and type(node.op) in _AST_OPS:
-        return _AST_OPS[type(node.op)](_ast_value(node.left), _ast_value(node.right))
-    raise ValueError("not plain arithmetic")
-
-
-def arithmetic_value(text: str) -> Fraction | None:
-    """Exact value of a plain arithmetic answer such as ``3*9+2`` or ``10-2=8`` (the right-most side of ``=``).
-
-    Only digits, ``. + - * / ( ) =`` and spaces are read; anything else (or a malformed expression, a division by
-    zero, more than 200 characters) gives None. This decides, without the slow symbolic stage, the many
-    arithmetic-looking answers a policy writes against a numeric reference, the same way math-verify would
-    (it also compares the right-hand side of an equation).
-    """
-    s = text.strip()
-    if len(s) > 200 or not _ARITH_ONLY.match(s):
-        return None
-    s = s.rsplit("=", 1)[-1].strip()
-    try:
-        return _ast_value(ast.parse(s, mode="eval").body)
-    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
-        return None
-
-
-def symbolic_equal(pred: str, ref: str, timeout_s: int = 3) -> bool | None:
-    """Symbolic equivalence through math-verify, guarded by a timeout.
-
-    Args:
-        pred: predicted final answer (LaTeX or plain).
-        ref: reference final answer.
-        timeout_s: seconds allowed for each of parsing and verification (``signal.alarm``; integer >= 1).
-
-    Returns:
-        True/False from math-verify, or None when it is unavailable, not in the main thread, times out,
-        or cannot parse either side.
+        True/False, or None when math-verify is missing, the call is not in the main thread, or the alarm fired.
     """
     if not HAS_MATH_VERIFY or threading.current_thread() is not threading.main_thread():
         return None
+    _warm_up()
+    old = _alarm(timeout_s)
     try:
-        gold = _mv_parse(f"${ref}$", parsing_timeout=timeout_s)
-        target = _mv_parse(f"${pred}$", parsing_timeout=timeout_s)
-        if not gold or not target:
-            return None
-        return bool(_mv_verify(gold, target, timeout_seconds=timeout_s))
-    except Exception:  # math-verify raises many types on odd LaTeX; treat as "cannot decide"
+        gold_p, pred_p = _read(gold), _read(pred)
+        return bool(gold_p and pred_p and _mv_verify(gold_p, pred_p, timeout_seconds=None))
+    except _Timeout:
         return None
+    except Exception:  # math-verify raises many types on odd LaTeX: no match
+        return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
-def answers_equal(pred: str | None, ref: str | None, *, symbolic: bool = True, timeout_s: int = 3) -> bool:
-    """Whether two final answers denote the same value (symmetric in its arguments).
+def answers_match(pred: str | None, gold: str | None, *, timeout_s: float = 2.0,
+                  budget: GradeBudget | None = None, symbolic: bool = True) -> bool:
+    """Whether the extracted answer `pred` denotes the gold answer `gold`.
 
     Args:
-        pred: predicted final answer, or None (no answer: never equal).
-        ref: reference final answer, or None.
-        symbolic: also try math-verify when the answers are not both plain numbers.
-        timeout_s: timeout for the symbolic check, in whole seconds (>= 1).
+        pred: the predicted final answer (already extracted), or None (no answer: no match).
+        gold: the gold final answer.
+        timeout_s: seconds allowed for one math-verify call (> 0).
+        budget: a :class:`GradeBudget` shared across a batch; None gives each call only its own timeout.
+        symbolic: False decides by the fast path and, beyond it, equal strings after layout clean-up only.
 
     Returns:
-        True when equal under the rules of the module docstring.
+        True when they match (module docstring); a timed-out, skipped or unparseable pair does not match.
     """
-    if timeout_s < 1:
-        raise ValueError(f"timeout_s must be an integer >= 1 second, got {timeout_s}")
-    if pred is None or ref is None:
+    if not timeout_s > 0:
+        raise ValueError(f"timeout_s must be > 0 seconds, got {timeout_s!r}")
+    if pred is None or gold is None:
         return False
-    p_norm, r_norm = normalize_answer(pred), normalize_answer(ref)
-    if not p_norm or not r_norm:
+    pred, gold = str(pred), str(gold)
+    if not pred.strip() or not gold.strip() or len(pred) > MAX_ANSWER_CHARS:
         return False
-    if p_norm == r_norm:
-        return True
-    p_num, r_num = parse_number(pred), parse_number(ref)
-    if p_num is not None and r_num is not None:
-        return _numbers_equal(pred, p_num, ref, r_num)
-    for a_num, b_text in ((p_num, r_norm), (r_num, p_norm)):  # a number against plain arithmetic: exact value
-        if a_num is not None and _ARITH_ONLY.match(b_text):
-            value = arithmetic_value(b_text)
-            return value is not None and value in ([a_num[0], a_num[0] / 100] if a_num[1] else [a_num[0]])
-    if p_norm.replace(" ", "").lower() == r_norm.replace(" ", "").lower():
-        return True
-    if symbolic:
-        first, second = sorted((p_norm, r_norm))  # one call, in a fixed order: symmetric by construction
-        return bool(symbolic_equal(first, second, timeout_s))
-    return False
+    p_num, g_num = exact_number(pred), exact_number(gold)
+    if p_num is not None and g_num is not None:
+        return p_num == g_num
+    if not symbolic:
+        return _layout(pred) == _layout(gold)
+    if budget is None:
+        return bool(math_verify_match(pred, gold, timeout_s))
+    if budget.left() <= 0:
+        budget.skipped += 1
+        return False
+    t0 = time.perf_counter()
+    verdict = math_verify_match(pred, gold, min(timeout_s, budget.left()))
+    budget.spent += time.perf_counter() - t0
+    budget.timed_out += verdict is None and HAS_MATH_VERIFY
+    return bool(verdict)
+
+
+def answers_equal(pred: str | None, ref: str | None, *, symbolic: bool = True, timeout_s: float = 2.0) -> bool:
+    """Former name of :func:`answers_match` (``ref`` is the gold answer); kept for old imports."""
+    return answers_match(pred, ref, timeout_s=timeout_s, symbolic=symbolic)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,31 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def parse_metrics_lines(path: Path, text: str) -> list[dict[str, Any]]:
+    """The rows of a metrics.jsonl text; a torn last line (a run killed mid-write) is dropped with a warning.
+
+    Raises:
+        ValueError: A line other than the last is not a JSON object (names the file and the line number).
+    """
+    lines = text.splitlines()
+    numbered = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip()]
+    rows = []
+    for k, (no, line) in enumerate(numbered):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            if k == len(numbered) - 1:
+                msg = (f"{str(path)!r} line {no} is cut short ({line[:40]!r}...), probably by a run killed while "
+                       f"writing it; dropped")
+                warnings.warn(msg, RuntimeWarning, stacklevel=3)
+                break
+            raise ValueError(f"{str(path)!r} line {no} is not a JSON object ({err}): {line[:60]!r}") from None
+        rows.append(row)
+    return rows
+
+
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """Read a metrics.jsonl file (or the one inside a run folder) into a list of dicts, one per step.
 
@@ -38,19 +64,16 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         path: A metrics.jsonl file or a run folder that contains one.
 
     Returns:
-        The rows in file order; null values come back as NaN so they plot as gaps.
+        The rows in file order; null values come back as NaN so they plot as gaps. A torn last line is dropped
+        with a warning.
     """
     p = Path(path)
     if p.is_dir():
         p = p / METRICS_FILE
     if not p.is_file():
         raise FileNotFoundError(f"no metrics file at {str(p)!r}; pass a run folder written by `python -m llm train`")
-    rows = []
-    for line in p.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            rows.append({k: (float("nan") if v is None else v) for k, v in row.items()})
-    return rows
+    return [{k: (float("nan") if v is None else v) for k, v in row.items()}
+            for row in parse_metrics_lines(p, p.read_text())]
 
 
 class StepTimer:
@@ -119,20 +142,26 @@ class MetricsLogger:
             self._bar = tqdm(total=total_steps, initial=start_step, desc="grpo", unit="step", dynamic_ncols=True)
 
     def _truncate_after(self, step: int) -> None:
-        """Keep only rows with row['step'] <= step (a fresh run, step 0, starts an empty file)."""
-        if not self.path.is_file():
+        """Keep only rows with row['step'] <= step (a fresh run, step 0, starts an empty file); a torn last line
+        is dropped with a warning."""
+        if step == 0 or not self.path.is_file():
+            self.path.write_text("")
             return
-        kept = [ln for ln in self.path.read_text().splitlines()
-                if ln.strip() and json.loads(ln).get("step", 0) <= step]
-        self.path.write_text("".join(ln + "\n" for ln in kept))
+        kept = [row for row in parse_metrics_lines(self.path, self.path.read_text()) if row.get("step", 0) <= step]
+        self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
 
     def log(self, row: dict[str, Any]) -> None:
         """Write one step's metrics (must contain "step")."""
         if not self.enabled:
             return
         clean = {k: _clean(v) for k, v in row.items()}
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(clean) + "\n")
+        try:
+            with self.path.open("a") as fh:
+                fh.write(json.dumps(clean) + "\n")
+        except OSError as err:
+            from llm.runfolder import disk_full_error
+
+            raise disk_full_error(err, f"the metrics of step {clean.get('step')}", self.path) from err
         step = int(clean["step"])
         scalars = {k: v for k, v in clean.items()
                    if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from aent.validation import check, is_int, is_num
+
 __all__ = ["ARCHS", "DTYPES", "ModelConfig", "build_model", "count_parameters", "load_model", "load_pretrained",
            "save_atomic"]
 
@@ -29,53 +31,52 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class ModelConfig:
     """Shape of a decoder-only transformer built from scratch (`build_model`).
 
-    Attributes:
-        arch: "qwen2" (Qwen2ForCausalLM: q/k/v biases) or "llama" (LlamaForCausalLM: no biases).
-        hidden: Width of the residual stream.
-        layers: Number of decoder blocks.
-        heads: Number of query heads; must divide `hidden`.
-        kv_heads: Number of key/value heads (grouped-query attention); must divide `heads`.
-        intermediate: Width of the SwiGLU MLP.
-        max_position: Longest sequence (prompt + completion) the rotary embedding is set up for.
-        tie_embeddings: Share the input embedding with the output projection (`lm_head`).
-        dtype: Parameter dtype: "float32", "bfloat16" or "float16".
-        init_std: Standard deviation of the normal weight initialisation.
-        rope_theta: Base of the rotary position embedding.
+    The one declaration of these fields: the trainer's ``model`` config section (``llm.config.ModelSection``)
+    inherits them, so a field added, renamed or re-defaulted here is one in the YAML configs too. Each field's
+    docstring is its documentation in the generated field table (docs/llm/trainer.md).
     """
 
     arch: str = "qwen2"
+    """Built model only: qwen2 (Qwen2ForCausalLM, q/k/v biases) or llama (LlamaForCausalLM, no biases)."""
     hidden: int = 128
+    """Built model only: width of the residual stream (>= 1, divisible by heads, even head dim)."""
     layers: int = 4
+    """Built model only: number of decoder blocks (>= 1)."""
     heads: int = 4
+    """Built model only: query heads (>= 1, divides hidden)."""
     kv_heads: int = 4
+    """Built model only: key/value heads (>= 1, divides heads; grouped-query attention when fewer)."""
     intermediate: int = 512
+    """Built model only: width of the SwiGLU MLP (>= 1)."""
     max_position: int = 512
+    """Built model only: longest sequence (prompt + completion) the rotary embedding is set up for; must hold
+    data.max_prompt_len + rollout.max_new_tokens."""
     tie_embeddings: bool = True
+    """Built model only: share the input embedding with lm_head."""
     dtype: str = "float32"
+    """Parameter dtype: float32, bfloat16 or float16."""
     init_std: float = 0.02
+    """Built model only: standard deviation of the normal weight initialisation (> 0)."""
     rope_theta: float = 10000.0
+    """Built model only: base of the rotary position embedding (> 0)."""
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"ModelConfig.arch must be one of {ARCHS}, got {self.arch!r}")
+        self.validate()
+
+    def validate(self, prefix: str = "ModelConfig.") -> None:
+        """Raise one ValueError naming the first bad field (``prefix + field``), its allowed range and value."""
+        check(self.arch in ARCHS, "arch", f"one of {ARCHS}", self.arch, prefix)
         for name in ("hidden", "layers", "heads", "kv_heads", "intermediate", "max_position"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"ModelConfig.{name} must be an integer >= 1, got {value!r}")
-        if self.hidden % self.heads != 0:
-            raise ValueError(f"ModelConfig.heads must divide hidden={self.hidden}, got heads={self.heads}")
-        if (self.hidden // self.heads) % 2 != 0:
-            raise ValueError(
-                f"ModelConfig.hidden/heads (head dim) must be even for rotary embeddings, got {self.hidden // self.heads}"
-            )
-        if self.heads % self.kv_heads != 0:
-            raise ValueError(f"ModelConfig.kv_heads must divide heads={self.heads}, got kv_heads={self.kv_heads}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"ModelConfig.dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
-        if not self.init_std > 0:
-            raise ValueError(f"ModelConfig.init_std must be > 0, got {self.init_std!r}")
-        if not self.rope_theta > 0:
-            raise ValueError(f"ModelConfig.rope_theta must be > 0, got {self.rope_theta!r}")
+            check(is_int(value) and value >= 1, name, "an integer >= 1", value, prefix)
+        check(self.hidden % self.heads == 0, "heads", f"a divisor of hidden = {self.hidden}", self.heads, prefix)
+        check((self.hidden // self.heads) % 2 == 0, "hidden/heads (head dim)", "even for rotary embeddings",
+              self.hidden // self.heads, prefix)
+        check(self.heads % self.kv_heads == 0, "kv_heads", f"a divisor of heads = {self.heads}", self.kv_heads,
+              prefix)
+        check(self.dtype in DTYPES, "dtype", f"one of {tuple(DTYPES)}", self.dtype, prefix)
+        check(is_num(self.init_std) and self.init_std > 0, "init_std", "> 0", self.init_std, prefix)
+        check(is_num(self.rope_theta) and self.rope_theta > 0, "rope_theta", "> 0", self.rope_theta, prefix)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
@@ -187,7 +188,15 @@ def load_model(name_or_path: str | os.PathLike, *, dtype: str = "float32", devic
         local_only = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], local_files_only=local_only)
-    except OSError as err:
+    except Exception as err:
+        if not path.is_dir() and not isinstance(err, OSError):
+            raise
+        if path.is_dir():  # a local folder whose weights do not load: a file cut short, or a foreign file
+            first = (str(err).splitlines() or [""])[0][:160]
+            weights = ", ".join(f"{f.name} ({f.stat().st_size} bytes)" for f in sorted(path.iterdir())
+                                if f.suffix in (".safetensors", ".bin", ".pt"))
+            raise ValueError(f"load_model: cannot read the weights in {str(path)!r} [{weights}]: "
+                             f"{type(err).__name__}: {first} (is a file cut short? copy it again)") from err
         why = "HF_HUB_OFFLINE is set and it is not in the local cache" if local_only else "the hub is unreachable"
         raise FileNotFoundError(
             f"load_model: cannot load {name!r}: not a local folder and {why}. "

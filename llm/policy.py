@@ -50,9 +50,12 @@ def _check(prompt_ids, prompt_mask, completion_ids, completion_mask) -> None:
 
 
 def _inner(model):
-    """The PreTrainedModel inside DDP / FSDP / DeepSpeed wrappers (they keep it as `.module`)."""
+    """The PreTrainedModel inside DDP / FSDP / DeepSpeed wrappers (`.module`) and peft's LoRA wrapper (whose
+    adapters sit inside the base model's layers, so the base model's forward applies them)."""
     while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
         model = model.module
+    if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+        model = model.get_base_model()
     return model
 
 
@@ -203,4 +206,8 @@ def build_policy(model_cfg, data_cfg, train_problems, *, cache_dir: str = "", pr
         model = model.to(DTYPES[model_cfg.dtype])
     if model_cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    if model_cfg.lora_r:
+        from llm.lora import apply_lora
+
+        model = apply_lora(model, model_cfg.lora_r, model_cfg.lora_alpha, model_cfg.lora_targets)
     return model, tokenizer

@@ -3,10 +3,19 @@
 Rewards are 1.0 (correct) or 0.0 (not), one float per completion, as in RLVR/GRPO (DeepSeekMath, arXiv
 2402.03300; the AEnt paper, arXiv 2509.03493, trains on exactly such 0/1 correctness rewards).
 
-Answer extraction (`extract_answer`) tries, in order: the text after the last ``####`` (GSM8K), the last
-``\\boxed{...}`` / ``\\fbox{...}`` (nested braces allowed; MATH), a line ``A: ...`` / ``Answer: ...`` or the
-phrase "the answer is ..." (last occurrence), and finally the last number in the text. Equivalence of the
-extracted answer and the reference is :func:`llm.math_equiv.answers_equal`.
+Two layers, kept apart:
+
+- **Extraction** (:func:`extract_answer`, strict by default): the answer is read only from a *declared* final-answer
+  form of the data templates: ``#### x`` (GSM8K, the ``plain`` template), ``\\boxed{x}`` / ``\\fbox{x}`` (MATH, the
+  ``boxed`` and ``qwen_math`` templates), "the answer is x" and a line ``A: x`` / ``Answer: x`` / ``Final Answer: x``
+  (GSM8K model solutions). The declaration that comes *last* in the text wins, so a self-correction counts and an
+  earlier claim does not. After a free-text marker (``####``, ``A:``, "the answer is") only the leading mathematical
+  expression is kept, up to the first word: "the answer is 7 ... actually 9" declares 7, not 9. A text without a
+  declared answer has no answer and scores 0. ``lenient=True`` adds the old fallback, the last number in the text;
+  it is off for training because a policy learns to exploit it ("Tom has 5 apples and gets 3 more" would score
+  against the answer 3 without ever answering).
+- **Equivalence** (:func:`answers_match`, from :mod:`llm.math_equiv`): an exact fast path for plain integers and
+  decimals, math-verify for everything else, under a per-call timeout and a per-batch time budget.
 
 A reward function that fails on one sample raises :class:`RewardError` naming the sample's index and the
 start of its text, so a bad completion or a bad dataset row can be found at once.
@@ -15,17 +24,20 @@ start of its text, so a bad completion or a bad dataset row can be found at once
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
-from llm.math_equiv import answers_equal
+from llm.math_equiv import GradeBudget, answers_match
 
 __all__ = [
     "REWARDS",
+    "GradeBudget",
     "RewardError",
+    "answers_match",
     "correctness_reward",
     "countdown_reward",
     "evaluate_expression",
@@ -35,11 +47,19 @@ __all__ = [
     "score_problems",
 ]
 
-_HASHES = re.compile(r"####\s*(.*)")
-_ANSWER_LINE = re.compile(r"(?:^|\n)[ \t*]*(?:A|Answer|Final Answer)\s*:\s*(.+)", re.IGNORECASE)
-_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
+log = logging.getLogger(__name__)
+
+_HASHES = re.compile(r"####")
+_ANSWER_LINE = re.compile(r"(?:^|\n)[ \t*]*(?:A|Answer|Final Answer)[ \t*]*:", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"answer\s+is\s*:?", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?|[-+]?\.\d+")
+# A word of two or more letters not preceded by a backslash ends a free-text answer ("18 dollars", "7 actually 9");
+# the few function names a plain-text answer may hold are allowed.
+_WORD = re.compile(r"(?<![\\a-zA-Z])([a-zA-Z]{2,})")
+_MATH_WORDS = {"pi", "sqrt", "sin", "cos", "tan", "log", "ln", "exp", "inf", "infty"}
+_UNIT_CMD = re.compile(r"\\(?:text|mbox|mathrm)\s*\{")  # "5\text{ cm}": a unit ends the answer too
 _MAX_EXPR_CHARS = 200
+_BATCH_BUDGET_S = 5.0
 
 
 class RewardError(ValueError):
@@ -64,11 +84,8 @@ def _per_sample(name: str, fn: Callable[..., float], completions: Sequence[str],
     return out
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` or ``\\fbox{...}`` (nested braces), or ``\\boxed x``; else None."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
+def _boxed_at(text: str, start: int) -> str | None:
+    """Content of the ``\\boxed{...}`` / ``\\fbox{...}`` starting at `start` (nested braces), or ``\\boxed x``."""
     i = text.find("{", start)
     head = text[start:i] if i >= 0 else text[start:]
     if i < 0 or head.strip() not in ("\\boxed", "\\fbox"):
@@ -85,38 +102,70 @@ def last_boxed(text: str) -> str | None:
     return None  # unbalanced braces: no answer
 
 
-def _clean_tail(s: str) -> str:
-    """Trim a free-text answer: first line, closing sentence punctuation and wrapping ``$``/``**``."""
-    s = s.strip().split("\n")[0].strip()
-    s = s.strip("*").strip()
-    if s.count("$") >= 2 and s.startswith("$"):
-        s = s[1 : s.index("$", 1)]
-    return s.rstrip(".").strip()
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` or ``\\fbox{...}`` (nested braces), or ``\\boxed x``; else None."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    return None if start < 0 else _boxed_at(text, start)
 
 
-def extract_answer(text: str, *, fallback_last_number: bool = True) -> str | None:
-    """Extract the final answer from a solution text.
+def _leading_answer(tail: str) -> str | None:
+    """The answer a free-text marker declares: its line, up to the first word, without closing punctuation.
+
+    ``$...$`` math is kept whole; a ``\\boxed{}`` in the tail is read as a box.
+    """
+    line = tail.strip().split("\n")[0].strip().strip("*").strip()
+    if line.startswith("\\boxed") or line.startswith("\\fbox"):
+        return _boxed_at(line, 0)
+    if line.startswith("$"):
+        close = line.find("$", 1)
+        if close > 1:
+            return line[1:close].strip() or None
+    unit = _UNIT_CMD.search(line)
+    if unit and unit.start() > 0:
+        line = line[: unit.start()]
+    for m in _WORD.finditer(line):
+        if m.group(1).lower() not in _MATH_WORDS:
+            line = line[: m.start()]
+            break
+    line = line.strip().rstrip(".,;:!?").strip()
+    return line or None
+
+
+def _declarations(text: str) -> list[tuple[int, str]]:
+    """(position, kind) of the last occurrence of each declared final-answer marker in `text`."""
+    found = []
+    for kind, pattern in (("hash", _HASHES), ("line", _ANSWER_LINE), ("is", _ANSWER_IS)):
+        last = None
+        for last in pattern.finditer(text):  # noqa: B007 - keeps the last match
+            pass
+        if last is not None:
+            found.append((last.end(), kind))
+    box = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if box >= 0:
+        found.append((box, "box"))
+    return sorted(found)
+
+
+def extract_answer(text: str, *, lenient: bool = False, fallback_last_number: bool | None = None) -> str | None:
+    """Extract the declared final answer from a solution text (strict; see the module docstring).
 
     Args:
         text: a model completion or a dataset solution.
-        fallback_last_number: when no marker is found, return the last number in the text.
+        lenient: when no declared answer is found, return the last number in the text (off for training rewards).
+        fallback_last_number: former name of `lenient` (kept for old callers).
 
     Returns:
-        The answer string (not normalised), or None when nothing is found.
+        The answer string (not normalised), or None when nothing is declared.
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    hashes = _HASHES.findall(text)
-    if hashes and hashes[-1].strip():
-        return _clean_tail(hashes[-1])
-    boxed = last_boxed(text)
-    if boxed:
-        return boxed
-    for pattern in (_ANSWER_LINE, _ANSWER_IS):
-        found = pattern.findall(text)
-        if found and _clean_tail(found[-1]):
-            return _clean_tail(found[-1])
-    if fallback_last_number:
+    if fallback_last_number is not None:
+        lenient = fallback_last_number
+    for pos, kind in reversed(_declarations(text)):  # the last declaration wins; an empty one yields to earlier
+        found = _boxed_at(text, pos) if kind == "box" else _leading_answer(text[pos:])
+        if found:
+            return found
+    if lenient:
         numbers = _NUMBER.findall(text)
         if numbers:
             return numbers[-1].strip()
@@ -124,32 +173,45 @@ def extract_answer(text: str, *, fallback_last_number: bool = True) -> str | Non
 
 
 def reference_answer(ref: str) -> str:
-    """The final answer of a dataset reference: marker-extracted when it is a full solution, else itself."""
-    found = extract_answer(str(ref), fallback_last_number=False)
+    """The final answer of a dataset reference: its declared answer when it is a full solution, else itself."""
+    found = extract_answer(str(ref))
     return found if found is not None else str(ref).strip()
 
 
+def _report(name: str, budget: GradeBudget) -> None:
+    if budget.skipped or budget.timed_out:
+        log.warning("%s: %d answers timed out and %d were not graded (batch grading budget of %.1f s spent); "
+                    "they score 0", name, budget.timed_out, budget.skipped, budget.seconds)
+
+
 def correctness_reward(
-    completions: Sequence[str], answers: Sequence[str], *, symbolic: bool = True, timeout_s: int = 3
+    completions: Sequence[str], answers: Sequence[str], *, lenient: bool = False, symbolic: bool = True,
+    timeout_s: float = 2.0, budget_s: float = _BATCH_BUDGET_S,
 ) -> list[float]:
-    """0/1 correctness of each completion's final answer against its reference answer.
+    """0/1 correctness of each completion's declared final answer against its reference answer.
 
     Args:
         completions: N generated texts.
         answers: N references: a bare answer (``"18"``, ``"\\frac{14}{3}"``) or a full solution ending in
             ``#### n`` / ``\\boxed{}`` / ``A: n``.
-        symbolic: allow the math-verify symbolic check (see :mod:`llm.math_equiv`).
-        timeout_s: symbolic-check timeout in whole seconds.
+        lenient: read the last number of a completion that declares no answer (see the module docstring).
+        symbolic: allow math-verify beyond the exact fast path (see :mod:`llm.math_equiv`).
+        timeout_s: seconds allowed for one math-verify call.
+        budget_s: seconds all math-verify calls of this batch may spend together; later ones score 0.
 
     Returns:
         N floats in {0.0, 1.0}.
     """
+    budget = GradeBudget(budget_s)
 
     def one(completion: str, ref: str) -> float:
-        pred = extract_answer(completion)
-        return 1.0 if answers_equal(pred, reference_answer(ref), symbolic=symbolic, timeout_s=timeout_s) else 0.0
+        pred = extract_answer(completion, lenient=lenient)
+        return 1.0 if answers_match(pred, reference_answer(ref), symbolic=symbolic, timeout_s=timeout_s,
+                                    budget=budget) else 0.0
 
-    return _per_sample("correctness_reward", one, completions, answers)
+    out = _per_sample("correctness_reward", one, completions, answers)
+    _report("correctness_reward", budget)
+    return out
 
 
 def _eval_node(node: ast.AST) -> tuple[Fraction, list[int]]:
@@ -199,7 +261,7 @@ def evaluate_expression(expr: str) -> tuple[Fraction, list[int]]:
 def extract_expression(text: str) -> str | None:
     """The countdown expression of a completion: ``<answer>..</answer>``, else the extracted answer, left of ``=``."""
     m = re.findall(r"<answer>(.*?)</answer>", text, flags=re.DOTALL)
-    found = m[-1] if m else extract_answer(text, fallback_last_number=False)
+    found = m[-1] if m else extract_answer(text)
     if found is None:
         lines = [ln for ln in text.strip().split("\n") if ln.strip()]
         found = lines[-1] if lines else None
@@ -236,12 +298,12 @@ def countdown_reward(completions: Sequence[str], problems: Sequence[Any]) -> lis
     return _per_sample("countdown_reward", _countdown_one, completions, problems)
 
 
-def _correctness_one(completion: str, problem: Any) -> float:
+def _correctness_one(completion: str, problem: Any, budget: GradeBudget | None = None) -> float:
     pred = extract_answer(completion)
-    return 1.0 if answers_equal(pred, reference_answer(problem.answer)) else 0.0
+    return 1.0 if answers_match(pred, reference_answer(problem.answer), budget=budget) else 0.0
 
 
-_ONE_SAMPLE: dict[str, Callable[[str, Any], float]] = {
+_ONE_SAMPLE: dict[str, Callable[..., float]] = {
     "correctness": _correctness_one,
     "countdown": _countdown_one,
 }
@@ -257,13 +319,18 @@ def score_problems(completions: Sequence[str], problems: Sequence[Any]) -> list[
         problems: N problems (:class:`llm.data.Problem`), possibly from different tasks.
 
     Returns:
-        N floats in {0.0, 1.0}.
+        N floats in {0.0, 1.0}. The correctness answers share one grading budget (``correctness_reward``).
     """
+    budget = GradeBudget(_BATCH_BUDGET_S)
 
     def one(completion: str, problem: Any) -> float:
         name = problem.meta.get("reward", "correctness")
         if name not in _ONE_SAMPLE:
             raise ValueError(f"problem.meta['reward'] = {name!r} is unknown; known: {list(REWARDS)}")
+        if name == "correctness":
+            return _correctness_one(completion, problem, budget)
         return _ONE_SAMPLE[name](completion, problem)
 
-    return _per_sample("score_problems", one, completions, problems)
+    out = _per_sample("score_problems", one, completions, problems)
+    _report("score_problems", budget)
+    return out

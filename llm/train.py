@@ -8,7 +8,13 @@ clipping) is one ``aent.EntropyControl`` selected by ``config.entropy``; nothing
 
 One global step: prompts -> G rollouts each -> rewards -> group advantages -> ``ppo_epochs`` passes of
 mini-batch updates (micro-batches with gradient accumulation, grad clipping, LR warm-up/schedule) ->
-``EntropyControl.step_end`` once -> metrics -> periodic held-out eval -> checkpoint.
+``EntropyControl.step_end`` once -> metrics -> periodic held-out eval -> checkpoint. The updates live in
+:mod:`llm.update`, the problems and rewards in :mod:`llm.problems`; the run's objects travel as one
+:class:`llm.hooks.Run`.
+
+Extension: ``train(cfg, hooks=[...])`` calls user hooks (:mod:`llm.hooks`) before the rollout, after it, before
+and after the updates, on every held-out evaluation and on every checkpoint; the studies (``llm.studies``) add
+their metrics that way. Nothing in the package replaces this module's functions at run time.
 
 Departures from the paper's verl setup, and why:
 - ``old_logp`` is the log-prob the sampler drew each token with (same temperature, KV-cache forward) unless
@@ -25,29 +31,39 @@ Departures from the paper's verl setup, and why:
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
 import shutil
-import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from aent import EntropyConfig, EntropyControl, group_advantages, token_logprobs
-from llm.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from aent import EntropyConfig, EntropyControl, group_advantages, zero_adv_frac
+from llm.checkpoint import resume_checkpoint, save_checkpoint
 from llm.config import TrainConfig
 from llm.generate import generate, group_uniforms
+from llm.hooks import Hooks, Run, StepState, call_hooks, check_hooks
 from llm.metrics import MetricsLogger, StepTimer
-from llm.policy import build_policy, completion_logits
+from llm.policy import build_policy
+from llm.preempt import Preempted, StopGuard
+from llm.problems import load_problems, make_reward_fn, score
 from llm.provenance import write_run_config
+from llm.runfolder import prepare_run_folder
+from llm.update import (
+    epoch_micro_batches,
+    micro_slices,
+    mix_seed,
+    params_finite,
+    ppo_update,
+    recompute_old_logp,
+)
 
-
-def mix_seed(*parts: int) -> int:
-    """A 63-bit seed derived from integers (numpy SeedSequence), e.g. (seed, step, prompt)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+__all__ = ["Hooks", "Run", "StepState", "epoch_micro_batches", "evaluate_heldout", "gather_rollout",
+           "load_problems", "lr_lambda", "make_reward_fn", "micro_slices", "mix_seed", "params_finite",
+           "ppo_update", "recompute_old_logp", "rollout", "run_entropy_config", "sampling_model", "save_final",
+           "score", "setup", "step_prompts", "train"]
 
 
 def lr_lambda(cfg: TrainConfig, total_updates: int):
@@ -76,77 +92,6 @@ def step_prompts(seed: int, step: int, n_problems: int, per_step: int) -> list[i
             perms[epoch] = torch.randperm(n_problems, generator=g)
         out.append(int(perms[epoch][i]))
     return out
-
-
-# ------------------------------------------------------------------------------------------ problems, rewards
-def load_problems(cfg: TrainConfig) -> tuple[list, list]:
-    """(train, held-out) problems: a synthetic task's two disjoint splits, or dataset specs of
-    ``llm.data.load_problems`` (benchmark names, files)."""
-    import llm.data as data
-
-    d = cfg.data
-    difficulty = d.difficulty or None
-    fields = {"prompt_field": d.prompt_field, "answer_field": d.answer_field}  # dataset specs only
-    name = data.TASK_ALIASES.get(d.task, d.task)
-    if name in data.TASKS:
-        train_set, test_set = data.make_task(name, d.n_train, d.n_test, seed=d.seed, difficulty=difficulty)
-        if d.answer_only_frac:
-            train_set = data.answer_only(train_set, d.answer_only_frac, seed=d.seed, wrong=d.answer_only_wrong)
-    else:
-        train_set, test_set = data.load_problems(d.task, n=d.n_train, **fields), []
-    if d.eval_task:
-        ev = data.TASK_ALIASES.get(d.eval_task, d.eval_task)
-        if ev in data.TASKS and ev != name:
-            test_set = data.load_problems(ev, split="test", n=max(1, d.n_test), seed=d.seed, difficulty=difficulty)
-        elif ev not in data.TASKS:
-            test_set = data.load_problems(d.eval_task, n=d.n_test, **fields)
-    return train_set, test_set[: d.n_test]
-
-
-def make_reward_fn(spec: str):
-    """The reward function named by config field `reward`: f(completions, problems) -> list of floats."""
-    from llm.rewards import correctness_reward, score_problems
-
-    if spec == "task":
-        return score_problems
-    if spec == "correctness":
-        return lambda completions, problems: correctness_reward(completions, [p.answer for p in problems])
-    if ":" not in spec:
-        raise ValueError(f"config field `reward` must be task, correctness or module:function; got {spec!r}")
-    module, name = spec.split(":", 1)
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"config field `reward` = {spec!r}: cannot import it ({err})") from None
-    return lambda completions, problems: fn(completions, [p.answer for p in problems])
-
-
-def score(reward_fn, spec: str, completions: list[str], problems: list, step: int) -> list[float]:
-    """Call the reward function; a failure names the step and the sample (index, problem, completion)."""
-    try:
-        out = [float(r) for r in reward_fn(completions, problems)]
-        if len(out) != len(completions):
-            raise ValueError(f"returned {len(out)} rewards for {len(completions)} completions")
-    except Exception as err:
-        bad = _first_failing(reward_fn, completions, problems)
-        where = "" if bad is None else (f" on sample {bad} (question {problems[bad].question[:60]!r}, "
-                                        f"completion {completions[bad][:60]!r})")
-        raise ValueError(f"reward function {spec!r} failed at step {step}{where}: {type(err).__name__}: "
-                         f"{err}") from err
-    bad = [i for i, r in enumerate(out) if not math.isfinite(r)]
-    if bad:
-        raise ValueError(f"reward function {spec!r} returned a non-finite reward at step {step} for sample "
-                         f"{bad[0]} (completion {completions[bad[0]][:60]!r}); rewards must be finite numbers")
-    return out
-
-
-def _first_failing(reward_fn, completions, problems) -> int | None:
-    for i, (c, p) in enumerate(zip(completions, problems)):
-        try:
-            reward_fn([c], [p])
-        except Exception:
-            return i
-    return None
 
 
 # ------------------------------------------------------------------------------------------------- rollouts
@@ -203,55 +148,6 @@ def evaluate_heldout(cfg: TrainConfig, model, tokenizer, problems: list) -> dict
             f"eval_pass_at_{k}": sampled[f"pass@{k}"], "eval_response_len": sampled["response_len"]}
 
 
-# --------------------------------------------------------------------------------------------------- update
-def micro_slices(batch: dict, rows: torch.Tensor) -> dict:
-    """The rows of a micro-batch with the padding columns that no row uses cut away."""
-    p_mask, c_mask = batch["prompt_mask"][rows], batch["completion_mask"][rows]
-    first = int((p_mask.sum(0) > 0).nonzero()[0]) if p_mask.any() else 0
-    last = max(1, int(c_mask.sum(1).max()))
-    return {"prompt_ids": batch["prompt_ids"][rows, first:], "prompt_mask": p_mask[:, first:],
-            "completion_ids": batch["completion_ids"][rows, :last], "completion_mask": c_mask[:, :last],
-            "old_logp": batch["old_logp"][rows, :last]}
-
-
-def epoch_micro_batches(cfg, step: int, epoch: int, n: int, world: int, rank: int) -> list:
-    """One PPO epoch's mini-batches: (all rows of the mini-batch, this process's micro-batches of rows)."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(cfg.seed, step, epoch, 11)))
-    m = cfg.mini_batch
-    out = []
-    for k in range(n // m):
-        idx = perm[k * m:(k + 1) * m]
-        mine = idx[rank * m // world:(rank + 1) * m // world]
-        out.append((idx, list(mine.split(cfg.optim.micro_batch_size))))
-    return out
-
-
-def recompute_old_logp(cfg, step, accelerator, model, batch) -> None:
-    """Replace ``batch["old_logp"]`` by a no-grad forward of the update's own code path (verl's compute_log_prob).
-
-    Same micro-batches as the update's first epoch, same column trimming, autocast, train mode and
-    ``aent.token_logprobs`` call, so the first mini-batch starts at ratio exactly 1. Each process computes its
-    share of the rows; a sum over processes gives every process the whole (N, Tc) tensor.
-    """
-    dev, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
-    n = batch["completion_ids"].shape[0]
-    out = torch.zeros(batch["old_logp"].shape, dtype=torch.float32)  # (N, Tc)
-    model.train()
-    with torch.no_grad():
-        for _, micros in epoch_micro_batches(cfg, step, 0, n, world, rank):
-            for rows in micros:
-                mb = {key: v.to(dev) for key, v in micro_slices(batch, rows).items()}
-                with accelerator.autocast():
-                    logits = completion_logits(model, mb["prompt_ids"], mb["prompt_mask"], mb["completion_ids"],
-                                               mb["completion_mask"])  # (b, Tc', V)
-                    lp = token_logprobs(logits, mb["completion_ids"], cfg.rollout.temperature,
-                                        chunk_size=cfg.entropy.chunk_size)  # (b, Tc')
-                out[rows, :lp.shape[1]] = (lp * mb["completion_mask"]).float().cpu()
-    if world > 1:
-        out = accelerator.reduce(out.to(dev), "sum").cpu()
-    batch["old_logp"] = out
-
-
 def run_entropy_config(cfg: TrainConfig) -> EntropyConfig:
     """The run's entropy config: Dr. GRPO's constant normaliser defaults to the generation budget
     (``rollout.max_new_tokens``), not each micro-batch's trimmed length."""
@@ -260,79 +156,7 @@ def run_entropy_config(cfg: TrainConfig) -> EntropyConfig:
     return cfg.entropy.replace(norm_const=float(cfg.rollout.max_new_tokens))
 
 
-def ppo_update(cfg, step, accelerator, model, optimizer, scheduler, control, batch, adv, log) -> dict:
-    """``ppo_epochs`` passes of mini-batch updates over the global rollout batch; returns token-mean metrics.
-
-    Every process holds the whole global batch; mini-batch k of an epoch is the same seeded set of rows on
-    all processes, and process r takes the r-th contiguous share of it. Micro-batch losses are scaled by their
-    share of the mini-batch's tokens (token-mean aggregation) or sequences, times the number of processes
-    (DDP averages gradients), so the accumulated gradient is that of one loss over the whole mini-batch.
-    """
-    dev = accelerator.device
-    n, m_global = batch["completion_ids"].shape[0], cfg.mini_batch
-    world, rank = accelerator.num_processes, accelerator.process_index
-    token_mean = cfg.entropy.loss_agg == "token-mean"
-    mask = batch["completion_mask"].float()
-    sums: dict[str, float] = {}
-    weight_sum, updates, skipped, norms = 0.0, 0, 0, []
-    model.train()
-    for epoch in range(cfg.optim.ppo_epochs):
-        for idx, micros in epoch_micro_batches(cfg, step, epoch, n, world, rank):
-            total = float(mask[idx].sum()) if token_mean else float(m_global)
-            bad = False
-            for rows in micros:
-                mb = {key: v.to(dev) for key, v in micro_slices(batch, rows).items()}
-                # accumulate(): no gradient all-reduce (DDP) / no optimizer step (DeepSpeed) until the last micro.
-                with accelerator.accumulate(model), accelerator.autocast():
-                    logits = completion_logits(model, mb["prompt_ids"], mb["prompt_mask"], mb["completion_ids"],
-                                               mb["completion_mask"])
-                    out = control.loss(logits=logits, actions=mb["completion_ids"], old_logp=mb["old_logp"],
-                                       adv=adv[rows].to(dev), mask=mb["completion_mask"],
-                                       temperature=cfg.rollout.temperature)
-                    share = float(mb["completion_mask"].sum()) if token_mean else float(len(rows))
-                    finite = bool(torch.isfinite(out.loss.detach()))
-                    # A non-finite loss must not reach the gradients (or the other processes' all-reduce).
-                    loss = out.loss if finite else out.loss.nan_to_num(0.0, 0.0, 0.0) * 0.0
-                    # accelerate / DeepSpeed divide by the accumulation steps; the share weighting is exact.
-                    gas = accelerator.gradient_accumulation_steps
-                    accelerator.backward(loss * (share / max(total, 1.0) * world * gas))
-                bad = bad or not finite
-                tokens = float(mb["completion_mask"].sum())
-                for key, v in out.metrics.items():
-                    sums[key] = sums.get(key, 0.0) + tokens * float(v)
-                weight_sum += tokens
-            bad_any = float(accelerator.reduce(torch.tensor([float(bad)], device=dev), "sum")[0]) > 0
-            norm = accelerator.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            norm = float(norm) if norm is not None else 0.0  # DeepSpeed clips inside its step and returns None
-            if bad_any or not math.isfinite(norm):
-                optimizer.zero_grad(set_to_none=True)
-                skipped += 1
-                msg = f"step {step}: non-finite loss or gradient (grad_norm={norm:.3g}); optimizer update skipped"
-                log.write(f"warning: {msg}")
-                warnings.warn(msg, RuntimeWarning, stacklevel=2)
-                continue
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            updates += 1
-            norms.append(norm)
-    # Token-weighted means over every micro-batch of every process (non-finite values stay NaN).
-    keys = sorted(sums)
-    vec = torch.tensor([sums[k] for k in keys] + [weight_sum], dtype=torch.float64, device=dev)
-    vec = accelerator.reduce(vec, "sum")
-    out = {k: float(vec[i] / max(float(vec[-1]), 1.0)) for i, k in enumerate(keys)}
-    out.update(grad_norm=float(np.mean(norms)) if norms else float("nan"), updates=updates, skipped_updates=skipped,
-               lr=float(scheduler.get_last_lr()[0]))
-    return out
-
-
 # --------------------------------------------------------------------------------------------- checkpoints
-def params_finite(accelerator, model) -> bool:
-    """True when every parameter of every process is finite."""
-    bad = sum(int(not bool(torch.isfinite(p).all())) for p in model.parameters())
-    return float(accelerator.reduce(torch.tensor([float(bad)], device=accelerator.device), "sum")[0]) == 0
-
-
 def save_final(accelerator, model, tokenizer, out_dir: Path) -> None:
     """Write output_dir/final with save_pretrained (full weights even under FSDP / ZeRO-3), atomically."""
     from transformers.utils import logging as hf_logging
@@ -353,8 +177,9 @@ def save_final(accelerator, model, tokenizer, out_dir: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the loop
-def setup(cfg: TrainConfig):
-    """Accelerator, problems, reward function, prepared model / optimizer / scheduler, entropy control."""
+def setup(cfg: TrainConfig) -> Run:
+    """The run's objects: accelerator, problems, reward function, prepared model / optimizer / scheduler and the
+    entropy control (``run.log`` and ``run.out_dir`` are set by :func:`train`)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -379,6 +204,8 @@ def setup(cfg: TrainConfig):
                                         progress=cfg.progress and accelerator.is_main_process)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
+        if not p.requires_grad:  # frozen base weights under LoRA
+            continue
         (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.optim.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.optim.lr,
@@ -386,99 +213,141 @@ def setup(cfg: TrainConfig):
     total_updates = cfg.max_steps * cfg.optim.ppo_epochs * (cfg.global_batch // cfg.mini_batch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_updates))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    return accelerator, train_set, eval_set, reward_fn, model, tokenizer, optimizer, scheduler
+    return Run(cfg=cfg, accelerator=accelerator, model=model, tokenizer=tokenizer, optimizer=optimizer,
+               scheduler=scheduler, control=EntropyControl(run_entropy_config(cfg)), train_set=train_set,
+               eval_set=eval_set, reward_fn=reward_fn, out_dir=Path(cfg.output_dir))
 
 
-def train(cfg: TrainConfig) -> list[dict]:
-    """Run GRPO training as configured; returns the metrics rows (one per global step)."""
-    accelerator, train_set, eval_set, reward_fn, model, tokenizer, optimizer, scheduler = setup(cfg)
-    control = EntropyControl(run_entropy_config(cfg))
-    out_dir = Path(cfg.output_dir)
+def train(cfg: TrainConfig, *, hooks: Sequence[Hooks] | None = None) -> list[dict]:
+    """Run GRPO training as configured; returns the metrics rows (one per global step).
+
+    Args:
+        cfg: the run's config.
+        hooks: objects with any of the methods of :class:`llm.hooks.Hooks` (before_rollout, after_rollout,
+            before_update, after_update, on_evaluation, on_checkpoint), called in order at those points of
+            every global step with the run's objects (:class:`llm.hooks.Run`) and the step's
+            (:class:`llm.hooks.StepState`). None: no hooks.
+    """
+    hooks = check_hooks(hooks)
+    # The run folder is checked (and with overwrite cleared) before minutes go into the model and warm start.
+    prepare_run_folder(cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
+                       main_process=os.environ.get("RANK", "0") == "0")
+    run = setup(cfg)
+    if not run.train_set:
+        raise ValueError(f"data.task {cfg.data.task!r} gave no training problems (data.n_train={cfg.data.n_train})")
+    accelerator, control, out_dir = run.accelerator, run.control, run.out_dir
     start, history = 0, []
-    ckpt = latest_checkpoint(out_dir) if cfg.resume else None
-    if cfg.resume and ckpt is None and accelerator.is_main_process:
+    state = resume_checkpoint(accelerator, out_dir, control=control, config=cfg.to_dict()) if cfg.resume else None
+    if cfg.resume and state is None and accelerator.is_main_process:
         print(f"resume=true but no checkpoint in {out_dir}/checkpoints; starting from step 0", flush=True)
-    if ckpt is not None:
-        state = load_checkpoint(accelerator, ckpt, control=control)
+    if state is not None:
         start, history = int(state["step"]), list(state["metrics"])
     if accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
         env = write_run_config(cfg, out_dir / "config.yaml")  # config + library versions + grader path
         if "NO symbolic stage" in env["grader"]:
             print(f"warning: grader: {env['grader']}", flush=True)
-    log = MetricsLogger(out_dir, enabled=accelerator.is_main_process, total_steps=cfg.max_steps, start_step=start,
-                        tensorboard=False, report_to=cfg.trackers, config=cfg.to_dict(), progress=cfg.progress)
+    log = run.log = MetricsLogger(out_dir, enabled=accelerator.is_main_process, total_steps=cfg.max_steps,
+                                  start_step=start, tensorboard=False, report_to=cfg.trackers, config=cfg.to_dict(),
+                                  progress=cfg.progress)
     timer, saved_at, state_step = StepTimer(), start, start  # state_step: the step the weights belong to
-    if cfg.eval_every and eval_set and start == 0:  # the starting point (e.g. the warm-started model)
-        init = evaluate_heldout(cfg, sampling_model(accelerator, model), tokenizer, eval_set)
+    if cfg.eval_every and run.eval_set and start == 0:  # the starting point (e.g. the warm-started model)
+        st0 = StepState(step=0, eval=evaluate_heldout(cfg, sampling_model(accelerator, run.model), run.tokenizer,
+                                                      run.eval_set))
+        call_hooks(hooks, "on_evaluation", run, st0)
         if accelerator.is_main_process:
-            (out_dir / "initial_eval.json").write_text(json.dumps(init) + "\n")
-            log.write(f"initial held-out eval: {init}")
+            (out_dir / "initial_eval.json").write_text(json.dumps(st0.eval) + "\n")
+            log.write(f"initial held-out eval: {st0.eval}")
     G, P, world = cfg.rollout.group_size, cfg.rollout.prompts_per_step, accelerator.num_processes
     mine = list(range(P))[accelerator.process_index * P // world:(accelerator.process_index + 1) * P // world]
 
+    guard = StopGuard(cfg.save_every_minutes)  # SIGTERM / SIGUSR1 and the timed checkpoints (llm.preempt)
+
     def checkpoint(step: int) -> None:
         nonlocal saved_at
-        save_checkpoint(accelerator, out_dir, step, control=control, metrics=history, config=cfg.to_dict(),
-                        keep=cfg.keep_checkpoints)
+        path = save_checkpoint(accelerator, out_dir, step, control=control, metrics=history, config=cfg.to_dict(),
+                               keep=cfg.keep_checkpoints)
         saved_at = step
+        guard.saved()
+        call_hooks(hooks, "on_checkpoint", run, StepState(step=step, checkpoint=path))
 
     try:
+        guard.__enter__()
         for step in range(start + 1, cfg.max_steps + 1):
             timer.reset()
             # 1. Prompts of this step (a function of seed and step); this process takes a contiguous share.
-            order = step_prompts(cfg.seed, step, len(train_set), P)
-            problems = [train_set[order[j]] for j in mine]
+            st = StepState(step=step, prompts=step_prompts(cfg.seed, step, len(run.train_set), P))
+            call_hooks(hooks, "before_rollout", run, st)
+            problems = [run.train_set[st.prompts[j]] for j in mine]
             # 2. Rollouts: G samples per prompt from the current policy.
             with timer("generate"), accelerator.autocast():  # same precision as the update's forward
-                local = rollout(cfg, sampling_model(accelerator, model), tokenizer, problems,
+                local = rollout(cfg, sampling_model(accelerator, run.model), run.tokenizer, problems,
                                 [mix_seed(cfg.seed, step, j, 3) for j in mine])
             # 3. Rewards (each process scores its own samples), then the global batch on every process.
             with timer("reward"):
                 texts = local.pop("texts")
-                rewards = score(reward_fn, cfg.reward, texts, [p for p in problems for _ in range(G)], step)
-                local["reward"] = torch.tensor(rewards, dtype=torch.float32)
-                batch = gather_rollout(accelerator, local, pad_id=int(tokenizer.pad_token_id))
-                adv = group_advantages(batch["reward"], G, scale=cfg.adv_scale)
+                rewards = score(run.reward_fn, cfg.reward, texts, [p for p in problems for _ in range(G)], step)
+                local["reward"] = torch.tensor(rewards, dtype=torch.float32)  # (n_local,)
+                st.batch = gather_rollout(accelerator, local, pad_id=int(run.tokenizer.pad_token_id))
+                st.adv = group_advantages(st.batch["reward"], G, scale=cfg.adv_scale)  # (N,)
+            call_hooks(hooks, "after_rollout", run, st)
             if cfg.recomputes_old_logp:
                 with timer("old_logp"):
-                    recompute_old_logp(cfg, step, accelerator, model, batch)
+                    recompute_old_logp(run, step, st.batch)
+            call_hooks(hooks, "before_update", run, st)
             # 4. PPO updates; the entropy control adds its terms to every micro-batch loss.
             with timer("train"):
                 state_step = -1  # mid-update: the weights belong to no completed step
-                stats = ppo_update(cfg, step, accelerator, model, optimizer, scheduler, control, batch, adv, log)
-                if not params_finite(accelerator, model):
+                st.stats = ppo_update(run, step, st.batch, st.adv)
+                if not params_finite(accelerator, run.model):
                     raise FloatingPointError(f"model weights became non-finite at step {step}; the last good "
                                              f"checkpoint is step {saved_at} (lower optim.lr or grad_clip)")
-                if stats["updates"] > 0 and all(math.isfinite(stats.get(k, math.nan))
-                                                for k in ("entropy", "clamped_entropy")):
-                    control.step_end({"entropy": stats["entropy"], "clamped_entropy": stats["clamped_entropy"]})
+                if st.stats["updates"] > 0 and all(math.isfinite(st.stats.get(k, math.nan))
+                                                   for k in ("entropy", "clamped_entropy")):
+                    control.step_end({"entropy": st.stats["entropy"],
+                                      "clamped_entropy": st.stats["clamped_entropy"]})
                 state_step = step
-            lengths = batch["completion_mask"].sum(1).float()
+            call_hooks(hooks, "after_update", run, st)
+            batch = st.batch
+            lengths = batch["completion_mask"].sum(1).float()  # (N,)
             row = {"step": step, "reward_mean": float(batch["reward"].mean()),
                    "accuracy": float((batch["reward"] >= 1.0).float().mean()),
-                   "response_len": float(lengths.mean()), **stats, "num_processes": world, **timer.as_metrics()}
+                   "response_len": float(lengths.mean()), **st.stats, "num_processes": world,
+                   **timer.as_metrics()}
+            row["zero_adv_frac"] = zero_adv_frac(st.adv, G)  # groups without policy gradient
             # 5. Held-out evaluation and checkpoints.
-            if cfg.eval_every and eval_set and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            if cfg.eval_every and run.eval_set and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                 with timer("eval"):
-                    row.update(evaluate_heldout(cfg, sampling_model(accelerator, model), tokenizer, eval_set))
+                    st.eval = evaluate_heldout(cfg, sampling_model(accelerator, run.model), run.tokenizer,
+                                               run.eval_set)
+                call_hooks(hooks, "on_evaluation", run, st)
+                row.update(st.eval)
                 row["time_eval_s"] = timer.seconds["eval"]
             history.append(row)
             log.log(row)
-            if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps:
+            timed, signum = guard.poll(accelerator)
+            if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps or timed or signum:
                 checkpoint(step)
+            if signum:
+                raise Preempted(signum, step)
     except BaseException as err:
         # Lose nothing: keep the last completed step (single process only: saving is collective and the other
         # processes may not have stopped), unless the weights went bad or already hold a later, unlogged update.
         done = history[-1]["step"] if history else 0
         if world == 1 and done > saved_at and state_step == done and not isinstance(err, FloatingPointError):
-            if params_finite(accelerator, model):
+            if params_finite(accelerator, run.model):
                 checkpoint(done)
                 log.write(f"saved checkpoint of completed step {done} before stopping")
             else:
                 log.write(f"model weights are not finite; no checkpoint written (last good: step {saved_at})")
         log.close()
         raise
-    save_final(accelerator, model, tokenizer, out_dir / "final")
+    finally:
+        guard.__exit__(None, None, None)
+    save_final(accelerator, run.model, run.tokenizer, out_dir / "final")
+    if cfg.model.lora_r and cfg.model.lora_merge:
+        from llm.lora import save_merged
+
+        save_merged(accelerator, run.model, run.tokenizer, out_dir / "final_merged")
     log.close()
     return history

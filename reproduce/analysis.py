@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from aent.summary import finite, series, tail_mean
 from reproduce.findings import baseline_findings, mean_se, method_findings, verdict
 
 __all__ = ["read_metrics", "summarise_llm", "verdict", "CURVE_KEYS", "mean_std", "saved_entropy_config"]
@@ -40,27 +41,16 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return rows
 
 
-def _num(x) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
-
-
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value); NaN for an empty list."""
     m, sd, _ = mean_se(values)
     return m, sd
 
 
-def _series(rows: list[dict], key: str) -> list[tuple[int, float]]:
-    return [(int(r["step"]), v) for r in rows if (v := _num(r.get(key))) is not None]
-
-
-def _tail_mean(series: list[tuple[int, float]], frac: float = 0.25) -> float | None:
-    """Mean over the last ``frac`` of the logged steps (at least one): the 'final' value, less noisy than one step."""
-    if not series:
-        return None
-    k = max(1, int(math.ceil(len(series) * frac)))
-    vals = [v for _, v in series[-k:]]
-    return sum(vals) / len(vals)
+def _tail_mean(sr: list[tuple[int, float]]) -> float | None:
+    """Mean over the last quarter of the logged steps (rounded up, at least one): the 'final' value, less noisy
+    than one step; None when nothing was logged."""
+    return tail_mean([v for _, v in sr], 0.25, ceil=True) if sr else None
 
 
 def _head(series: list[tuple[int, float]]) -> float | None:
@@ -69,7 +59,7 @@ def _head(series: list[tuple[int, float]]) -> float | None:
 
 def _curve(runs: Mapping[int, list[dict]], key: str) -> dict:
     """Mean and std over seeds at every step logged by all seeds."""
-    per_seed = [dict(_series(rows, key)) for rows in runs.values()]
+    per_seed = [dict(series(rows, key)) for rows in runs.values()]
     steps = sorted(set.intersection(*(set(s) for s in per_seed))) if per_seed else []
     mean, std = [], []
     for st in steps:
@@ -83,7 +73,7 @@ def _eval_keys(runs: Mapping[int, list[dict]]) -> list[str]:
     keys: set[str] = set()
     for rows in runs.values():
         for r in rows:
-            keys |= {k for k, v in r.items() if k.startswith(EVAL_PREFIX) and _num(v) is not None}
+            keys |= {k for k, v in r.items() if k.startswith(EVAL_PREFIX) and finite(v) is not None}
     return sorted(keys)
 
 
@@ -91,10 +81,10 @@ def _method_summary(runs: Mapping[int, list[dict]]) -> dict:
     summary: dict = {"seeds": sorted(runs), "n_seeds": len(runs), "steps": max(len(r) for r in runs.values())}
     stats: dict = {}
     for key in list(CURVE_KEYS) + _eval_keys(runs):
-        series = [_series(rows, key) for rows in runs.values()]
-        starts = [_head(sr) for sr in series]
+        per_seed = [series(rows, key) for rows in runs.values()]
+        starts = [_head(sr) for sr in per_seed]
         # Training metrics end as the mean of the last quarter of steps; held-out ones at their last evaluation.
-        ends = [(sr[-1][1] if sr else None) if key.startswith(EVAL_PREFIX) else _tail_mean(sr) for sr in series]
+        ends = [(sr[-1][1] if sr else None) if key.startswith(EVAL_PREFIX) else _tail_mean(sr) for sr in per_seed]
         if all(v is None for v in ends):
             continue
         s_mean, s_std = mean_std(starts)
@@ -104,10 +94,6 @@ def _method_summary(runs: Mapping[int, list[dict]]) -> dict:
     summary["metrics"] = stats
     summary["curves"] = {k: _curve(runs, k) for k in list(CURVE_KEYS) + _eval_keys(runs) if k in stats}
     return summary
-
-
-def _fmt(x: float) -> str:
-    return "nan" if not math.isfinite(x) else f"{x:.3f}"
 
 
 def _accuracy_key(summary: dict) -> str:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aent.validation import check
+
 __all__ = ["ReproduceConfig", "ToySection", "LLMSection", "load_config", "DEFAULT_CONFIG", "SMOKE_CONFIG"]
 
 REPO = Path(__file__).resolve().parents[1]  # only to shorten paths in the report; never to find a file
@@ -34,8 +36,13 @@ SMOKE_CONFIG = "reproduce/smoke"
 TOY_EXPERIMENTS = ("figure1", "bias", "dynamics")
 
 
+PREFIX = "reproduce config field `"
+"""How error messages name a field of this config: reproduce config field `section.field`."""
+
+
 def _fail(name: str, allowed: str, value: Any) -> None:
-    raise ValueError(f"reproduce config field `{name}` must be {allowed}; got {value!r}")
+    """Raise the one-line error of :func:`aent.validation.check` for a field whose value is not allowed."""
+    check(False, name, allowed, value, PREFIX)
 
 
 def _str_list(name: str, value: Any) -> tuple[str, ...]:

@@ -3,7 +3,9 @@
     python -m reproduce.export runs/demo docs/report_example.md
 
 writes ``docs/report_example.md`` and the figures under ``docs/report_example/``, plus the JSON behind every
-number (``report_example/run.json``, ``toy/*/*.json``, ``llm/summary.json``) so the copy stays checkable.
+number (``report_example/run.json``, ``toy/*/*.json``, ``llm/summary.json``) and the record of which field each
+number came from (``report_example/report.numbers.json``), so the copy stays checkable with
+``reproduce.numbers.check_report(copy, record, folder)``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import re
 import shutil
 import sys
 from pathlib import Path
+
+from reproduce.numbers import RECORD_NAME
 
 __all__ = ["export_report"]
 
@@ -29,7 +33,8 @@ def export_report(run_dir: Path, dest_md: Path) -> list[Path]:
     if assets.exists():
         shutil.rmtree(assets)
     written = []
-    wanted = [run_dir / "run.json", *sorted(run_dir.glob("toy/*/*.json")), run_dir / "llm" / "summary.json"]
+    wanted = [run_dir / "run.json", *sorted(run_dir.glob("toy/*/*.json")), run_dir / "llm" / "summary.json",
+              run_dir / RECORD_NAME]
     for src in wanted:
         if src.is_file():
             dst = assets / src.relative_to(run_dir)

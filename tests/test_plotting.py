@@ -16,24 +16,87 @@ def _run(n: int, scale: float) -> list[dict]:
     return [{"step": i, "accuracy": scale * i / n, "entropy": 1.0 - i / n} for i in range(n)]
 
 
-def test_single_runs_and_seed_lists_write_png(tmp_path):
-    runs = {"none": _run(10, 1.0), "aent": [_run(10, 0.5), _run(10, 0.7), _run(10, 0.9)]}
-    out = plot_metrics(runs, ["accuracy", "entropy", "clamped_entropy"], tmp_path / "sub" / "m.png",
-                       title="t", band={"entropy": (0.2, 0.4)})
-    assert out.exists()
-    assert out.read_bytes()[:8] == PNG_MAGIC
-
-
-def test_uniform_band_and_missing_key(tmp_path):
-    out = plot_metrics({"a": _run(5, 1.0)}, ["ent_coef"], tmp_path / "m.png", band=(0.0, 1.0))
-    assert out.read_bytes()[:8] == PNG_MAGIC
-
-
-def test_log_keys_set_the_axis_scale(tmp_path, monkeypatch):
+@pytest.fixture
+def figures(monkeypatch):
+    """The Figure objects plot_metrics draws (plt.close is intercepted, so their content can be read back)."""
     import matplotlib.pyplot as plt
 
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to read its axes back
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)
+    return kept
+
+
+def _filled(ax):
+    """PolyCollections of a panel (fill_between and axhspan patches are not lines)."""
+    from matplotlib.collections import PolyCollection
+
+    return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
+def test_panels_lines_labels_and_seed_bands(tmp_path, figures):
+    seeds = [_run(10, 0.5), _run(10, 0.7), _run(10, 0.9)]
+    runs = {"none": _run(10, 1.0), "aent": seeds}
+    out = plot_metrics(runs, ["accuracy", "entropy", "clamped_entropy"], tmp_path / "sub" / "m.png",
+                       title="t", band={"entropy": (0.2, 0.4)})
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    (fig,) = figures
+    acc, ent, clamped = fig.axes[:3]
+    assert fig._suptitle.get_text() == "t"
+    assert [ax.get_title() for ax in (acc, ent, clamped)] == ["accuracy", "entropy", "clamped_entropy"]
+    assert all(ax.get_xlabel() == "step" for ax in (acc, ent, clamped))
+    # one line per run on the panels that have data, with the run name and the seed count as labels
+    assert [ln.get_label() for ln in acc.get_lines()] == ["none", "aent (n=3)"]
+    assert clamped.get_lines() == []  # no run logged clamped_entropy: the panel is empty, not invented
+    none_line, aent_line = acc.get_lines()
+    np.testing.assert_allclose(none_line.get_xdata(), np.arange(10))
+    np.testing.assert_allclose(none_line.get_ydata(), np.arange(10) / 10)
+    np.testing.assert_allclose(aent_line.get_ydata(), 0.7 * np.arange(10) / 10)  # mean of 0.5, 0.7, 0.9
+    # the seed band is mean +- population std, drawn in the line's colour
+    (band,) = _filled(acc)
+    ys = band.get_paths()[0].vertices[:, 1]
+    sd = np.std([0.5, 0.7, 0.9]) * 9 / 10
+    assert ys.max() == pytest.approx(0.7 * 9 / 10 + sd) and ys.min() == pytest.approx(0.0)
+    assert np.allclose(band.get_facecolor()[0][:3], _rgb(aent_line.get_color()))
+    # the entropy band is shaded on its own panel only, between its bounds
+    spans = [p for p in ent.patches if p.get_label() == "band"]
+    assert len(spans) == 1 and not [p for p in acc.patches if p.get_label() == "band"]
+    assert _span_limits(spans[0]) == pytest.approx((0.2, 0.4))
+    assert [t.get_text() for t in acc.get_legend().get_texts()] == ["none", "aent (n=3)"]
+
+
+def _rgb(color):
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(color)
+
+
+def _span_limits(patch) -> tuple[float, float]:
+    """(low, high) data y limits of an axhspan patch."""
+    from matplotlib.patches import Rectangle
+
+    if isinstance(patch, Rectangle):  # matplotlib >= 3.9
+        return patch.get_y(), patch.get_y() + patch.get_height()
+    ys = np.asarray(patch.get_xy())[:, 1]
+    return float(ys.min()), float(ys.max())
+
+
+def test_uniform_band_and_missing_key(tmp_path, figures):
+    plot_metrics({"a": _run(5, 1.0)}, ["ent_coef", "accuracy"], tmp_path / "m.png", band=(0.0, 1.0))
+    coef, acc = figures[0].axes[:2]
+    assert coef.get_lines() == [] and len(acc.get_lines()) == 1  # a missing key draws nothing
+    for ax in (coef, acc):  # one band per panel
+        (span,) = [p for p in ax.patches if p.get_label() == "band"]
+        assert _span_limits(span) == pytest.approx((0.0, 1.0))
+
+
+def test_non_finite_values_are_skipped(tmp_path, figures):
+    run = [{"step": 0, "entropy": 1.0}, {"step": 1, "entropy": float("nan")}, {"step": 2, "entropy": 0.5}]
+    plot_metrics({"a": run}, ["entropy"], tmp_path / "m.png")
+    (line,) = figures[0].axes[0].get_lines()
+    assert list(line.get_xdata()) == [0, 2] and list(line.get_ydata()) == [1.0, 0.5]
+
+
+def test_log_keys_set_the_axis_scale(tmp_path, figures):
     plot_metrics({"a": _run(5, 1.0)}, ["accuracy", "entropy"], tmp_path / "m.png", log_keys=["entropy"])
     acc, ent = figures[0].axes[:2]
     assert (acc.get_yscale(), ent.get_yscale()) == ("linear", "log")

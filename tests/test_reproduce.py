@@ -12,7 +12,8 @@ import pytest
 
 from reproduce.analysis import mean_std, summarise_llm, verdict
 from reproduce.config import load_config
-from reproduce.report import numbers_not_in_json, report_numbers
+from reproduce.numbers import RECORD_NAME, check_report
+from reproduce.report import ReportCheckError, report_numbers, write_report
 from reproduce.stages import Stage, StageError, run_stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,15 +61,96 @@ def test_parallel_stages_all_run_and_missing_output_is_an_error(tmp_path):
         run_stages(out, [ghost], stream=open("/dev/null", "w"))
 
 
-def test_number_check_finds_numbers_absent_from_json(tmp_path):
-    (tmp_path / "a.json").write_text(json.dumps({"acc": 0.41234, "note": "went from 2.5 to 1.25", "n": 3}))
-    report = tmp_path / "report.md"
-    report.write_text("Accuracy 0.412 over 3 seeds; entropy 2.50 then 1.25. See ![f](figure1.png) and "
-                      "`python -m toy figure1 --seeds 7`; pass@1 is fine.\n")
-    assert numbers_not_in_json(report, [tmp_path / "a.json"]) == []
-    report.write_text("Accuracy 0.413 and 17 runs.\n")
-    assert numbers_not_in_json(report, [tmp_path / "a.json"]) == ["0.413", "17"]
+EXAMPLE = REPO / "docs" / "report_example"
+EXPERIMENTS = ["figure1", "bias", "dynamics"]
+
+
+@pytest.fixture
+def example_run(tmp_path) -> Path:
+    """A real report, generated from the JSON of the shipped example run (docs/report_example/)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(EXAMPLE, run)
+    for stale in ("report.md", RECORD_NAME):
+        (run / stale).unlink(missing_ok=True)
+    write_report(run, EXPERIMENTS)
+    return run
+
+
+def test_report_number_tokens():
     assert report_numbers("pass@1 mean@4 figure1.png x-2 1e-3 -0.5") == ["1e-3", "-0.5"]
+    assert report_numbers("a `python -m toy --seeds 7` b ![f](fig2.png) 0.25 [x](y3.md)") == ["0.25"]
+
+
+def test_generated_report_is_the_shipped_example_and_passes(example_run):
+    text = (example_run / "report.md").read_text()
+    assert text == (REPO / "docs" / "report_example.md").read_text().replace("](report_example/", "](")
+    assert check_report(example_run / "report.md", example_run / RECORD_NAME, example_run) == []
+    record = json.loads((example_run / RECORD_NAME).read_text())
+    assert len(record) == len(report_numbers(text)) > 500
+    assert sum(e["source"] == "template" for e in record) == 3  # "Figure 1" and "10^5": fixed title text
+    # the shipped copy in docs/ checks against its own JSON too
+    assert check_report(REPO / "docs" / "report_example.md", EXAMPLE / RECORD_NAME, EXAMPLE) == []
+
+
+def _mutations(token: str, others: list[str], rng) -> list[str]:
+    """Plausible single changes of a printed number: last digit +-1, a random value in its format, another
+    number of the same report (the old check's blind spot), a dropped minus sign."""
+    out = []
+    last = int(token[-1])
+    out.append(token[:-1] + str((last + rng.choice([1, 9])) % 10))
+    decimals = len(token.split(".")[1]) if "." in token else 0
+    out.append(f"{rng.uniform(0, 1) if decimals else rng.randint(0, 100):.{decimals}f}")
+    out.append(rng.choice(others))
+    if token.startswith("-"):
+        out.append(token[1:])
+    return [m for m in out if m != token]
+
+
+def test_single_number_changes_are_caught(example_run):
+    """>= 95% of single changed numbers in a real report are caught (measured: every one)."""
+    import random
+
+    from reproduce.numbers import _NUM, _blank
+
+    report, record = example_run / "report.md", example_run / RECORD_NAME
+    text = report.read_text()
+    spots = list(_NUM.finditer(_blank(text)))
+    tokens = [m.group(0) for m in spots]
+    rng = random.Random(0)
+    tried = caught = 0
+    for m in rng.sample(spots, 120):
+        for new in _mutations(m.group(0), tokens, rng):
+            report.write_text(text[: m.start()] + new + text[m.end():])
+            tried += 1
+            caught += bool(check_report(report, record, example_run))
+    assert tried > 300 and caught / tried >= 0.95, f"{caught}/{tried}"
+    report.write_text(text)
+    assert check_report(report, record, example_run) == []
+
+
+def test_check_names_the_field_and_a_changed_json_value(example_run):
+    summary = example_run / "llm" / "summary.json"
+    data = json.loads(summary.read_text())
+    lab = next(iter(data["methods"]))
+    key = next(iter(data["methods"][lab]["metrics"]))
+    data["methods"][lab]["metrics"][key]["end_mean"] += 0.5
+    summary.write_text(json.dumps(data))
+    problems = check_report(example_run / "report.md", example_run / RECORD_NAME, example_run)
+    assert problems and all("llm/summary.json" in p and "end_mean" in p for p in problems)
+    assert len(problems) == sum(1 for e in json.loads((example_run / RECORD_NAME).read_text())
+                                if e.get("field", [])[-2:] == [key, "end_mean"] and lab in e["field"])
+
+
+def test_report_is_written_only_after_its_check_passes(example_run, monkeypatch):
+    import reproduce.report as rep
+
+    monkeypatch.setattr(rep, "check_report", lambda *a: ["number 1: printed '9', the template gives '1'"])
+    with pytest.raises(ReportCheckError, match="not written.*number 1"):
+        write_report(example_run, EXPERIMENTS)
+    assert not (example_run / "report.md").exists() and not (example_run / RECORD_NAME).exists()  # stale removed
+    assert not list(example_run.glob(".*.tmp"))
 
 
 @pytest.mark.parametrize(("diff", "se", "sign", "n", "expected"), [
@@ -144,7 +226,7 @@ def test_smoke_run_end_to_end(tmp_path):
     text = report.read_text()
     for png in ["toy/figure1/figure1.png", "toy/bias/bias.png", "toy/dynamics/dynamics.png", "llm/curves.png"]:
         assert (out / png).is_file() and f"]({png})" in text
-    assert numbers_not_in_json(report, sorted(out.rglob("*.json"))) == []
+    assert check_report(report, out / RECORD_NAME, out) == []
     assert "| claim | verdict |" in text
     # Resuming redoes nothing but the cheap summary and report.
     again = subprocess.run([sys.executable, "-m", "reproduce", "--smoke", "--out", str(out)], cwd=REPO,
@@ -152,20 +234,15 @@ def test_smoke_run_end_to_end(tmp_path):
     assert again.returncode == 0 and "resuming" in again.stderr
 
 
-def test_export_copies_report_figures_and_json(tmp_path):
+def test_export_copies_report_figures_json_and_record(example_run, tmp_path):
     from reproduce.export import export_report
 
-    run = tmp_path / "run"
-    (run / "toy" / "bias").mkdir(parents=True)
-    (run / "toy" / "bias" / "bias.png").write_bytes(b"\x89PNG fake")
-    (run / "toy" / "bias" / "bias.json").write_text(json.dumps({"x": 0.5}))
-    (run / "run.json").write_text(json.dumps({"date": "2026-11-23"}))
-    (run / "report.md").write_text("# r\n\n![bias](toy/bias/bias.png)\n\nvalue 0.500\n")
     dest = tmp_path / "docs" / "report_example.md"
-    export_report(run, dest)
+    export_report(example_run, dest)
     text = dest.read_text()
     assert "![bias](report_example/toy/bias/bias.png)" in text
-    assert (tmp_path / "docs" / "report_example" / "toy" / "bias" / "bias.png").read_bytes() == b"\x89PNG fake"
-    assert numbers_not_in_json(dest, sorted((tmp_path / "docs" / "report_example").rglob("*.json"))) == []
+    assets = tmp_path / "docs" / "report_example"
+    assert (assets / "toy" / "bias" / "bias.png").read_bytes() == (example_run / "toy/bias/bias.png").read_bytes()
+    assert check_report(dest, assets / RECORD_NAME, assets) == []
     with pytest.raises(FileNotFoundError, match="report.md"):
         export_report(tmp_path / "nothing", dest)

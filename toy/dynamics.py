@@ -1,6 +1,6 @@
 """Entropy dynamics of a softmax policy under one logit step: first-order prediction, exact change, error bounds.
 
-Theory claim 5 of DESIGN.md (Cui et al., arXiv 2505.22617, Lemma 1; AEnt, arXiv 2509.03493, Sec. 4): for a softmax
+Theory claim 5 of docs/toy/theory.md (derived in docs/derivations.md) (Cui et al., arXiv 2505.22617, Lemma 1; AEnt, arXiv 2509.03493, Sec. 4): for a softmax
 pi = softmax(z) and a step z -> z + dz,
 
     Delta H = -Cov_{a~pi}(log pi(a), dz(a)) + R,   |R| <= 1/2 (1 + 2 log|A|) osc(dz)^2,

@@ -1,13 +1,13 @@
 """The entropy-regularised optimum of the token tree, its bias, and the bias bounds (exact, by enumeration).
 
-Theory claims 2-4 of DESIGN.md (AEnt, arXiv 2509.03493, Sec. 4): with V(pi) = E_pi[R], H(pi) the trajectory
+Theory claims 2-4 of docs/toy/theory.md (AEnt, arXiv 2509.03493, Sec. 4): with V(pi) = E_pi[R], H(pi) the trajectory
 entropy and lambda > 0, the maximiser of V + lambda H over tabular softmax policies is the Gibbs distribution over
 sequences P_lambda(y) ~ exp(R(y)/lambda); its logits come from the soft value recursion
 
     w(y) = R(y)/lambda at the leaves,   z(s, a) = w(s a),   w(s) = logsumexp_a z(s, a),
 
 and max (V + lambda H) = lambda w(root) (the free energy). Its bias V* - V(P_lambda) is at most
-lambda (H(P_lambda) - log|A*|) <= lambda (H log|A| - log|A*|), A* the set of optimal sequences.
+lambda (H(P_lambda) - log|A*|) <= lambda (T log|A| - log|A*|), A* the set of optimal sequences.
 
 Clamped analogue (clamp fraction p, K = |A| - floor(p|A|) tokens kept per state): the maximiser of
 V + lambda H~_p (H~_p the visitation-weighted per-state clamped entropy) keeps, at every state, only the K children
@@ -83,7 +83,7 @@ def branching_optimal_count(rewards, vocab: int, clamp_p: float = 0.0, atol: flo
 
     Dynamic programme from the leaves: c(y) = 1[y in A*], c(s) = sum of the K largest c(s a). It equals |A*|
     exactly when every prefix of an optimal sequence has at most K optimal continuations (the premise
-    "optimal tokens stay in the kept set" of DESIGN.md claim 4); p = 0 always gives |A*|.
+    "optimal tokens stay in the kept set" of docs/toy/theory.md claim 4); p = 0 always gives |A*|.
     """
     _check_coef(1.0, clamp_p)
     r, horizon = as_reward_table(rewards, vocab)
@@ -155,8 +155,8 @@ def bias_bound(vocab: int, horizon: int, n_optimal: int, ent_coef: float, clamp_
         horizon: H.
         n_optimal: m, the number of optimal sequences (for the clamped bound: m_K of ``branching_optimal_count``).
         ent_coef: lambda > 0.
-        clamp_p: p in [0, 1); p = 0 is the full-entropy bound lambda (H log|A| - log m).
-        paper_form: use K = (1 - p)|A| as written in DESIGN.md claim 4 instead of the exact K = |A| - floor(p|A|).
+        clamp_p: p in [0, 1); p = 0 is the full-entropy bound lambda (T log|A| - log m).
+        paper_form: use K = (1 - p)|A| as written in docs/toy/theory.md claim 4 instead of the exact K = |A| - floor(p|A|).
 
     Returns:
         The bound (may be negative when m > K**H, in which case the clamped premise fails).
@@ -182,8 +182,8 @@ class RegularizedOptimum:
         n_optimal_kept: |A* & T_K|, optimal sequences with nonzero probability under the optimum.
         n_optimal_branching: m_K of ``branching_optimal_count`` (|A*| for p = 0).
         bias: V* - V(pi_lambda) >= 0.
-        bound: lambda (H log K - log m_K) (exact K = |A| - floor(p|A|)); p = 0: lambda (H log|A| - log|A*|).
-        bound_paper: lambda (H log((1 - p)|A|) - log |A*|), the form of DESIGN.md claims 2 and 4.
+        bound: lambda (T log K - log m_K) (exact K = |A| - floor(p|A|)); p = 0: lambda (T log|A| - log|A*|).
+        bound_paper: lambda (H log((1 - p)|A|) - log |A*|), the form of docs/toy/theory.md claims 2 and 4.
         bound_entropy: lambda (entropy - log m_K), the tighter bound before H~ <= H log K.
     """
 

@@ -1,7 +1,7 @@
 """Exact (enumerated, float64) quantities of a tabular softmax policy on the token-tree MDP.
 
 Token tree: a vocabulary of A tokens, horizon H, a terminal reward R(y) for each of the A**H sequences y
-(DESIGN.md, "Theory claims the toy must check"). The policy holds one logit vector per prefix (state).
+(docs/toy/theory.md). The policy holds one logit vector per prefix (state).
 
 Prefix indexing is level order, which for an A-ary tree is heap order: the root (empty prefix) is state 0 and
 the child of state i by token a is state A*i + 1 + a. Level t (prefixes of length t) occupies the states

@@ -2,7 +2,7 @@
 
 - :func:`baseline_advantages`: advantages with a mean or leave-one-out baseline and no std normalisation, so that
   the expected update is the gradient of V (RLOO exactly; the plain group mean scales it by (G - 1)/G) and lambda
-  trades reward against nats as in AEnt's Proposition (arXiv 2509.03493, Sec. 4; DESIGN.md claim 2).
+  trades reward against nats as in AEnt's Proposition (arXiv 2509.03493, Sec. 4; docs/toy/theory.md claim 2).
 - :func:`inverse_cdf`: categorical sampling from given uniforms. Drawing the uniforms once per seed and reusing them
   for every arm of a comparison gives common random numbers: the same seed sees the same sample stream.
 - :class:`AdamState`, :func:`adam_init`, :func:`adam_update`: Adam (Kingma and Ba, 2015) as an explicit

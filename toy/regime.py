@@ -8,7 +8,7 @@ AEnt (arXiv 2509.03493, Sec. 4 and Figure 1) argues about a large action space i
 - m optimal items pay 1.
 
 The maximiser of V + lambda H~_p is the Gibbs policy P(y) ~ exp(R(y) / lambda) on the items the clamped entropy
-keeps (DESIGN.md claims 2 and 4; toy.exact.bandit_gibbs / regularized_optimum compute it by enumeration). With
+keeps (docs/toy/theory.md claims 2 and 4; toy.exact.bandit_gibbs / regularized_optimum compute it by enumeration). With
 u = 1 / lambda and n_kept items kept (all optimal and trap items among them):
 
     Z = m e^u + n_traps e^(r_t u) + (n_kept - m - n_traps),

@@ -129,7 +129,7 @@ def _bandit_arrays(task: BanditTask) -> tuple[np.ndarray, np.ndarray]:
 class TreeTask:
     """Terminal reward of a token sequence of length ``horizon`` over a vocabulary of size ``vocab``.
 
-    The token-tree MDP of DESIGN.md: each step appends one token, R(y) in [0, 1] is paid at the end, and the
+    The token-tree MDP of docs/toy/theory.md: each step appends one token, R(y) in [0, 1] is paid at the end, and the
     optimal set A* = {y : R(y) = 1} is sparse (|A*| << vocab^horizon).
 
     Structures:

@@ -31,11 +31,9 @@ probability mass on the optimal arms (the success probability) of the policy tha
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -46,118 +44,13 @@ from aent.aggregate import aggregate_loss
 from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy, entropy
 from aent.ppo import ppo_clip_loss
-from aent.regularizer import EntropyControl
+from aent.regularizer import BONUS_ENTROPY, EntropyControl
 from toy.pg import inverse_cdf
-from toy.tasks import BANDIT_PATTERNS, BanditTask
+from toy.tasks import BanditTask
+from toy.train_config import ESTIMATORS, INITS, OPTIMIZERS, TrainConfig
 
 __all__ = ["ESTIMATORS", "INITS", "OPTIMIZERS", "BanditRun", "TrainConfig", "bandit_rewards", "init_logits",
            "train", "train_bandit"]
-
-ESTIMATORS = ("exact", "reinforce", "rloo", "grpo")
-INITS = ("uniform", "gaussian")
-OPTIMIZERS = ("sgd", "adam")
-# Methods whose loss is (PPO surrogate) - lambda * H_kind, and the entropy kind each one regularises.
-FAST_METHODS = {"none": None, "entropy_bonus": "full", "clamped_bonus": "clamped", "aent": "clamped",
-                "sac": "full", "threshold": "full"}
-
-
-def _fail(name: str, allowed: str, value) -> None:
-    raise ValueError(f"TrainConfig.{name} must be {allowed}, got {value!r}")
-
-
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One bandit training run (or ``n_seeds`` independent runs trained side by side)."""
-
-    n_arms: int = 1000
-    """Number of arms |A| (>= 2). Figure 1 of AEnt uses 10^5."""
-    m_optimal: int = 5
-    """Number of optimal arms m (reward 1), in [1, n_arms]."""
-    pattern: str = "uniform"
-    """Rewards of the other arms (toy.tasks.BanditTask): "zero", "uniform" or "distractors"."""
-    gap: float = 0.1
-    """Suboptimality gap of "uniform"/"distractors" rewards, in (0, 1]."""
-    estimator: str = "grpo"
-    """Gradient estimator: "exact", "reinforce", "rloo" or "grpo" (see the module docstring)."""
-    steps: int = 200
-    """Global steps (one batch of G arms per run per step), >= 1."""
-    group_size: int = 16
-    """G, arms sampled per run per step (>= 2 for "rloo"/"grpo"; unused by "exact")."""
-    lr: float = 1.0
-    """Step size of the optimizer on the logits, > 0."""
-    optimizer: str = "sgd"
-    """"sgd" (plain gradient steps, the setting of the theory) or "adam"."""
-    ppo_epochs: int = 1
-    """Optimizer passes over each step's batch (>= 1); > 1 makes the PPO ratio and clipping matter."""
-    init: str = "gaussian"
-    """Initial logits: "uniform" (all 0) or "gaussian" (init_scale * N(0, 1) i.i.d. per arm and run)."""
-    init_scale: float = 2.0
-    """Std of the "gaussian" initial logits, >= 0; larger means a more peaked (LLM-like) initial policy."""
-    opt_quantile: float | None = None
-    """If set, in [0, 1]: the optimal arms start at this quantile of their run's initial logits (e.g. 0.995:
-    plausible but not the mode, as a correct token under a pretrained prior); None leaves them where drawn."""
-    n_seeds: int = 1
-    """Independent runs; run i uses task seed ``seed + i`` (arm placement) and its own initial logits."""
-    seed: int = 0
-    """Base seed (>= 0) of tasks, initial logits and sampling."""
-    track_clamped: bool = True
-    """Measure the clamped entropy of every run each step (one selection over |A| per run); False measures it
-    only where a loss or an AEnt controller needs it (the metric is then the mean over those runs)."""
-    common_random_numbers: bool = False
-    """Sampled estimators: draw each step's uniforms once per row seed and sample by inverse CDF, so rows with the
-    same seed (the same run under different entropy controls) see the same sample stream; False draws every row
-    independently with torch.multinomial."""
-    entropy: EntropyConfig = field(default_factory=EntropyConfig)
-    """Entropy control (aent.EntropyConfig): method, ent_coef, clamp_p, AEnt band, PPO clip ranges, ..."""
-
-    def __post_init__(self) -> None:
-        _int_field(self, "n_arms", 2)
-        _int_field(self, "m_optimal", 1, self.n_arms)
-        if self.pattern not in BANDIT_PATTERNS:
-            _fail("pattern", f"one of {BANDIT_PATTERNS}", self.pattern)
-        if not (_is_num(self.gap) and 0.0 < self.gap <= 1.0):
-            _fail("gap", "a number in (0, 1]", self.gap)
-        if self.estimator not in ESTIMATORS:
-            _fail("estimator", f"one of {ESTIMATORS}", self.estimator)
-        _int_field(self, "steps", 1)
-        _int_field(self, "group_size", 2 if self.estimator in ("rloo", "grpo") else 1)
-        if not (_is_num(self.lr) and self.lr > 0):
-            _fail("lr", "a finite number > 0", self.lr)
-        if self.optimizer not in OPTIMIZERS:
-            _fail("optimizer", f"one of {OPTIMIZERS}", self.optimizer)
-        _int_field(self, "ppo_epochs", 1)
-        if self.init not in INITS:
-            _fail("init", f"one of {INITS}", self.init)
-        if not (_is_num(self.init_scale) and self.init_scale >= 0):
-            _fail("init_scale", "a finite number >= 0", self.init_scale)
-        if self.opt_quantile is not None and not (_is_num(self.opt_quantile) and 0.0 <= self.opt_quantile <= 1.0):
-            _fail("opt_quantile", "None or a number in [0, 1]", self.opt_quantile)
-        _int_field(self, "n_seeds", 1)
-        _int_field(self, "seed", 0)
-        if not isinstance(self.track_clamped, bool):
-            _fail("track_clamped", "True or False", self.track_clamped)
-        if not isinstance(self.common_random_numbers, bool):
-            _fail("common_random_numbers", "True or False", self.common_random_numbers)
-        if not isinstance(self.entropy, EntropyConfig):
-            _fail("entropy", "an aent.EntropyConfig", type(self.entropy).__name__)
-        if self.estimator == "exact" and self.entropy.method not in FAST_METHODS:
-            _fail("entropy", f"a method in {tuple(FAST_METHODS)} with estimator='exact'", self.entropy.method)
-
-    def replace(self, **changes) -> TrainConfig:
-        """A copy with ``changes`` applied (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-
-def _int_field(cfg: TrainConfig, name: str, low: int, high: int | None = None) -> None:
-    value = getattr(cfg, name)
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
-    if not ok:
-        _fail(name, f"an integer in [{low}, {high if high is not None else 'inf'}]", value)
-
 
 def bandit_rewards(cfg: TrainConfig) -> Tensor:
     """(n_seeds, n_arms) float32 reward table, row i from BanditTask(..., seed=cfg.seed + i)."""
@@ -227,7 +120,7 @@ def _groups(keys: Sequence) -> dict:
 
 def _bonus_kind(ecfg: EntropyConfig) -> tuple | None:
     """Which entropy a fast method puts in its loss: None, ("full",) or ("clamped", p)."""
-    kind = FAST_METHODS.get(ecfg.method)
+    kind = BONUS_ENTROPY.get(ecfg.method)
     return None if kind is None else ("full",) if kind == "full" else ("clamped", ecfg.clamp_p)
 
 
@@ -305,7 +198,7 @@ def _generic_loss(z: Tensor, actions: Tensor, old_logp: Tensor, adv: Tensor, con
 def _sampled_backward(z, actions, old_logp, adv, ecfgs, controls, coefs, track_clamped):
     """One PPO pass: fills z.grad with the gradient of the total loss (sum over runs); returns statistics."""
     n_rows = len(z)
-    fast = torch.tensor([e.method in FAST_METHODS for e in ecfgs])
+    fast = torch.tensor([e.method in BONUS_ENTROPY for e in ecfgs])
     clip_frac = z.new_zeros(n_rows)
     loss, clipped = _surrogate(z, actions, old_logp, adv, ecfgs, fast)
     clip_frac[fast] = clipped[fast].float().mean(dim=1)
@@ -361,8 +254,8 @@ def _check_rows(cfg: TrainConfig, rewards: Tensor, row_seeds, entropy_cfgs, logi
     ecfgs = [cfg.entropy] * n_rows if entropy_cfgs is None else list(entropy_cfgs)
     if len(ecfgs) != n_rows or not all(isinstance(e, EntropyConfig) for e in ecfgs):
         raise ValueError(f"entropy_cfgs must hold one aent.EntropyConfig per reward row ({n_rows})")
-    if cfg.estimator == "exact" and any(e.method not in FAST_METHODS for e in ecfgs):
-        raise ValueError(f"estimator='exact' supports entropy methods {tuple(FAST_METHODS)} only")
+    if cfg.estimator == "exact" and any(e.method not in BONUS_ENTROPY for e in ecfgs):
+        raise ValueError(f"estimator='exact' supports entropy methods {tuple(BONUS_ENTROPY)} only")
     if logits0 is not None and tuple(logits0.shape) != tuple(rewards.shape):
         raise ValueError(f"logits0 must have the shape of rewards {tuple(rewards.shape)}, got {tuple(logits0.shape)}")
     return row_seeds, ecfgs

@@ -41,6 +41,7 @@ from torch import Tensor
 from aent.config import EntropyConfig
 from aent.entropy import clamp_k, entropy
 from aent.regularizer import EntropyControl
+from aent.validation import check
 from toy.pg import BASELINES, adam_init, adam_update, baseline_advantages, inverse_cdf
 
 __all__ = ["BanditLayout", "TrapBanditConfig", "TrapRun", "kept_counts", "make_layout", "multiset_entropy",
@@ -129,8 +130,7 @@ class TrapBanditConfig:
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
-            if not ok:
-                raise ValueError(f"TrapBanditConfig.{name} must be {allowed}, got {getattr(self, name)!r}")
+            check(ok, name, allowed, getattr(self, name), "TrapBanditConfig.")
 
         need(self.n_traps >= 1, "n_traps", ">= 1")
         need(0 < self.trap_reward < 1, "trap_reward", "in (0, 1)")

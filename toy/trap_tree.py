@@ -9,7 +9,7 @@ their states; every other sequence pays 0. A seed fixes the prior (init_scale * 
 optimal sequences (the first m of one random order: nested in m, the same per-sequence prior for every m).
 
 Objective: V + lambda H_kind, with H_kind the visitation-weighted sum of per-state (clamped) entropies, i.e. the
-trajectory entropy for the full bonus (DESIGN.md claims 2 and 4, whose maximiser toy.exact.regularized_optimum
+trajectory entropy for the full bonus (docs/toy/theory.md claims 2 and 4, whose maximiser toy.exact.regularized_optimum
 computes). Its unbiased sampled gradient, LLM-style:
 
 - G sequences per run per step, drawn with shared uniforms (common random numbers across entropy controls);
@@ -35,6 +35,7 @@ from torch import Tensor
 from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy, entropy
 from aent.regularizer import EntropyControl
+from aent.validation import check
 from toy.pg import BASELINES, adam_init, adam_update, baseline_advantages, inverse_cdf
 from toy.trap_bandit import KINDS, TrapRun
 
@@ -70,8 +71,7 @@ class TrapTreeConfig:
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
-            if not ok:
-                raise ValueError(f"TrapTreeConfig.{name} must be {allowed}, got {getattr(self, name)!r}")
+            check(ok, name, allowed, getattr(self, name), "TrapTreeConfig.")
 
         need(self.n_traps >= 1, "n_traps", ">= 1")
         need(self.vocab >= self.n_traps + 2, "vocab", f">= n_traps + 2 = {self.n_traps + 2}")

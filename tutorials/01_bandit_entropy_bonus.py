@@ -23,16 +23,24 @@
 #    check it against autograd;
 # 2. see **entropy collapse**: as the policy becomes deterministic its gradient vanishes
 #    ($\lVert\nabla V\rVert \le 2H(\pi)$, AEnt arXiv 2509.03493, the "no entropy control" proposition), so a
-#    policy that locks onto a good-but-not-best arm stops learning;
+#    policy that locks onto a good-but-not-best arm stops learning, *when the logits are the parameters*;
 # 3. see what a fixed **entropy bonus** $V + \lambda H$ buys (it keeps the gradient alive) and what it costs
-#    (a **bias**: its maximiser $\pi_\lambda(a) \propto e^{r_a/\lambda}$ is not optimal), and how that bias
-#    grows with the number of actions $|A|$ and shrinks with the number $m$ of optimal actions;
+#    (a **bias**: its maximiser $\pi_\lambda(a) \propto e^{r_a/\lambda}$ is not optimal), tell a training
+#    **transient** from the **fixed point** it converges to, and see how the bias grows with the number of
+#    actions $|A|$ and shrinks with the number $m$ of optimal actions;
 # 4. predict, in closed form, the paper's Figure 1: with irrelevant arms and a trap, the full bonus's optimum
 #    beats a trapped policy only for large $m$, the clamped one for every $m$.
 #
 # **APIs used:** `toy.tasks.BanditTask`, `toy.exact` (`bandit_value`, `bandit_policy_gradient`,
 # `bandit_gibbs`, `sparse_gibbs`), `toy.train` (`TrainConfig`, `train_bandit`), `toy.regime`
 # (`TrapRegime`, `derive_ent_coef`, `gibbs_point`, `min_kept`), `aent.EntropyConfig`, `aent.entropy`.
+#
+# **The premise: tabular logits.** Everything here treats the logits $z$ themselves as the parameters (one free
+# logit per action, "tabular softmax"). The bound $\lVert\nabla V\rVert \le 2H$ and the statement "a collapsed
+# policy cannot learn" hold for that parameterisation only; the theory page (`docs/toy/theory.md`, claim 1) shows
+# the bound failing as soon as the logits are a function of shared weights, which is the LLM case. The last
+# section says what carries over. The entropy formulas are derived on the derivations page
+# (`docs/derivations.md`).
 #
 # Run it as a notebook (`make notebooks`, then open `tutorials/01_bandit_entropy_bonus.ipynb`) or as a script
 # (`python tutorials/01_bandit_entropy_bonus.py`). `AENT_SMOKE=1` shrinks it to a few seconds.
@@ -156,33 +164,86 @@ none, bonus = runs["no bonus"], runs["bonus lambda=0.05"]
 assert float(none.entropy[-1].mean()) < 0.5 * float(none.entropy[0].mean()), "entropy should collapse"
 assert float(bonus.entropy[-1].mean()) > float(none.entropy[-1].mean()), "the bonus keeps entropy higher"
 assert float(bonus.accuracy[-1].mean()) > float(none.accuracy[-1].mean()), (
-    "here the bonus finds the optimal arms"
+    "during training the bonus run is far ahead (a transient: see below)"
 )
-
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-for name, run in runs.items():
-    axes[0].plot(run.accuracy.mean(1), label=name)
-    axes[1].plot(run.entropy.mean(1), label=name)
-axes[0].set_ylabel("P(optimal arm)")
-axes[1].set_ylabel("entropy (nats)")
-for ax in axes:
-    ax.set_xlabel("step")
-    ax.legend()
-fig.tight_layout()
-fig.savefig(OUT / "collapse.png", dpi=100)
 
 # %% [markdown]
 # Without a bonus the policy pours its mass onto the arms it already liked (rewards just below 1), its entropy
 # collapses, and with it the gradient toward the optimal arms. The bonus keeps mass spread out long enough for
 # the exact gradient to find them.
+#
+# **But where is the bonus run going?** Its entropy is still moving at the last step. The objective it ascends,
+# $V + \lambda H$, has a unique maximiser, the Gibbs policy $\pi_\lambda(a) \propto e^{r_a/\lambda}$
+# (`toy.exact.bandit_gibbs`, derived in section 3). Compute it for each run's reward table, and run the same
+# objective **to convergence**, with Adam (the same exact gradient, a step size per logit), which gets there in a
+# few hundred steps where plain gradient ascent on these logits would need tens of thousands:
+
+# %%
+from toy.train import bandit_rewards  # noqa: E402 (a later cell of the notebook)
+
+rewards_2 = bandit_rewards(base).double()  # (n_seeds, n_arms), the reward tables of the runs above
+gibbs_2 = [bandit_gibbs(row, 0.05) for row in rewards_2]
+gibbs_acc = torch.tensor([float(p[row >= row.max()].sum()) for p, row in zip(gibbs_2, rewards_2)], dtype=F64)
+gibbs_ent = torch.tensor([float(-(p * p.log()).sum()) for p in gibbs_2], dtype=F64)
+converged = train_bandit(
+    base.replace(steps=150 if SMOKE else 300, optimizer="adam", lr=0.1,
+                 entropy=EntropyConfig(method="entropy_bonus", ent_coef=0.05))
+)
+print(f"Gibbs optimum of V + 0.05 H: P(optimal) {float(gibbs_acc.mean()):.3f} "
+      f"(runs {gibbs_acc.min():.2f}-{gibbs_acc.max():.2f}), entropy {float(gibbs_ent.mean()):.2f} nats")
+print(f"bonus run, Adam, converged: P(optimal) {float(converged.accuracy[-1].mean()):.3f}, "
+      f"entropy {float(converged.entropy[-1].mean()):.2f} nats")
+
+
+def regularised(z: torch.Tensor, rewards: torch.Tensor, lam: float = 0.05) -> torch.Tensor:
+    """V + lambda H of each row of logits (float64, direct formula)."""
+    logp = torch.log_softmax(z.double(), -1)
+    return (logp.exp() * (rewards - lam * logp)).sum(-1)
+
+
+j_bonus = regularised(bonus.logits, rewards_2)
+j_gibbs = torch.stack([(p * (row - 0.05 * p.log())).sum() for p, row in zip(gibbs_2, rewards_2)])
+print(f"bonus run, plain gradient ascent, step {steps}: P(optimal) {float(bonus.accuracy[-1].mean()):.3f}, "
+      f"entropy {float(bonus.entropy[-1].mean()):.2f} nats; V + 0.05 H = {float(j_bonus.mean()):.4f} "
+      f"against {float(j_gibbs.mean()):.4f} at the optimum")
+# Training converges to the closed form ...
+assert torch.allclose(converged.accuracy[-1].double(), gibbs_acc, atol=0.01)
+assert torch.allclose(converged.entropy[-1].double(), gibbs_ent, atol=0.05)
+# ... which is far below what the plain-gradient run shows at its last step: that run is a transient.
+assert float(bonus.accuracy[-1].mean()) > float(gibbs_acc.mean()) + 0.4
+assert bool((j_bonus < j_gibbs - 0.01).all()), "the plain-gradient run has not reached the maximiser"
+assert float(bonus.entropy[-1].mean()) < float(gibbs_ent.mean()) - 1.0
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+for name, run in [*runs.items(), ("bonus, Adam (converges)", converged)]:
+    axes[0].plot(run.accuracy.mean(1), label=name)
+    axes[1].plot(run.entropy.mean(1), label=name)
+axes[0].axhline(float(gibbs_acc.mean()), color="k", ls="--", label=r"Gibbs optimum of $V + 0.05H$")
+axes[1].axhline(float(gibbs_ent.mean()), color="k", ls="--", label=r"Gibbs optimum of $V + 0.05H$")
+axes[0].set_ylabel("P(optimal arm)")
+axes[1].set_ylabel("entropy (nats)")
+for ax in axes:
+    ax.set_xlabel("step")
+    ax.legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(OUT / "collapse.png", dpi=100)
+
+# %% [markdown]
+# **Transient versus bias.** The two bonus runs optimise the same objective. The plain-gradient run passes
+# through policies with P(optimal) above 0.9 on its way, because the bonus keeps the gradient alive long enough
+# for $V$ to pull mass onto the optimal arms first; but it has not arrived. Where it is going, and where Adam is
+# already, is the Gibbs policy: P(optimal) about 0.4, at about 4.3 nats, with the rest of the mass spread over
+# the near-optimal arms. So "the bonus finds the optimum" is true only of a transient that you stop at the right
+# time, and "the bonus is biased" is the statement about its fixed point. Section 3 quantifies that bias.
 
 # %% [markdown]
 # ## 3. The price: the bias of the entropy bonus
 #
-# The bonus changes the objective. The maximiser of $V + \lambda H$ is the Gibbs policy
-# $\pi_\lambda(a) \propto e^{r_a/\lambda}$ (`toy.exact.bandit_gibbs`), and its **bias** $V^* - V(\pi_\lambda)$
+# The bonus changes the objective: section 2 showed training converging to its maximiser. That maximiser is
+# the Gibbs policy $\pi_\lambda(a) \propto e^{r_a/\lambda}$ (`toy.exact.bandit_gibbs`), and its **bias**
+# $V^* - V(\pi_\lambda)$
 # is at most $\lambda(\log|A| - \log m)$ (the paper's proposition with entropy regularisation, here with
-# horizon $H = 1$). First check that the Gibbs policy really is the maximiser, against random perturbations:
+# horizon $T = 1$). First check that the Gibbs policy really is the maximiser, against random perturbations:
 
 # %%
 lam = 0.1
@@ -293,6 +354,23 @@ fig.savefig(OUT / "figure1_closed_form.png", dpi=100)
 # question: `python -m toy figure1` trains every arm with 32 paired seeds, on this bandit and on a token tree,
 # and puts the sampled result next to these lines (docs/toy/results.md). Tutorial 2 trains the tree version.
 #
+# ## 5. What carries over to an LLM
+#
+# Everything above is tabular: one free logit per action. A language model computes its logits from shared
+# weights, $z = f_\theta(\text{prefix})$, and that changes which statements survive:
+#
+# | statement of this tutorial | tabular bandit | LLM (shared weights) |
+# |---|---|---|
+# | policy gradient $\partial V/\partial z_a = \pi(a)(r_a - V)$ | exact | holds for the logits; the weights get it through the Jacobian $\partial z/\partial\theta$ |
+# | $\lVert\nabla V\rVert \le 2H$: a collapsed policy cannot learn | a theorem | **fails**: the Jacobian can be large, so a low-entropy LLM can still have a large gradient (`docs/toy/theory.md`, claim 1) |
+# | low entropy means few *sampled* alternatives | yes | yes: with $G$ samples per prompt all identical, the group advantage is 0 and the step is empty, whatever the gradient norm |
+# | the bonus's fixed point is the Gibbs policy, biased by up to $\lambda(\log\lvert A\rvert - \log m)$ | exact | the Gibbs policy is only reachable if the network can represent it; the bias *bound* still holds for the best policy of $V + \lambda H$ |
+# | the bias grows with $\lvert A\rvert$ | exact | the mechanism carries over: a full-vocabulary bonus spreads mass over ~$10^5$ tokens (the CPU default shows it: `docs/reproduce.md`) |
+# | transient versus fixed point | seen above | the same question at scale: a finite run stops somewhere on the way, so measure, don't assume the fixed point |
+#
+# The covariance form of the entropy change, which does not need the tabular premise in its general form, is on
+# the derivations page (`docs/derivations.md`, section 7).
+#
 # ## Exercises
 #
 # 1. Rerun section 2 with `pattern="zero"`. Does the no-bonus run still get stuck? Why does the shape of the
@@ -305,3 +383,153 @@ fig.savefig(OUT / "figure1_closed_form.png", dpi=100)
 #    the sampling noise?
 # 5. In section 4, change `trap_reward` to 0.3 and to 0.9. How do the derived lambda and the largest kept set
 #    with an edge at m = 1 move, and why?
+#
+# ## Solutions
+#
+# Each solution is a collapsed explanation followed by a cell that computes it and asserts what the explanation
+# claims. Try the exercise before you open it.
+
+# %% [markdown]
+# ### Exercise 1
+#
+# <details><summary>Solution</summary>
+#
+# With `pattern="zero"` the no-bonus run does **not** get stuck: it reaches P(optimal) above 0.98 like the bonus
+# run. Every non-optimal arm now pays 0, so the exact gradient $\pi(a)(r_a - V)$ pushes every wrong arm down and
+# every optimal arm up, from the first step to the last; there is no good-but-wrong arm to settle on. Collapse
+# hurts when the policy can collapse onto something *almost* as good as the optimum (`pattern="uniform"`, rewards
+# up to 0.9): then $r_a - V$ is small for the arms that hold the mass, and the gradient toward the optimum
+# vanishes with the entropy before it gets there.
+#
+# </details>
+
+# %%
+zero = {name: train_bandit(base.replace(pattern="zero", entropy=cfg))
+        for name, cfg in [("no bonus", EntropyConfig(method="none")),
+                          ("bonus", EntropyConfig(method="entropy_bonus", ent_coef=0.05))]}
+for name, run in zero.items():
+    print(f"pattern=zero, {name:8s}: final P(optimal) {float(run.accuracy[-1].mean()):.3f}")
+assert float(zero["no bonus"].accuracy[-1].min()) > 0.95, "without near-optimal arms there is nothing to get stuck on"
+assert float(none.accuracy[-1].mean()) < 0.8, "with near-optimal arms (pattern=uniform) the no-bonus run is stuck"
+
+# %% [markdown]
+# ### Exercise 2
+#
+# <details><summary>Solution</summary>
+#
+# At the end of section 2's budget P(optimal) rises with $\lambda$ up to 0.05 and collapses at 0.2; at the fixed
+# point (the Gibbs policy, which a long enough run reaches: section 2) it *falls* with $\lambda$ all the way.
+# The bias starts to win wherever the two curves cross: a small $\lambda$ (0.005) barely slows the collapse
+# within the budget but costs nothing at the fixed point; 0.05 is the best *transient* but its fixed point has
+# P(optimal) of only 0.4; at 0.2 the bias wins already during training, because the bonus pulls mass toward the
+# uniform policy faster than $V$ pulls it onto the optimal arms.
+#
+# </details>
+
+# %%
+coefs = [0.005, 0.02, 0.05, 0.2]
+at_budget, at_fixed_point = [], []
+for c in coefs:
+    run = train_bandit(base.replace(entropy=EntropyConfig(method="entropy_bonus", ent_coef=c)))
+    at_budget.append(float(run.accuracy[-1].mean()))
+    at_fixed_point.append(float(torch.stack([bandit_gibbs(row, c)[row >= row.max()].sum()
+                                             for row in rewards_2]).mean()))
+    print(f"ent_coef {c:<6}: P(optimal) after {steps} steps {at_budget[-1]:.3f}, at the fixed point "
+          f"{at_fixed_point[-1]:.3f}")
+assert all(a > b for a, b in zip(at_fixed_point, at_fixed_point[1:])), "the fixed point gets worse with lambda"
+assert max(at_budget) == at_budget[2] and at_budget[3] < at_budget[0], "the transient peaks at a middle lambda"
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.semilogx(coefs, at_budget, "o-", label=f"after {steps} steps")
+ax.semilogx(coefs, at_fixed_point, "s--", label="fixed point (Gibbs)")
+ax.set_xlabel(r"ent_coef $\lambda$")
+ax.set_ylabel("P(optimal)")
+ax.legend()
+fig.tight_layout()
+fig.savefig(OUT / "ex2_coef_sweep.png", dpi=100)
+
+# %% [markdown]
+# ### Exercise 3
+#
+# <details><summary>Solution</summary>
+#
+# The bias of the sparse Gibbs optimum increases with $\lambda$, so bisect for the $\lambda$ at which it
+# equals 0.05. At $|A| = 10^5$ that is $\lambda \approx 0.069$ for $m = 1$ and $\lambda \approx 0.085$ for
+# $m = 15$: a bonus has to stay below about 0.07 to lose at most 5 points of reward on a one-answer task with a
+# realistic vocabulary. The bound $\lambda(\log|A| - \log m)$ would allow only $\lambda \le 0.0043$ and
+# $0.0057$: the bound is loose by an order of magnitude here.
+#
+# </details>
+
+# %%
+def largest_coef(n: int, m: int, max_bias: float = 0.05) -> float:
+    """Largest lambda whose sparse Gibbs optimum has bias <= max_bias (bisection in log lambda)."""
+    lo, hi = 1e-4, 1.0
+    for _ in range(80):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if sparse_gibbs(n, m, mid)["bias"] <= max_bias else (lo, mid)
+    return lo
+
+
+for m in (1, 15):
+    c = largest_coef(100_000, m)
+    print(f"m = {m:2d}: largest lambda with bias <= 0.05 is {c:.4f}; the bound would allow "
+          f"{0.05 / math.log(100_000 / m):.4f}")
+    assert math.isclose(sparse_gibbs(100_000, m, c)["bias"], 0.05, rel_tol=1e-6)
+    assert sparse_gibbs(100_000, m, 1.01 * c)["bias"] > 0.05
+assert largest_coef(100_000, 15) > largest_coef(100_000, 1), "more optimal arms tolerate a larger bonus"
+
+# %% [markdown]
+# ### Exercise 4
+#
+# <details><summary>Solution</summary>
+#
+# With sampled groups (`estimator="grpo"`) the exact picture changes. Both runs collapse to a near-deterministic
+# policy (entropy well under 0.5 nats) instead of heading for the 4.3-nat Gibbs policy, because a sampled
+# estimate of the entropy gradient only sees the arms it samples; the bonus keeps somewhat more entropy. The
+# outcome per seed is all or nothing (P(optimal) near 0 or 1), so the average over 8 seeds is a count of
+# escapes, and a one-seed difference between the arms is noise. What survives: collapse, and its all-or-nothing
+# effect. What does not: the smooth transient of the exact run and convergence to the Gibbs fixed point within
+# this budget.
+#
+# </details>
+
+# %%
+sampled = {name: train_bandit(base.replace(estimator="grpo", n_seeds=8, entropy=cfg))
+           for name, cfg in [("no bonus", EntropyConfig(method="none")),
+                             ("bonus", EntropyConfig(method="entropy_bonus", ent_coef=0.05))]}
+for name, run in sampled.items():
+    acc = run.accuracy[-1]
+    print(f"grpo, {name:8s}: final entropy {float(run.entropy[-1].mean()):.3f} nats, P(optimal) per seed "
+          f"{[round(float(a), 2) for a in acc]}")
+for run in sampled.values():
+    assert float(run.entropy[-1].mean()) < 0.5, "sampled runs collapse, far from the 4.3-nat Gibbs policy"
+    assert bool(((run.accuracy[-1] < 0.1) | (run.accuracy[-1] > 0.9)).all()), "all or nothing per seed"
+assert float(sampled["bonus"].entropy[-1].mean()) > float(sampled["no bonus"].entropy[-1].mean())
+
+# %% [markdown]
+# ### Exercise 5
+#
+# <details><summary>Solution</summary>
+#
+# The derived $\lambda$ falls as the trap pays more (about 0.115, 0.100 and 0.085 for $r_t$ = 0.3, 0.6, 0.9),
+# while the largest kept set with an edge at $m = 1$ stays at about 14,150 arms. Why: at the Gibbs point the trap
+# terms cancel from $V > r_t$, which becomes $m\,e^{1/\lambda}(1 - r_t) > r_t\,(N_{kept} - m - n_t)$.
+# `derive_ent_coef` sets $\lambda$ so that the full bonus ($N_{kept} = 10^5$) crosses at
+# $m^* = \sqrt{5 \cdot 10} \approx 7.07$, which fixes $e^{1/\lambda}(1 - r_t)/r_t \approx 10^5/m^*$ whatever
+# $r_t$ is; at $m = 1$ the kept set must then be below about $10^5/m^* \approx 14{,}142$ (plus the few traps and
+# the optimum). A better-paying trap needs a smaller $\lambda$ for the same crossing, not a smaller kept set.
+#
+# </details>
+
+# %%
+derived = {}
+for trap_reward in (0.3, 0.6, 0.9):
+    reg = TrapRegime(n_items=100_000, n_traps=10, trap_reward=trap_reward)
+    derived[trap_reward] = (derive_ent_coef(reg, 5, 10), min_kept(reg, 1, derive_ent_coef(reg, 5, 10)))
+    print(f"trap_reward {trap_reward}: lambda {derived[trap_reward][0]:.4f}, largest kept set with an edge at "
+          f"m = 1: {derived[trap_reward][1]:,}")
+lams = [derived[t][0] for t in (0.3, 0.6, 0.9)]
+assert lams[0] > lams[1] > lams[2]
+assert all(abs(derived[t][1] - 100_000 / math.sqrt(50)) < 0.01 * 100_000 / math.sqrt(50) for t in derived)
+

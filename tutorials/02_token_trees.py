@@ -13,21 +13,21 @@
 # %% [markdown]
 # # Tutorial 2: language models as token trees
 #
-# A language model writing a response of $H$ tokens from a vocabulary $A$ walks down a tree: every prefix is a
+# A language model writing a response of $T$ tokens from a vocabulary $A$ walks down a tree: every prefix is a
 # state, every token an action, and only the complete sequence $y$ is scored, $R(y) \in [0, 1]$. The tabular
 # version of this MDP is small enough to **enumerate**: every quantity below is exact (float64 sums over all
-# $|A|^H$ sequences), so each claim of the theory can be checked to rounding error.
+# $|A|^T$ sequences), so each claim of the theory can be checked to rounding error.
 #
 # **Learning goals.** After this tutorial you can
 #
 # 1. build a token-tree task (`toy.tasks.TreeTask`), roll it out with the gymnasium environment
 #    `toy/TokenTree-v0`, and compute its value, trajectory entropy and policy gradient exactly (`toy.exact`);
-# 2. explain why optima are **sparse**: $|A^*| \ll |A|^H$;
+# 2. explain why optima are **sparse**: $|A^*| \ll |A|^T$;
 # 3. check the two propositions of AEnt (arXiv 2509.03493) on the tree:
-#    **no entropy control**, $\lVert\nabla_\theta V\rVert \le 2H(\pi_\theta)$ (a collapsed policy cannot
-#    learn); **entropy regularisation**, the maximiser of $V + \lambda H$ is $P(y) \propto e^{R(y)/\lambda}$
-#    and its bias is $V^* - V(\pi_\lambda) \le \lambda(H\log|A| - \log|A^*|)$, and for every policy
-#    $V^* - V(\pi_\theta) \le [\max V_\lambda - V_\lambda(\pi_\theta)] + \lambda(H\log|A| - \log|A^*|)$.
+#    **no entropy control**, $\lVert\nabla_\theta V\rVert \le 2H(\pi_\theta)$ (with tabular logits, a collapsed
+#    policy cannot learn); **entropy regularisation**, the maximiser of $V + \lambda H$ is $P(y) \propto e^{R(y)/\lambda}$
+#    and its bias is $V^* - V(\pi_\lambda) \le \lambda(T\log|A| - \log|A^*|)$, and for every policy
+#    $V^* - V(\pi_\theta) \le [\max V_\lambda - V_\lambda(\pi_\theta)] + \lambda(T\log|A| - \log|A^*|)$.
 # 4. train tabular policies on a tree with a trap (`toy.trap_tree`) and compare where each entropy control ends
 #    with the closed-form regularised optimum.
 #
@@ -68,7 +68,7 @@ print(f"smoke={SMOKE}, figures go to {OUT}")
 #
 # `structure="targets"` draws `m_targets` random target sequences worth 1; `partial_credit` pays a fraction
 # for a shared prefix (a shaped reward), 0 makes it a needle in a haystack. `structure="rule"` mimics a
-# verifier: every sequence whose digit sum is $c \bmod |A|$ is correct, so $|A^*| = |A|^{H-1}$.
+# verifier: every sequence whose digit sum is $c \bmod |A|$ is correct, so $|A^*| = |A|^{T-1}$.
 
 # %%
 VOCAB, HORIZON = 4, 3
@@ -85,14 +85,14 @@ print(
 )
 for vocab, horizon in [(4, 3), (16, 4), (151_936, 8)]:
     frac = math.exp(math.log(2) - horizon * math.log(vocab))
-    print(f"|A|={vocab:>7}, H={horizon}: two correct answers are a fraction {frac:.1e} of all sequences")
+    print(f"|A|={vocab:>7}, T={horizon}: two correct answers are a fraction {frac:.1e} of all sequences")
 
 # %% [markdown]
 # ## 2. Exact value, entropy and policy gradient
 #
 # A tabular softmax policy has one logit vector per prefix: `logits` of shape `(n_states, A)`, states in level
 # order (the root is state 0, the child of state $s$ by token $a$ is $A s + 1 + a$). `toy.exact` enumerates
-# the $|A|^H$ sequences to compute $V(\pi) = \sum_y P(y) R(y)$ and the trajectory entropy
+# the $|A|^T$ sequences to compute $V(\pi) = \sum_y P(y) R(y)$ and the trajectory entropy
 # $H(\pi) = -\sum_y P(y)\log P(y)$. Two independent checks:
 #
 # * the chain rule of entropy: $H(\pi) = \sum_s d(s)\, H(\pi(\cdot|s))$ with $d(s)$ the visitation
@@ -107,7 +107,7 @@ value = float(exact.trajectory_value(z, R))
 traj_h = float(exact.trajectory_entropy(z, HORIZON))
 print(
     f"{n_states} states | V = {value:.4f} | H(pi) = {traj_h:.4f} nats "
-    f"(max H log|A| = {HORIZON * math.log(VOCAB):.4f})"
+    f"(max entropy T log|A| = {HORIZON * math.log(VOCAB):.4f})"
 )
 assert math.isclose(traj_h, float(exact.visitation_entropy(z, HORIZON)), rel_tol=1e-12)
 
@@ -146,7 +146,13 @@ assert abs(returns.mean() - value) < 5 * stderr + 1e-9
 #
 # The first proposition of the paper bounds the policy gradient by the trajectory entropy:
 # $\lVert\nabla_\theta V\rVert_2 \le 2H(\pi_\theta)$. A policy that has collapsed onto one sequence, right or
-# wrong, has (almost) no gradient left. Check it on random policies of several sharpness levels and trace it
+# wrong, has (almost) no gradient left.
+#
+# **Premise: $\theta$ are the logits.** Here $\theta$ is the table of logits itself, one free vector per prefix
+# (tabular softmax, temperature 1, rewards in $[0, 1]$). The bound is a statement about that parameterisation.
+# With logits computed from shared weights, as in a language model, the chain rule multiplies the gradient by
+# the Jacobian $\partial z/\partial\theta$ and no such bound holds (`docs/toy/theory.md`, claim 1, has the
+# counterexamples; section 6 below says what carries over). Check it on random policies of several sharpness levels and trace it
 # along one path that sharpens a policy toward a wrong sequence.
 
 # %%
@@ -186,7 +192,7 @@ fig.savefig(OUT / "collapse_tree.png", dpi=100)
 # The maximiser of $V + \lambda H$ over tabular policies is the Gibbs distribution over **sequences**,
 # $P_\lambda(y) \propto e^{R(y)/\lambda}$; `toy.exact.regularized_optimum` computes its logits by the soft
 # value recursion and reports its value, bias and bounds. Check that its sequence distribution is the Gibbs
-# one, and that the bias respects $\lambda(H\log|A| - \log|A^*|)$:
+# one, and that the bias respects $\lambda(T\log|A| - \log|A^*|)$:
 
 # %%
 lam = 0.2
@@ -212,12 +218,12 @@ for _ in range(20 if SMOKE else 200):
     assert gap_reg >= -1e-12, "free_energy must be the maximum of V + lambda H"
     assert gap_v <= gap_reg + bias_term + 1e-12
 print(
-    "V* - V(theta) <= [max V_lambda - V_lambda(theta)] + lambda (H log|A| - log|A*|) on every sampled theta"
+    "V* - V(theta) <= [max V_lambda - V_lambda(theta)] + lambda (T log|A| - log|A*|) on every sampled theta"
 )
 
 # %% [markdown]
 # Now the point of the paper: the bias grows with the vocabulary and the horizon, and shrinks as the optimal
-# set grows. Sweep $|A|$ at $H = 3$ for one and four target sequences (pure needles, `partial_credit=0`):
+# set grows. Sweep $|A|$ at $T = 3$ for one and four target sequences (pure needles, `partial_credit=0`):
 
 # %%
 vocabs = [2, 3, 4, 6, 8] if SMOKE else [2, 3, 4, 5, 6, 8, 10, 12]
@@ -240,7 +246,7 @@ for m, c in curves.items():
     ax.plot(vocabs, np.minimum(c[:, 1], 1.0), "--", color=line.get_color(), label=f"bound, |A*| = {m}")
 ax.set_xlabel("|A| (vocabulary)")
 ax.set_ylabel(r"$V^* - V(\pi_\lambda)$")
-ax.set_title(rf"Bias of the entropy bonus, H = 3, $\lambda$ = {lam}")
+ax.set_title(rf"Bias of the entropy bonus, T = 3, $\lambda$ = {lam}")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(OUT / "bias_tree.png", dpi=100)
@@ -310,13 +316,166 @@ fig.savefig(OUT / "trap_tree_training.png", dpi=100)
 # (docs/toy/results.md).
 #
 # %% [markdown]
+# ## 6. What carries over to an LLM
+#
+# A language model is this tree with $|A| \approx 10^5$, $T$ in the hundreds or thousands, and logits computed
+# by one network for every prefix. Checked against that:
+#
+# * **Exact and general:** the sequence-level facts that do not depend on the parameterisation. The trajectory
+#   entropy is the visitation-weighted sum of per-prefix entropies; the best policy of $V + \lambda H$ is the
+#   Gibbs distribution over sequences, so the bias bound $\lambda(T\log|A| - \log|A^*|)$ holds for any model
+#   that can represent it, and grows with the vocabulary and the length; the entropy moves, to first order, by
+#   $-\mathrm{Cov}_{y\sim P}(\log P(y), \Delta\log P(y))$ (`docs/derivations.md`, sections 6-7).
+# * **Tabular only:** $\lVert\nabla V\rVert \le 2H$ and "a collapsed policy cannot learn". For an LLM the sharper
+#   statement is about *samples*: when every sample of a group is the same, the group advantage is zero and the
+#   step does nothing, whatever the gradient norm would be.
+# * **Changed by sampling and shared weights:** where training ends. Section 5 already showed sampled runs
+#   missing the closed-form optimum; with a network, one update also moves the logits of prefixes that were never
+#   sampled, so the per-state covariance rules are a proxy (`docs/derivations.md`, section 8).
+#
 # ## Exercises
 #
 # 1. Replace the targets by the rule task `TreeTask(vocab=4, horizon=3, structure="rule")`. How large is
 #    $|A^*|$, and how does the bias compare with the two-target task at the same $\lambda$?
-# 2. The bound $\lambda(H\log|A| - \log|A^*|)$ is loose when $\lambda$ is small. Plot `opt.bias`,
+# 2. The bound $\lambda(T\log|A| - \log|A^*|)$ is loose when $\lambda$ is small. Plot `opt.bias`,
 #    `opt.bound_entropy` and `opt.bound` against $\lambda \in [0.02, 1]$. Which one tracks the bias?
 # 3. Turn on `partial_credit=0.5`. Does shaping the reward change the bias of the Gibbs optimum? Why?
 # 4. Find a policy where $\lVert\nabla V\rVert / H(\pi)$ is as large as you can (start from `ratios`). How
 #    close to 2 do you get?
 # 5. In section 5, set `group_size=64`. Does the full bonus at $m = 1$ end closer to its closed-form optimum?
+#
+# ## Solutions
+#
+# Each solution is a collapsed explanation followed by a cell that computes it and asserts what the explanation
+# claims. Try the exercise before you open it.
+
+# %% [markdown]
+# ### Exercise 1
+#
+# <details><summary>Solution</summary>
+#
+# The rule task makes every sequence whose token sum is $c \bmod |A|$ correct: $|A^*| = |A|^{T-1} = 16$ of the
+# 64 sequences. At $\lambda = 0.2$ its bias is about 0.02, against about 0.24 for the two-target task: the
+# $-\log|A^*|$ term of the bound, $\lambda(T\log|A| - \log|A^*|)$, shrinks from $\lambda\log 32$ to
+# $\lambda\log 4$, and in the Gibbs optimum the mass that the bonus spreads lands mostly on correct sequences.
+# A verifier-style task (many correct answers) suffers far less from the bonus than a needle in a haystack.
+#
+# </details>
+
+# %%
+rule = TreeTask(vocab=VOCAB, horizon=HORIZON, structure="rule")
+opt_rule = exact.regularized_optimum(rule.reward_table().copy(), VOCAB, lam)
+print(f"rule task: |A*| = {rule.n_optimal}, bias {opt_rule.bias:.4f}, bound {opt_rule.bound:.4f}; "
+      f"two targets: |A*| = {task.n_optimal}, bias {opt.bias:.4f}")
+assert rule.n_optimal == VOCAB ** (HORIZON - 1)
+assert opt_rule.bias < 0.2 * opt.bias
+
+# %% [markdown]
+# ### Exercise 2
+#
+# <details><summary>Solution</summary>
+#
+# `opt.bound_entropy` $= \lambda(H(\pi_\lambda) - \log|A^*|)$, which uses the optimum's actual entropy instead of
+# its maximum $T\log|A|$, tracks the bias: within a factor of about 1.3 for $\lambda \le 0.2$, while the
+# worst-case `opt.bound` is off by orders of magnitude at small $\lambda$. At small $\lambda$ the Gibbs policy is
+# nearly deterministic on $A^*$, so its entropy is near $\log|A^*|$ and the bias is exponentially small in
+# $1/\lambda$, while the worst-case bound only shrinks linearly. At large $\lambda$ the policy approaches uniform,
+# its entropy approaches $T\log|A|$, and the two bounds meet.
+#
+# </details>
+
+# %%
+lams = np.geomspace(0.02, 1.0, 8 if SMOKE else 20)
+sweep = np.array([[o.bias, o.bound_entropy, o.bound]
+                  for o in (exact.regularized_optimum(R, VOCAB, float(c)) for c in lams)])
+assert np.all(sweep[:, 0] <= sweep[:, 1] + 1e-12) and np.all(sweep[:, 1] <= sweep[:, 2] + 1e-12)
+small = (lams <= 0.2) & (sweep[:, 0] > 1e-3)
+assert np.all(sweep[small, 1] / sweep[small, 0] < 1.5), "the entropy form tracks the bias"
+assert sweep[0, 2] > 1e6 * sweep[0, 0], "the worst-case bound is loose at small lambda"
+fig, ax = plt.subplots(figsize=(5, 3.5))
+for k, label in enumerate(["bias", "bound_entropy", "bound"]):
+    ax.loglog(lams, np.maximum(sweep[:, k], 1e-16), "o-", label=label)
+ax.set_xlabel(r"$\lambda$")
+ax.legend()
+fig.tight_layout()
+fig.savefig(OUT / "ex2_bounds.png", dpi=100)
+
+# %% [markdown]
+# ### Exercise 3
+#
+# <details><summary>Solution</summary>
+#
+# Yes. The Gibbs optimum $P_\lambda(y) \propto e^{R(y)/\lambda}$ depends on the whole reward table, not only on
+# which sequences are optimal, so shaping changes the optimum itself and not just how fast training reaches it.
+# Here partial credit *raises* the bias at $\lambda = 0.2$ (about 0.24 against 0.17 without it): the sequences
+# that share a prefix with a target now weigh more in the Gibbs distribution and pull mass off the targets, and
+# they pay back only part of it. (The bound $\lambda(T\log|A| - \log|A^*|)$ does not see the difference: it
+# depends only on $|A^*|$.)
+#
+# </details>
+
+# %%
+no_credit = TreeTask(vocab=VOCAB, horizon=HORIZON, m_targets=2, partial_credit=0.0, seed=0)
+opt_no_credit = exact.regularized_optimum(no_credit.reward_table().copy(), VOCAB, lam)
+print(f"bias at lambda = {lam}: partial_credit=0.5 {opt.bias:.4f}, partial_credit=0 {opt_no_credit.bias:.4f}; "
+      f"bounds {opt.bound:.4f} and {opt_no_credit.bound:.4f}")
+assert opt.bias > opt_no_credit.bias + 0.03 and math.isclose(opt.bound, opt_no_credit.bound)
+
+# %% [markdown]
+# ### Exercise 4
+#
+# <details><summary>Solution</summary>
+#
+# Climb the ratio itself with autograd (the gradient of $V$ is built with `create_graph=True`, so the ratio can
+# be differentiated again). From random starts it levels off at about 0.5, four times below the bound of 2. The
+# chain of the proof, $\lVert\nabla V\rVert_2 \le \lVert\nabla V\rVert_1 \le 2\sum_s d(s)(1 - \max_a\pi(a|s))
+# \le 2H$, loses in every link: the 2-norm is smaller than the 1-norm, advantages are rarely as large as the
+# full reward range, and $1 - \max\pi \le H$ is loose by a factor of about $\log(1/(1-\max\pi))$ near
+# determinism. The bound is a safe envelope, not a prediction.
+#
+# </details>
+
+# %%
+best_ratio = max(ratios)
+for start in range(2 if SMOKE else 6):
+    zr = torch.randn(n_states, VOCAB, dtype=F64, generator=torch.Generator().manual_seed(100 + start))
+    zr.requires_grad_(True)
+    adam = torch.optim.Adam([zr], lr=0.05)
+    for _ in range(100 if SMOKE else 200):
+        (gv,) = torch.autograd.grad(exact.trajectory_value(zr, R), zr, create_graph=True)
+        ratio = gv.norm() / exact.trajectory_entropy(zr, HORIZON)
+        adam.zero_grad()
+        (-ratio).backward()
+        adam.step()
+    z_best = zr.detach()
+    best_ratio = max(best_ratio, float(exact.value_grad(z_best, R).norm() / exact.trajectory_entropy(z_best, HORIZON)))
+print(f"largest ||grad V|| / H found: {best_ratio:.3f} (random policies: {max(ratios):.3f}; bound 2)")
+assert 0.4 < best_ratio < 1.0
+
+# %% [markdown]
+# ### Exercise 5
+#
+# <details><summary>Solution</summary>
+#
+# Yes, somewhat. With 64 samples per step the full bonus at $m = 1$ ends closer to its closed-form optimum
+# (mean $V$ about 0.56 against 0.69 with 16 samples, optimum about 0.37), though still well above it. The entropy
+# term of the update is estimated from the sampled sequences, and with few samples the run keeps drifting toward
+# the sequences it already samples (a sampling-driven collapse that the exact gradient does not have); more
+# samples per step weaken that drift, and the policy spreads more of its mass as the Gibbs optimum does.
+#
+# </details>
+
+# %%
+import dataclasses  # noqa: E402
+
+bonus_m1 = [seed for seed, m, name in runs if (m, name) == (1, "entropy bonus")]
+big_cfg = dataclasses.replace(tree_cfg, group_size=64)
+big_layout = make_tree_layout(big_cfg, [(seed, 1) for seed in bonus_m1])
+big = train_trap_tree(big_cfg, big_layout, bonus_m1, [controls["entropy bonus"]] * len(bonus_m1))
+target = predicted[1, "entropy bonus"]
+gap16 = float(np.abs(final[1, "entropy bonus"] - target).mean())
+gap64 = float(np.abs(big.value[-1].numpy() - target).mean())
+print(f"full bonus, m = 1: mean V at the end with G = 16: {final[1, 'entropy bonus'].mean():.3f}, with G = 64: "
+      f"{big.value[-1].mean():.3f}; closed-form optimum {target:.3f}")
+assert gap64 < gap16 and gap64 > 0.05, "closer to the optimum, but not at it"
+

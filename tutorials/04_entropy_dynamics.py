@@ -18,7 +18,7 @@
 #
 # $$\Delta H = -\mathrm{Cov}_{a\sim\pi}\big(\log\pi(a),\ \Delta z(a)\big) + O(\lVert\Delta z\rVert^2)$$
 #
-# (Cui et al., arXiv 2505.22617; DESIGN.md claim 5): entropy falls when the step raises the logits of tokens
+# (Cui et al., arXiv 2505.22617; derived step by step in [Derivations](../docs/derivations.md)): entropy falls when the step raises the logits of tokens
 # that are already likely. Everything in RL that touches entropy (advantages, clipping, bonuses) acts through
 # this covariance.
 #
@@ -50,6 +50,7 @@ import torch
 
 from aent import entropy, group_advantages, ppo_clip_loss
 from toy import dynamics
+from toy import exact as toy_exact
 
 torch.set_num_threads(1)
 SMOKE = os.environ.get("AENT_SMOKE") == "1"
@@ -60,6 +61,24 @@ print(f"smoke={SMOKE}, figures go to {OUT}")
 
 # %% [markdown]
 # ## 1. The covariance rule
+#
+# The rule is the first-order Taylor expansion of $H$ with the gradient $\partial H / \partial z_i =
+# -\pi_i(\log\pi_i + H)$ ([Derivations](../docs/derivations.md)). First check that closed form against
+# autograd on random logits:
+
+# %%
+gen = torch.Generator().manual_seed(1)
+for _ in range(5):
+    z = (3.0 * torch.randn(30, dtype=F64, generator=gen)).requires_grad_(True)
+    h_z = -(torch.softmax(z, 0) * torch.log_softmax(z, 0)).sum()
+    (grad_autograd,) = torch.autograd.grad(h_z, z)
+    with torch.no_grad():
+        p = torch.softmax(z, 0)
+        grad_closed = -p * (p.log() + h_z)
+    assert torch.allclose(grad_autograd, grad_closed, rtol=1e-10, atol=1e-14)
+print("dH/dz = -pi (log pi + H) matches autograd; max |grad| =", f"{float(grad_closed.abs().max()):.3e}")
+
+# %% [markdown]
 #
 # Take random logits over 50 tokens and a random direction $d$, and compare the exact change
 # $H(z + \eta d) - H(z)$ with the first-order prediction $-\eta\,\mathrm{Cov}_\pi(\log\pi, d)$. We compute the
@@ -271,3 +290,135 @@ fig.savefig(OUT / "clip_low_high.png", dpi=100)
 #    the entropy drift with no clipping? Why is that a second-order effect (hint: section 1)?
 # 4. Replace the random rewards by rewards that favour the most likely token. How do the three clip settings
 #    compare now?
+#
+# ## Solutions
+#
+# Each solution is a collapsed explanation followed by a cell that computes it (and asserts what the explanation
+# claims). Try the exercise before you open it.
+
+# %% [markdown]
+# ### Exercise 1
+#
+# <details><summary>Solution</summary>
+#
+# Take a 50-arm bandit whose single optimal arm starts at the median logit (a plausible but unlikely answer) and
+# follow the exact policy gradient $\nabla_z V = \pi \odot (r - V)$. Early on the step raises a **rare** arm, so
+# $\mathrm{Cov}_\pi(\log\pi, \Delta z) < 0$ and the entropy rises: the policy first spreads towards the
+# optimum. Once the optimal arm is likely, the step keeps raising a **likely** arm: the covariance turns positive
+# and the entropy falls for the rest of the run (the collapse of Tutorial 1). The sign flips when the optimal arm
+# holds about an eighth of the mass.
+#
+# </details>
+
+# %%
+gen = torch.Generator().manual_seed(0)
+z = 2.0 * torch.randn(50, dtype=F64, generator=gen)
+r = torch.zeros(50, dtype=F64)
+best = int(torch.argsort(z)[25])  # the optimal arm starts at the median logit
+r[best] = 1.0
+covs, p_best = [], []
+for _t in range(600 if SMOKE else 3000):
+    g = toy_exact.bandit_policy_gradient(z, r)
+    covs.append(-float(dynamics.predicted_entropy_change(z, g)))  # Cov(log pi, g) = -dH to first order
+    p_best.append(float(torch.softmax(z, 0)[best]))
+    z = z + g
+covs = np.array(covs)
+flip = int(np.argmax(covs > 0))
+print(f"Cov early {covs[0]:+.2e}, late {covs[-1]:+.2e}; sign flips at step {flip}, P(optimal) = {p_best[flip]:.3f}")
+assert covs[0] < 0 < covs[-1] and flip > 0 and bool((covs[flip:] > 0).all())
+
+# %% [markdown]
+# ### Exercise 2
+#
+# <details><summary>Solution</summary>
+#
+# $s(a) = g(\pi(a)) - \mathbb{E}_\pi g$ with $g(p) = p(\log p + H)$, which is negative below $p = e^{-H}$ and
+# increasing above it. Its mean $\mathbb{E}_\pi g = \mathrm{Cov}_\pi(\pi, \log\pi) \ge 0$ (since
+# $\mathbb{E}_\pi[\log\pi + H] = 0$, and $\pi$ and $\log\pi$ rise together). So the sign changes at the
+# $p^* \ge e^{-H}$ that solves $g(p^*) = \mathbb{E}_\pi g$: every token below $p^*$ has $s < 0$, every token
+# above it $s > 0$. $e^{-H}$ is a sufficient threshold, not the exact one; in the draws below $p^*$ is about 1.5
+# to 3 times $e^{-H}$.
+#
+# </details>
+
+# %%
+gen = torch.Generator().manual_seed(5)
+for _ in range(5):
+    z = 2.0 * torch.randn(40, dtype=F64, generator=gen)
+    pi = torch.softmax(z, 0)
+    h = float(-(pi * pi.log()).sum())
+    s = dynamics.entropy_sensitivity(z)
+    mean_g = float((pi * pi * (pi.log() + h)).sum())
+    assert mean_g >= 0
+    lo, hi = math.exp(-h), 1.0  # bisection for g(p*) = E g on [e^-H, 1], where g increases
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if mid * (math.log(mid) + h) < mean_g else (lo, mid)
+    p_star = lo
+    assert bool((s[pi < p_star] < 0).all()) and bool((s[pi > p_star] > 0).all()) and p_star >= math.exp(-h)
+    print(f"H = {h:.3f}: e^-H = {math.exp(-h):.4f}, sign change at p* = {p_star:.4f} ({p_star / math.exp(-h):.2f} e^-H)")
+
+# %% [markdown]
+# ### Exercise 3
+#
+# <details><summary>Solution</summary>
+#
+# Without clipping the update is plain SGD on the surrogate. Under random rewards the advantages are independent
+# of the sampled tokens and have mean zero, so the first-order entropy change $-\mathrm{Cov}(\log\pi, \Delta z)$
+# averages to zero (section 1): any drift is of second order in the learning rate. To see it without the
+# first-order noise, run every policy twice, with advantages $A$ and $-A$: the first-order terms cancel in the
+# average, and what is left shrinks four times when the learning rate halves. The drift is negative here: with
+# no clipping at all the entropy falls slowly, even on random rewards.
+#
+# </details>
+
+# %%
+def entropy_after_adv(eps_low: float, eps_high: float, advantages: torch.Tensor, lr: float) -> torch.Tensor:
+    """(T,) entropy change after 8 SGD steps on the PPO-clip loss with the given advantages."""
+    z = z0.clone().requires_grad_(True)
+    for _ in range(8):
+        logp = torch.log_softmax(z, -1).gather(1, tokens)
+        loss, _clipped = ppo_clip_loss(logp, old_logp, advantages, eps_low=eps_low, eps_high=eps_high)
+        (grad,) = torch.autograd.grad(loss.mean(1).sum(), z)
+        with torch.no_grad():
+            z -= lr * grad
+    with torch.no_grad():
+        return entropy(z) - entropy(z0)
+
+
+even = {}
+for lr in (0.5, 0.25):
+    plus, minus = entropy_after_adv(1.0, 100.0, adv, lr), entropy_after_adv(1.0, 100.0, -adv, lr)
+    even[lr] = (plus + minus) / 2  # the first-order part cancels
+    print(f"lr {lr}: mean dH {float(plus.mean()):+.4f}; even-order part {float(even[lr].mean()):+.5f} "
+          f"+- {float(even[lr].std()) / math.sqrt(T):.5f}")
+ratio = float(even[0.5].mean() / even[0.25].mean())
+print(f"halving the learning rate divides the even-order drift by {ratio:.2f} (second order: 4)")
+assert z_score(even[0.5]) < -3 and 3.0 < ratio < 5.0
+
+# %% [markdown]
+# ### Exercise 4
+#
+# <details><summary>Solution</summary>
+#
+# Reward 1 for the policy's most likely token and 0 otherwise: now the positive advantages sit on the mode, the
+# "mode, +1" row of section 2, and every setting collapses the entropy. The clip settings now act mainly by how
+# far they let the mode's ratio climb: a tight clip-high stops the positive updates on the mode early and keeps
+# the entropy higher than the symmetric clip, while clip-higher lets them run on and lowers it further. The
+# tight clip-low still raises the entropy relative to symmetric. Which clip "raises" entropy depends on which
+# tokens carry the positive advantages: the rule of section 3 holds for rare tokens, and here the rewarded token
+# is the likely one.
+#
+# </details>
+
+# %%
+mode_reward = (tokens == z0.argmax(-1, keepdim=True)).float()
+adv_mode = group_advantages(mode_reward.reshape(-1), N).view(T, N)
+ex4 = {name: entropy_after_adv(*eps, adv_mode, lr=0.5) for name, eps in settings.items()}
+base4 = ex4["symmetric 0.2/0.2"]
+for name, dh in ex4.items():
+    print(f"{name:26s} mean dH {float(dh.mean()):+.4f}   vs symmetric {float((dh - base4).mean()):+.4f}")
+assert all(float(dh.mean()) < 0 for dh in ex4.values()), "rewarding the mode collapses entropy in every setting"
+assert z_score(ex4["tight clip-high 0.2/0.1"] - base4) > 3 and z_score(ex4["clip-higher 0.2/0.28"] - base4) < -3
+assert z_score(ex4["tight clip-low 0.1/0.2"] - base4) > 3
+

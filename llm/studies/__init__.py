@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 from llm.studies.clipping import STUDY as CLIPPING
-from llm.studies.common import Arm, Claim, Study, run_study
 from llm.studies.diversity import STUDY as DIVERSITY
 from llm.studies.mechanism import covariance_split, measured_split
 from llm.studies.offpolicy import STUDY as OFFPOLICY
 from llm.studies.reweighting import STUDY as REWEIGHTING
+from llm.studies.runner import run_study
+from llm.studies.spec import Arm, Claim, Study
 from llm.studies.verdict import VERDICTS, Verdict, paired_verdict, t_critical
 
 STUDIES: dict[str, Study] = {s.name: s for s in (OFFPOLICY, DIVERSITY, CLIPPING, REWEIGHTING)}

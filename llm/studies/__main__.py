@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from llm.studies import STUDIES
-    from llm.studies.common import run_study
+    from llm.studies.runner import run_study
 
     args = _parser().parse_intermixed_args(argv)
     if args.seeds < 1 or (args.steps is not None and args.steps < 1):
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for v in rec["verdicts"]:
         print(f"- [{v['verdict']}] {v['text']}")
-    from llm.studies.common import record_markdown
+    from llm.studies.report import record_markdown
 
     (Path(args.out) / f"{args.name}.md").write_text(record_markdown(rec))
     print(f"wrote {args.out}/{args.name}.json and {args.out}/{args.name}.png ({rec['wall_s']:.0f} s)")

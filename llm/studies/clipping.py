@@ -10,7 +10,7 @@ mini-batches): with one on-policy update the ratio is 1 and no clip range matter
 
 from __future__ import annotations
 
-from llm.studies.common import Arm, Claim, Study
+from llm.studies.spec import Arm, Claim, Study
 
 GRID = (("sym0.2", 0.2, 0.2), ("clip_higher", 0.2, 0.28), ("low0.3", 0.3, 0.2))
 

@@ -8,7 +8,7 @@ same warm-started policy (the warm start and the held-out set do not depend on K
 
 from __future__ import annotations
 
-from llm.studies.common import Arm, Claim, Study
+from llm.studies.spec import Arm, Claim, Study
 
 POOLS = (0, 64, 8)
 

@@ -1,7 +1,7 @@
 """Which tokens move the entropy: the covariance decomposition split by the sign of the advantage.
 
-For a softmax policy the first-order entropy change at a state is dH = -Cov_{a~pi}(log pi(a), dz(a)) (DESIGN.md
-claim 5). A vanilla policy-gradient step on the logits, dz(a) = eta * pi(a) A(a), gives
+For a softmax policy the first-order entropy change at a state is dH = -Cov_{a~pi}(log pi(a), dz(a)) (docs/toy/theory.md,
+claim 5; derived in docs/derivations.md). A vanilla policy-gradient step on the logits, dz(a) = eta * pi(a) A(a), gives
 dH ~= -eta * Cov(log pi, pi A) (Cui et al., arXiv 2505.22617, Theorem 1); a natural policy-gradient step, dz(a) =
 eta * A(a), gives dH ~= -eta * Cov(log pi, A) (their Theorem 2). This module computes the natural-gradient form: on
 a rollout batch the expectation is replaced by the sampled tokens, Cov_i = (log pi(y_i) - mean_j log pi(y_j)) *

@@ -8,7 +8,7 @@ batch (1 epoch x 1 mini-batch, 1 x 2, 2 x 2, 2 x 4) with the same learning rate,
 
 from __future__ import annotations
 
-from llm.studies.common import Arm, Claim, Study
+from llm.studies.spec import Arm, Claim, Study
 
 # (epochs, mini-batches per epoch): 1, 2, 4, 8 updates per rollout batch.
 SETTINGS = ((1, 1), (1, 2), (2, 2), (2, 4))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from llm.studies.common import Arm, Claim, Study
+from llm.studies.spec import Arm, Claim, Study
 
 
 def _step1(runs, key: str) -> float:

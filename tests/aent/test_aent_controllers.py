@@ -278,3 +278,88 @@ def test_load_state_dict_rejects_other_type_and_missing_keys():
 def test_errors_name_the_field(make, field):
     with pytest.raises(ValueError, match=field):
         make()
+
+
+# ------------------------------------------------------------------------------ state as a value (issue 17)
+@given(entropies)
+def test_every_state_field_survives_a_checkpoint_round_trip(seq):
+    """Each controller's whole state (every NamedTuple field) comes back from JSON and from torch.save files."""
+    import io
+
+    import torch
+
+    for c in make_all():
+        for h in seq:
+            c.update(h)
+        d = c.state_dict()
+        assert set(d) - {"type"} == set(c.State._fields)
+        buf = io.BytesIO()
+        torch.save(d, buf)
+        buf.seek(0)
+        for saved in (json.loads(json.dumps(d)), torch.load(buf, weights_only=False)):
+            fresh = _fresh_like(c)
+            fresh.load_state_dict(saved)
+            assert type(fresh.state) is type(c.state)
+            for name in c.State._fields:
+                assert getattr(fresh.state, name) == getattr(c.state, name), (type(c).__name__, name)
+            assert fresh.value == c.value
+
+
+@given(entropies)
+def test_update_changes_nothing_but_the_state(seq):
+    """No hidden state: the settings are the same objects after updates, and next_state is pure."""
+    import copy
+
+    for c in make_all():
+        settings = copy.deepcopy({k: v for k, v in vars(c).items() if k != "state"})
+        before = c.state
+        after = c.next_state(before, seq[0])
+        assert c.state is before and isinstance(after, c.State)
+        for h in seq:
+            c.update(h)
+        assert {k: v for k, v in vars(c).items() if k != "state"} == settings, type(c).__name__
+        assert c.state.steps == len(seq)
+
+
+def test_old_checkpoint_dicts_still_load():
+    """The state_dict layout predates the NamedTuple states: dicts written by earlier versions load as before."""
+    a = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=3, min=6e-4, max=9e-3)
+    a.load_state_dict({"type": "AEntCoef", "coef": 0.003, "steps": 5})
+    assert a.value == 0.003 and a.steps == 5
+    t = ThresholdCoef(init=0.002, target=0.4, delta=5e-4, min=0.0, max=0.01)
+    t.load_state_dict({"type": "ThresholdCoef", "coef": 0.004, "last_entropy": 0.3, "steps": 2})
+    assert t.value == 0.004
+    p = PIController(kp=1.0, ki=0.1, target=0.5)
+    p.load_state_dict({"type": "PIController", "integral": -0.5, "alpha": 0.25, "steps": 3})
+    assert (p.integral, p.value, p.steps) == (-0.5, 0.25, 3)
+
+
+def test_state_fields_read_and_write_as_attributes():
+    c = ThresholdCoef(init=0.002, target=0.4, delta=5e-4, min=0.0, max=0.01)
+    c.coef = 0.005  # writes a new state, not a shadowing attribute
+    assert c.state.coef == 0.005 and "coef" not in vars(c)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        c.nope  # noqa: B018
+
+
+def test_entropy_control_state_round_trips_for_every_method():
+    """aent.EntropyControl of every method: state after a few steps == state restored from a torch.save file."""
+    import io
+
+    import torch
+
+    from aent import METHODS, EntropyConfig, EntropyControl
+
+    for method in METHODS:
+        cfg = EntropyConfig(method=method)
+        a = EntropyControl(cfg)
+        for h in (0.9, 0.1, 0.5):
+            a.step_end({"entropy": h, "clamped_entropy": h / 2, "sampled_entropy": h})
+        buf = io.BytesIO()
+        torch.save(a.state_dict(), buf)
+        buf.seek(0)
+        b = EntropyControl(cfg)
+        b.load_state_dict(torch.load(buf, weights_only=False))
+        assert b.state_dict() == a.state_dict(), method
+        assert b.coef_ctrl.state == a.coef_ctrl.state
+        assert (b.weight_ctrl is None) or b.weight_ctrl.state == a.weight_ctrl.state

@@ -101,3 +101,103 @@ def test_a_save_killed_midway_leaves_the_previous_checkpoint_latest(tmp_path, mo
     save_checkpoint(acc, tmp_path, 2, control=control, metrics=[])  # the next save cleans the debris
     assert (checkpoint_dir(tmp_path, 2) / TRAINER_STATE).is_file()
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+
+
+# ------------------------------------------------------------------------ corrupt checkpoints, other runs
+def _weights_file(ckpt):
+    files = [f for f in ckpt.iterdir() if f.name.startswith(("pytorch_model", "model")) and f.is_file()]
+    assert files, sorted(p.name for p in ckpt.iterdir())
+    return files[0]
+
+
+def _truncate(f, keep=0.5):
+    data = f.read_bytes()
+    f.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("victim", ["weights", "trainer_state"])
+def test_resume_falls_back_past_a_truncated_latest_checkpoint(tmp_path, victim):
+    from llm.checkpoint import checkpoint_problem, resume_checkpoint
+
+    acc, model, opt, sched, control = _objects(0)
+    cfg = {"seed": 0, "max_steps": 5}
+    save_checkpoint(acc, tmp_path, 1, control=control, metrics=[{"step": 1}], config=cfg, keep=5)
+    at_1 = {k: v.clone() for k, v in model.state_dict().items()}
+    _train_a_bit(model, opt, sched, control)
+    save_checkpoint(acc, tmp_path, 2, control=control, metrics=[{"step": 1}, {"step": 2}], config=cfg, keep=5)
+    latest = checkpoint_dir(tmp_path, 2)
+    _truncate(_weights_file(latest) if victim == "weights" else latest / TRAINER_STATE)
+    assert "cut short" in checkpoint_problem(latest)
+
+    acc2, model2, opt2, sched2, control2 = _objects(1)
+    lines = []
+    with pytest.warns(RuntimeWarning, match="step-00000002' is corrupt"):
+        state = resume_checkpoint(acc2, tmp_path, control=control2, config={**cfg, "max_steps": 9}, warn=lines.append)
+    assert state["step"] == 1 and state["metrics"] == [{"step": 1}]
+    for k, v in model2.state_dict().items():
+        assert torch.equal(v, at_1[k])
+    assert any("resumed from step-00000001, the newest intact checkpoint" in ln for ln in lines)
+    assert latest.is_dir()  # nothing is deleted: the user may want to inspect it
+
+
+def test_truncated_checkpoint_without_manifest_is_detected_on_load(tmp_path):
+    """Checkpoints written before manifests existed: a torn weights file fails to load and is skipped."""
+    from llm.checkpoint import MANIFEST, resume_checkpoint
+
+    acc, model, opt, sched, control = _objects(0)
+    for step in (1, 2):
+        save_checkpoint(acc, tmp_path, step, control=control, metrics=[], keep=5)
+    for step in (1, 2):
+        (checkpoint_dir(tmp_path, step) / MANIFEST).unlink()
+    _truncate(_weights_file(checkpoint_dir(tmp_path, 2)))
+    acc2, model2, opt2, sched2, control2 = _objects(1)
+    with pytest.warns(RuntimeWarning, match="corrupt"):
+        assert resume_checkpoint(acc2, tmp_path, control=control2, warn=lambda s: None)["step"] == 1
+
+
+def test_no_intact_checkpoint_is_one_clear_error(tmp_path):
+    from llm.checkpoint import resume_checkpoint
+
+    acc, model, opt, sched, control = _objects(0)
+    save_checkpoint(acc, tmp_path, 1, control=control, metrics=[])
+    _truncate(_weights_file(checkpoint_dir(tmp_path, 1)))
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match=r"no intact checkpoint in .*step-00000001 \("):
+        resume_checkpoint(acc, tmp_path, control=control, warn=lambda s: None)
+    assert resume_checkpoint(acc, tmp_path / "empty", control=control) is None
+
+
+def test_resume_with_another_model_shape_is_one_line(tmp_path):
+    from accelerate import Accelerator
+
+    from llm.checkpoint import resume_checkpoint
+
+    acc, model, opt, sched, control = _objects(0)
+    save_checkpoint(acc, tmp_path, 1, control=control, metrics=[])
+    wide = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    opt2 = torch.optim.AdamW(wide.parameters(), lr=1e-2)
+    sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, lambda u: 1.0)
+    acc2 = Accelerator(cpu=True)
+    acc2.prepare(wide, opt2, sched2)
+    with pytest.raises(ValueError, match=r"holds a model of another shape than this run's \(size mismatch for 0\.weight"):
+        resume_checkpoint(acc2, tmp_path, control=control)
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
+    from llm.checkpoint import resume_checkpoint
+
+    acc, model, opt, sched, control = _objects(0)
+    save_checkpoint(acc, tmp_path, 4, control=control, metrics=[], config={"seed": 0, "optim": {"lr": 1.0}})
+    with pytest.raises(ValueError, match=r"different config: optim\.lr: 1\.0 -> 2\.0; seed: 0 -> 1"):
+        resume_checkpoint(acc, tmp_path, control=control, config={"seed": 1, "optim": {"lr": 2.0}})
+
+
+def test_pruning_never_removes_another_runs_checkpoints(tmp_path):
+    """The issue's case: an old run's step-60 sorts after the new run's steps; keep=1 must keep the new one."""
+    acc, model, opt, sched, control = _objects(0)
+    old, new = {"seed": 0}, {"seed": 1}
+    save_checkpoint(acc, tmp_path, 60, control=control, metrics=[], config=old)
+    for step in (1, 2, 3):
+        save_checkpoint(acc, tmp_path, step, control=control, metrics=[], config=new, keep=1)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000003", "step-00000060"]
+    save_checkpoint(acc, tmp_path, 61, control=control, metrics=[], config=old, keep=1)  # old run's own pruning
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000003", "step-00000061"]

@@ -80,3 +80,30 @@ def test_train_then_resume_then_plot(tmp_path, capsys):
 def test_eval_subcommand_reaches_the_evaluator(tmp_path, capsys):
     code = main(["eval", "--model", str(tmp_path / "no-model"), "--task", "arithmetic", "--n", "2"])
     assert code == 2 and "no-model" in capsys.readouterr().err
+
+
+def test_interrupts_preemption_and_a_full_disk_exit_with_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+    import signal
+
+    import llm.train as T
+    from llm.preempt import Preempted
+
+    cases = [(KeyboardInterrupt(), 130, "interrupted; resume with the same command plus --resume"),
+             (Preempted(signal.SIGTERM, 4), 143, "stopped by SIGTERM after saving a checkpoint of step 4; resume"),
+             (Preempted(signal.SIGUSR1, 3), 138, "stopped by SIGUSR1 after saving a checkpoint of step 3; resume"),
+             (OSError(errno.ENOSPC, "No space left on device"), 2,
+              f"error: no space left on device while writing the run's files to '{tmp_path / 'run'}'"),
+             (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"), 2,
+              "error: the write was cut short (no space left on device?) while writing the run's files")]
+    for exc, code, message in cases:
+        def stops(cfg, exc=exc):
+            raise exc
+
+        monkeypatch.setattr(T, "train", stops)
+        assert main(["train", "--config", "tiny", *TINY, f"output_dir={tmp_path / 'run'}"]) == code
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1, err
+    monkeypatch.setattr(T, "train", lambda cfg: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):  # other errors keep their traceback
+        main(["train", "--config", "tiny", *TINY, f"output_dir={tmp_path / 'run'}"])

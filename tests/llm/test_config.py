@@ -67,7 +67,7 @@ def test_entropy_preset_then_overrides():
 
 
 @pytest.mark.parametrize("override, needle", [
-    ("rollout.group_size=1", "rollout.group_size` must be >= 2; got 1"),
+    ("rollout.group_size=1", "rollout.group_size` must be >= 2, got 1"),
     ("optim.lr=0", "optim.lr` must be > 0"),
     ("rollout.top_p=1.5", "rollout.top_p` must be in (0, 1]"),
     ("rollout.temperature=-1", "rollout.temperature` must be > 0"),
@@ -75,9 +75,9 @@ def test_entropy_preset_then_overrides():
     ("max_steps=0", "max_steps` must be >= 1"),
     ("adv_scale=mad", "adv_scale` must be one of std, none"),
     ("optim.mini_batch_size=7", "optim.mini_batch_size` must be 0 or a divisor"),
-    ("entropy.clamp_p=1.5", "entropy.clamp_p must be in [0, 1)"),
-    ("entropy.method=magic", "entropy.method must be one of"),
-    ("max_steps=abc", "`max_steps` must be of type int; got 'abc'"),
+    ("entropy.clamp_p=1.5", "entropy.clamp_p` must be in [0, 1)"),
+    ("entropy.method=magic", "entropy.method` must be one of"),
+    ("max_steps=abc", "`max_steps` must be of type int, got 'abc'"),
     ("max_steps=2.5", "`max_steps` must be of type int"),
     ("data.template=chatml", "data.template` must be one of"),
     ("model.max_position=16", "model.max_position` must be >= data.max_prompt_len + rollout.max_new_tokens"),
@@ -140,3 +140,56 @@ def test_docs_field_table_is_the_generated_one():
     start, end = "<!-- fields:start -->\n", "\n<!-- fields:end -->"
     assert start in text and end in text
     assert text.split(start, 1)[1].split(end, 1)[0].strip() == field_table().strip()
+
+
+# ------------------------------------------------------------------ one declaration per field (issue 17)
+def _other_value(f: dataclasses.Field):
+    """A valid value of a ModelConfig field that differs from its default."""
+    other = {"arch": "llama", "dtype": "bfloat16", "tie_embeddings": False, "hidden": 256, "heads": 8,
+             "kv_heads": 2, "layers": 3, "intermediate": 640, "max_position": 1024, "init_std": 0.05,
+             "rope_theta": 5e5}
+    assert f.name in other, f"add a non-default value for the new ModelConfig field {f.name!r} to this test"
+    assert other[f.name] != f.default
+    return other[f.name]
+
+
+def test_model_section_and_model_config_cannot_diverge():
+    """Every llm.model.ModelConfig field is a model.* config field with the same type, default and doc, and
+    reaches the built model's shape by name; the section adds run-time fields only (no shape restated)."""
+    from llm.config import ModelSection
+    from llm.model import ModelConfig
+
+    shape = {f.name: f for f in dataclasses.fields(ModelConfig)}
+    section = {f.name: f for f in dataclasses.fields(ModelSection)}
+    docs_shape, docs_section = field_docs(ModelConfig), field_docs(ModelSection)
+    for name, f in shape.items():
+        assert name in section, name
+        g = section[name]
+        assert (g.type, g.default) == (f.type, f.default), f"model.{name} re-declared with another type/default"
+        assert docs_shape.get(name) and docs_section[name] == docs_shape[name], name
+    # Each shape field set through the YAML/override path arrives in the ModelConfig the trainer builds.
+    for name, f in shape.items():
+        value = _other_value(f)
+        extra = {"heads": ["model.hidden=256"], "kv_heads": [], "max_position": []}.get(name, [])
+        cfg = load_config(CONFIGS / "tiny.yaml", [*extra, f"model.{name}={value}"])
+        assert getattr(cfg.model.shape(), name) == value, name
+        assert isinstance(cfg.model.shape(), ModelConfig) and type(cfg.model.shape()) is ModelConfig
+    assert ModelSection().shape() == ModelConfig()
+    assert "| `model.rope_theta` | `10000.0` |" in field_table()
+
+
+def test_model_shape_errors_name_the_yaml_key():
+    with pytest.raises(ValueError, match=r"config field `model\.heads` must be a divisor of hidden = 130, got 4"):
+        load_config(CONFIGS / "tiny.yaml", ["model.hidden=130"])
+    with pytest.raises(ValueError, match=r"config field `model\.rope_theta` must be > 0, got -1\.0"):
+        load_config(CONFIGS / "tiny.yaml", ["model.rope_theta=-1"])
+    # The shape of a loaded checkpoint is its own: the shape fields are not checked then.
+    assert load_config(CONFIGS / "tiny.yaml", ["model.path=/nowhere", "model.hidden=130"]).model.hidden == 130
+
+
+def test_nested_entropy_errors_take_the_yaml_prefix_without_rewriting():
+    """aent.EntropyConfig validates under the caller's prefix (aent.validation.check), not a string replace."""
+    with pytest.raises(ValueError, match=r"^config field `entropy\.clamp_p` must be in \[0, 1\), got 1\.5$"):
+        load_config(CONFIGS / "tiny.yaml", ["entropy.clamp_p=1.5"])
+    with pytest.raises(ValueError, match=r"^EntropyConfig\.clamp_p must be in \[0, 1\), got 1\.5$"):
+        aent.EntropyConfig(clamp_p=1.5)

@@ -66,9 +66,9 @@ def test_same_seed_same_weights_and_global_rng_untouched(tok):
     ("kwargs", "match"),
     [
         ({"arch": "gpt2"}, "arch must be one of"),
-        ({"hidden": 30, "heads": 4}, "heads must divide hidden"),
+        ({"hidden": 30, "heads": 4}, "heads must be a divisor of hidden"),
         ({"hidden": 12, "heads": 4}, "must be even"),
-        ({"heads": 4, "kv_heads": 3}, "kv_heads must divide heads"),
+        ({"heads": 4, "kv_heads": 3}, "kv_heads must be a divisor of heads"),
         ({"layers": 0}, "layers must be an integer >= 1"),
         ({"dtype": "int8"}, "dtype must be one of"),
         ({"init_std": 0.0}, "init_std must be > 0"),

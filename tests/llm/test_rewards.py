@@ -34,13 +34,64 @@ from llm.rewards import (
         ("He pays 5 * 2 = 10 dollars.\nA: 10", "10"),
         ("Answer: $42$.", "42"),
         ("So the answer is 12.", "12"),
-        ("3 + 4 = 7 and 7 * 2 = 14 apples", "14"),
+        ("The final answer is $\\frac{1}{2}$. I hope it is correct.", "\\frac{1}{2}"),
+        ("The answer is \\boxed{5}.", "5"),
+        ("A: 18 dollars", "18"),
+        ("A: 5\\text{ cm}", "5"),
+        ("#### 13*(14/2)", "13*(14/2)"),
+        ("3 + 4 = 7 and 7 * 2 = 14 apples", None),  # no declared answer: strict extraction finds none
         ("no numbers here", None),
-        ("unbalanced \\boxed{3", "3"),  # no balanced box: falls back to the last number
+        ("unbalanced \\boxed{3", None),
     ],
 )
 def test_extract_answer_hand_cases(text, expected):
     assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("3 + 4 = 7 and 7 * 2 = 14 apples", "14"), ("unbalanced \\boxed{3", "3"), ("#### 5", "5")],
+)
+def test_lenient_extraction_falls_back_to_the_last_number(text, expected):
+    assert extract_answer(text, lenient=True) == expected
+
+
+# Completions a policy could write to collect reward without answering, or that a reader would grade otherwise.
+ADVERSARIAL = [
+    # (completion, gold, strict reward, lenient reward), worked out by hand
+    ("Tom has 5 apples and gets 3 more", "3", 0.0, 1.0),  # only the question's numbers: lenient reads the last
+    ("Tom has 5 apples and gets 3 more", "8", 0.0, 0.0),
+    ("the answer is 7 ... actually 9", "9", 0.0, 0.0),  # after the declared answer nothing more is read
+    ("the answer is 7 ... actually 9", "7", 1.0, 1.0),
+    ("#### 7\nWait, that is wrong.\n#### 9", "9", 1.0, 1.0),  # a self-correction in the declared form counts
+    ("#### 7\nWait, that is wrong.\n#### 9", "7", 0.0, 0.0),
+    ("\\boxed{7} is tempting, but the answer is 9.", "9", 1.0, 1.0),  # the last declaration wins
+    ("The answer is 9. Check: 9 = 4 + 5, so \\boxed{9}", "9", 1.0, 1.0),
+    ("The answer is not 12; 3 * 4 = 12 is the cost.\n#### 13", "12", 0.0, 0.0),  # mentioned mid-text
+    ("The answer is not 12; 3 * 4 = 12 is the cost.\n#### 13", "13", 1.0, 1.0),
+    ("Maybe 3, maybe 5: \\boxed{3} \\boxed{5}", "3", 0.0, 0.0),  # several boxes: only the last counts
+    ("Maybe 3, maybe 5: \\boxed{3} \\boxed{5}", "5", 1.0, 1.0),
+    ("\\boxed{3, 5}", "5", 0.0, 0.0),  # a set of guesses is not the number
+    ("\\boxed{3 5}", "5", 0.0, 0.0),
+    ("#### 3 or 5", "5", 0.0, 0.0),
+    ("#### 5\nI am not sure the answer is right", "5", 1.0, 1.0),  # a later marker with no answer yields
+    ("A:", "0", 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize(("text", "gold", "strict", "lenient"), ADVERSARIAL)
+def test_adversarial_completions(text, gold, strict, lenient):
+    assert correctness_reward([text], [gold]) == [strict]
+    assert correctness_reward([text], [gold], lenient=True) == [lenient]
+
+
+def test_huge_outputs():
+    filler = "Let me think about it again. " * 40_000  # about 1.2 million characters
+    assert correctness_reward([filler + "#### 42"], ["42"]) == [1.0]
+    assert correctness_reward([filler], ["42"]) == [0.0]
+    assert correctness_reward(["\\boxed{" + "1+" * 20_000 + "1}"], ["20001"]) == [0.0]  # over the length cap
+    assert correctness_reward(["#### " + "9" * 3_000], ["9" * 3_000]) == [1.0]  # long, exact: the fast path
+    assert correctness_reward(["#### " + "9" * 3_000], ["9" * 2_999 + "8"]) == [0.0]
 
 
 def test_last_boxed_nested_braces():
@@ -77,25 +128,25 @@ def test_reward_error_names_the_sample():
 
 
 def _spellings(n: int) -> list[str]:
-    """Equivalent ways to write the integer n as a final answer."""
+    """Equivalent ways to write the integer n as a declared final answer."""
     return [
         f"#### {n}", f"#### {n:,}", f"\\boxed{{{n}}}", f"A: {n}", f"The answer is {n}.", f"A: ${n}",
         f"#### {n}.00", f"\\boxed{{\\frac{{{2 * n}}}{{2}}}}", f"\\boxed{{\\dfrac{{{3 * n}}}{{3}}}}", f"#### {n} apples",
-        f"so the total is {n}",
+        f"The final answer is ${n}$. I hope it is correct.", f"Answer: \\boxed{{{n}}}",
     ]
 
 
 @given(st.integers(-10**7, 10**7))
 def test_equivalent_spellings_always_match(n):
     comps = _spellings(n)
-    assert correctness_reward(comps, [str(n)] * len(comps), symbolic=False) == [1.0] * len(comps)
+    assert correctness_reward(comps, [str(n)] * len(comps)) == [1.0] * len(comps)
 
 
 @given(st.integers(-10**7, 10**7), st.integers(-10**7, 10**7))
 def test_different_number_never_matches(n, m):
     comps = _spellings(n)
     expected = 1.0 if n == m else 0.0
-    assert correctness_reward(comps, [str(m)] * len(comps), symbolic=False) == [expected] * len(comps)
+    assert correctness_reward(comps, [str(m)] * len(comps)) == [expected] * len(comps)
 
 
 _FILLER = st.text(alphabet=st.sampled_from(list("abcdefgh .,;:!?\n()")), max_size=40)
@@ -181,3 +232,15 @@ def test_agreement_with_labels_on_real_gsm8k_solutions(shared_data):
     agree = sum(bool(r) == y for r, y in zip(rewards, labels)) / len(labels)
     assert agree >= 0.99, f"agreement {agree:.4f}"
     assert 0.2 < sum(labels) / len(labels) < 0.6  # both classes present: agreement is not trivial
+
+
+@pytest.mark.data
+def test_math500_reference_solutions_score_one(shared_data):
+    """Strict extraction and grading on real LaTeX: each MATH-500 reference solution against its own gold answer
+    (their answers are boxed; intervals, fractions, tuples, text and units among them). Measured: 500/500."""
+    rows = [json.loads(line) for line in (shared_data / "math_bench" / "math500.jsonl").open(encoding="utf-8")]
+    scores = []
+    for i in range(0, len(rows), 64):  # batches as in training: each batch has its own grading budget
+        chunk = rows[i : i + 64]
+        scores += correctness_reward([r["solution"] for r in chunk], [r["answer"] for r in chunk])
+    assert len(rows) == 500 and sum(scores) >= 495, f"{sum(scores)}/500"

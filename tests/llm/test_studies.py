@@ -21,7 +21,6 @@ from llm.studies.common import (
     mean_entropy_change,
     record_markdown,
     summarise,
-    trainer_hooks,
 )
 
 
@@ -176,16 +175,6 @@ def test_judge_generates_numbers_and_labels():
     assert s["y"]["entropy_change"]["per_seed"] == pytest.approx([0.0, 0.1, 0.0])
     md = record_markdown({"title": "T", "seeds": 3, "steps": 4, "wall_s": 1.0, "summary": s, "verdicts": out})
     assert "| x | -0.800 ± 0.100 |" in md  # x alone: -0.8, -0.9, -0.7 and md.count("- **") == 3
-
-
-def test_trainer_hooks_restore_the_trainer():
-    tr = pytest.importorskip("llm.train")
-    before = (tr.ppo_update, tr.step_prompts)
-    with trainer_hooks(prompt_pool=8):
-        assert tr.ppo_update is not before[0] and tr.step_prompts is not before[1]
-        # The pool hook maps every step onto the first 8 problems.
-        assert max(tr.step_prompts(0, 5, 1000, 8)) < 8
-    assert (tr.ppo_update, tr.step_prompts) == before
 
 
 def test_every_study_has_claims_on_its_arms():

@@ -22,6 +22,7 @@ from llm.model import ModelConfig, build_model
 from llm.policy import completion_logits
 from llm.tokenizer import build_tokenizer
 from llm.train import (
+    Run,
     lr_lambda,
     make_reward_fn,
     ppo_update,
@@ -35,7 +36,8 @@ from llm.train import (
 REPO = Path(__file__).resolve().parents[2]
 REWARD = "tests.llm.test_train:digit_reward"
 REQUIRED = {"step", "reward_mean", "accuracy", "entropy", "clamped_entropy", "ent_coef", "clip_frac",
-            "response_len", "time_generate_s", "time_reward_s", "time_train_s", "pos_weight", "approx_kl", "lr"}
+            "response_len", "time_generate_s", "time_reward_s", "time_train_s", "pos_weight", "approx_kl", "lr",
+            "zero_adv_frac"}
 
 
 def digit_reward(completions, answers):
@@ -59,19 +61,27 @@ def rows(path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------- pure pieces
-@given(u=st.integers(0, 500), warm=st.integers(0, 50), total=st.integers(1, 400), floor=st.floats(0, 1),
-       schedule=st.sampled_from(["constant", "linear", "cosine"]))
-def test_lr_schedule_matches_closed_forms(u, warm, total, floor, schedule):
+# (schedule, warmup_steps, min_lr_ratio, total updates) -> {update u: multiplier}, worked out by hand:
+# warm-up (u + 1) / W; then frac = (u - W) / (total - W), capped at 1; linear floor + (1 - floor)(1 - frac);
+# cosine floor + (1 - floor)(1 + cos(pi frac)) / 2.
+LR_CASES = [
+    ("constant", 4, 0.1, 14, {0: 0.25, 1: 0.5, 3: 1.0, 4: 1.0, 100: 1.0}),
+    ("linear", 4, 0.1, 14, {0: 0.25, 2: 0.75, 4: 1.0, 6: 0.82, 9: 0.55, 14: 0.1, 20: 0.1}),
+    ("cosine", 4, 0.1, 14, {3: 1.0, 4: 1.0, 6: 0.9140576474687264, 9: 0.55, 12: 0.18594235253127367,
+                            14: 0.1, 19: 0.1}),
+    ("cosine", 0, 0.0, 4, {0: 1.0, 1: 0.8535533905932737, 2: 0.5, 3: 0.14644660940672627, 4: 0.0}),
+    ("linear", 0, 0.0, 1, {0: 1.0, 1: 0.0, 7: 0.0}),
+    ("linear", 2, 0.5, 2, {0: 0.5, 1: 1.0, 2: 1.0, 3: 0.5}),  # total <= warm-up: decays over 1 update (max(1, .))
+]
+
+
+@pytest.mark.parametrize(("schedule", "warm", "floor", "total", "values"), LR_CASES)
+def test_lr_schedule_matches_closed_forms(schedule, warm, floor, total, values):
     cfg = load_config(None, [f"optim.warmup_steps={warm}", f"optim.schedule={schedule}",
                              f"optim.min_lr_ratio={floor!r}"])
-    got = lr_lambda(cfg, total)(u)
-    if u < warm:
-        assert got == pytest.approx((u + 1) / warm)
-        return
-    frac = min(1.0, (u - warm) / max(1, total - warm))
-    ref = {"constant": 1.0, "linear": floor + (1 - floor) * (1 - frac),
-           "cosine": floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))}[schedule]
-    assert got == pytest.approx(ref)
+    fn = lr_lambda(cfg, total)
+    for u, want in values.items():
+        assert fn(u) == pytest.approx(want, abs=1e-12), (schedule, u)
 
 
 @given(seed=st.integers(0, 1000), n=st.integers(1, 30), per_step=st.integers(1, 12))
@@ -137,7 +147,9 @@ def _grads_of_update(model, batch, adv, overrides):
     opt = Capture(model.parameters(), lr=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda u: 1.0)
     control = aent.EntropyControl(run_entropy_config(cfg))  # as train() builds it
-    ppo_update(cfg, 1, Accelerator(cpu=True), model, opt, sched, control, batch, adv, _Log())
+    run = Run(cfg=cfg, accelerator=Accelerator(cpu=True), model=model, optimizer=opt, scheduler=sched,
+              control=control, log=_Log())
+    ppo_update(run, 1, batch, adv)
     opt.zero_grad(set_to_none=True)
     return captured[0]
 
@@ -223,12 +235,14 @@ def test_recomputed_old_logp_equal_the_updates_own_forward_exactly(rollout_batch
         seen.clear()
         opt = torch.optim.SGD(model.parameters(), lr=0.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda u: 1.0)
-        ppo_update(cfg, 1, Accelerator(cpu=True), model, opt, sched, Spy(cfg.entropy), b, adv, _Log())
+        run = Run(cfg=cfg, accelerator=Accelerator(cpu=True), model=model, optimizer=opt, scheduler=sched,
+                  control=Spy(cfg.entropy), log=_Log())
+        ppo_update(run, 1, b, adv)
         return list(seen)
 
     mismatch = first_update(batch)  # the sampler's fp32 log-probs are not the bf16 update's
     assert max(float((lp - old).abs().max()) for lp, old in mismatch) > 1e-3
-    recompute_old_logp(cfg, 1, Accelerator(cpu=True), model, batch)
+    recompute_old_logp(Run(cfg=cfg, accelerator=Accelerator(cpu=True), model=model), 1, batch)
     pairs = first_update(batch)
     assert len(pairs) == 3  # 8 rows in micro-batches of 3, one mini-batch
     for lp, old in pairs:
@@ -246,7 +260,7 @@ def test_train_writes_metrics_tensorboard_checkpoint_and_final(tmp_path):
     for r in got:
         assert 0 <= r["reward_mean"] <= 1 and 0 <= r["accuracy"] <= 1 and r["entropy"] > 0
         assert r["clamped_entropy"] <= r["entropy"] + 1e-6 and 1 <= r["response_len"] <= 8
-        assert r["time_generate_s"] > 0 and r["time_train_s"] > 0
+        assert r["time_generate_s"] > 0 and r["time_train_s"] > 0 and 0 <= r["zero_adv_frac"] <= 1
     out = Path(cfg.output_dir)
     assert any((out / "tb").iterdir()) and (out / "final" / "config.json").is_file()
     init = json.loads((out / "initial_eval.json").read_text())
@@ -290,11 +304,11 @@ def test_nonfinite_weights_stop_the_run_without_a_bad_checkpoint(tmp_path, monke
 
     original = T.ppo_update
 
-    def breaking(cfg, step, accelerator, model, *args):
-        out = original(cfg, step, accelerator, model, *args)
+    def breaking(run, step, *args):
+        out = original(run, step, *args)
         if step == 2:
             with torch.no_grad():
-                next(model.parameters()).fill_(float("inf"))
+                next(run.model.parameters()).fill_(float("inf"))
         return out
 
     monkeypatch.setattr(T, "ppo_update", breaking)

@@ -428,6 +428,23 @@ def test_vector_env_action_validation_leaves_state_unchanged(bad) -> None:
         assert_same(envs.step(np.array([1, 2, 3])), fresh.step(np.array([1, 2, 3])), "after a rejected step")
 
 
+@pytest.mark.parametrize("env_id", [BANDIT, TREE])
+@pytest.mark.parametrize("mode", MODES)
+def test_vector_env_step_before_reset_raises_like_sync(env_id, mode) -> None:
+    """Stepping before reset raises gymnasium's ResetNeeded, as SyncVectorEnv over the single env does."""
+    native, sync = make_pair(env_id, 3, mode)
+    actions = np.zeros(3, dtype=np.int64)
+    for envs in (sync, native):
+        with pytest.raises(gym.error.ResetNeeded, match="before"):
+            envs.step(actions)
+    native.reset(seed=0, options={"reset_mask": np.array([True, False, True])})
+    with pytest.raises(gym.error.ResetNeeded, match=r"copies \[1\]"):  # a copy never reset still cannot step
+        native.step(actions)
+    native.reset(seed=0)
+    sync.reset(seed=0)
+    assert_same(native.step(actions), sync.step(actions), "first step after reset")
+
+
 def test_disabled_autoreset_requires_explicit_reset() -> None:
     envs = TokenTreeVectorEnv(num_envs=2, vocab=3, horizon=1, autoreset_mode="disabled")
     envs.reset()

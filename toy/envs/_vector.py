@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -126,6 +127,8 @@ class NumpyVectorEnv(VectorEnv):
         self.observation_space = batch_space(single_observation_space, self.num_envs)
         # copies whose episode ended at the last step (NEXT_STEP: reset at the next; DISABLED: must be reset)
         self._ended = np.zeros(self.num_envs, dtype=np.bool_)
+        # copies never reset: stepping them raises gymnasium's ResetNeeded, as SyncVectorEnv's copies do
+        self._unreset = np.ones(self.num_envs, dtype=np.bool_)
 
     # ------------------------------------------------------------------ hooks implemented by subclasses
     def _reset_copies(self, mask: np.ndarray) -> None:
@@ -170,6 +173,7 @@ class NumpyVectorEnv(VectorEnv):
         mask = reset_mask(options, self.num_envs)
         self._reset_copies(mask)
         self._ended[mask] = False
+        self._unreset[mask] = False
         if self.render_mode == "human":
             self.render()
         return self._observe(), {}
@@ -183,6 +187,11 @@ class NumpyVectorEnv(VectorEnv):
             obs (num_envs, ...), rewards float64 (num_envs,), terminated bool (num_envs,),
             truncated bool (num_envs,) (always False: episodes have a fixed length), infos dict.
         """
+        if self._unreset.any():
+            raise ResetNeeded(
+                f"step() called before reset() on copies {np.flatnonzero(self._unreset)[:8].tolist()}: "
+                "call reset() first, as for gymnasium.vector.SyncVectorEnv"
+            )
         mode = self.autoreset_mode
         any_ended = bool(self._ended.any())
         if mode == AutoresetMode.DISABLED and any_ended:

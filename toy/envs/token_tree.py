@@ -43,7 +43,7 @@ class TokenTreeEnv(Env):
     """A language model as an MDP: append ``horizon`` tokens, get a sparse terminal reward on the sequence.
 
     ## Description
-    The token-tree MDP of the theory in DESIGN.md (AEnt, arXiv 2509.03493): the state is the prefix
+    The token-tree MDP of the theory (docs/toy/theory.md) (AEnt, arXiv 2509.03493): the state is the prefix
     y_<t generated so far, an action appends a token from a vocabulary of size |A| = ``vocab``, and after
     H = ``horizon`` tokens the whole sequence y gets the reward R(y) of a `toy.tasks.TreeTask`: a few random
     target sequences (``structure="targets"``) or a verifier-like rule (``structure="rule"``). The optimal

@@ -1,12 +1,12 @@
-"""Bias of the entropy-regularised optimum against the bounds of DESIGN.md claims 2 and 4 (exact, by enumeration).
+"""Bias of the entropy-regularised optimum against the bounds of docs/toy/theory.md claims 2 and 4 (exact, by enumeration).
 
 For a token tree (toy.tasks.TreeTask, |A|^H sequences, m target sequences worth 1) the maximiser of
 V + lambda H~_p is solved exactly by toy.exact.regularized_optimum (soft value recursion); its bias
 V* - V(pi_lambda) is compared with
 
-- claim 2 (p = 0): lambda (H log|A| - log|A*|)  (AEnt, arXiv 2509.03493, Sec. 4);
-- claim 4 (p > 0): lambda (H log K - log|A* & T_K|) with K = |A| - floor(p|A|) kept tokens per state, and the
-  paper's form lambda (H log((1 - p)|A|) - log|A*|), which needs the optimal sequences to stay kept.
+- claim 2 (p = 0): lambda (T log|A| - log|A*|)  (AEnt, arXiv 2509.03493, Sec. 4);
+- claim 4 (p > 0): lambda (T log K - log|A* & T_K|) with K = |A| - floor(p|A|) kept tokens per state, and the
+  paper's form lambda (T log((1 - p)|A|) - log|A*|), which needs the optimal sequences to stay kept.
 
 A bandit sweep (H = 1, |A| up to 10^5) uses the closed form toy.exact.sparse_gibbs.
 """
@@ -25,7 +25,7 @@ from toy.tasks import TreeTask
 __all__ = ["NAME", "SUMMARY", "BiasConfig", "judge", "plot", "run", "simulate"]
 
 NAME = "bias"
-SUMMARY = "bias of the regularised optimum vs lambda (H log|A| - log|A*|) and its clamped analogue (claims 2, 4)"
+SUMMARY = "bias of the regularised optimum vs lambda (T log|A| - log|A*|) and its clamped analogue (claims 2, 4)"
 TOL = 1e-9
 
 

@@ -1,4 +1,4 @@
-"""Entropy dynamics (DESIGN.md claim 5): predicted -Cov(log pi, dz) vs measured entropy change, and clipping.
+"""Entropy dynamics (docs/toy/theory.md claim 5): predicted -Cov(log pi, dz) vs measured entropy change, and clipping.
 
 Three measurements on softmax states pi = softmax(z) with Gaussian logits:
 
@@ -9,7 +9,7 @@ Three measurements on softmax states pi = softmax(z) with Gaussian logits:
    it, and the reverse for negative advantages (toy.dynamics.entropy_sensitivity);
 3. clipping: PPO training on a bandit with random rewards (toy.train, aent.ppo_clip_loss, several epochs per step)
    with clip-low only, clip-high only, and no clipping: clip-low should keep more entropy, clip-high less
-   (arXiv 2509.26114; DESIGN.md claim 5). Paired runs with common random numbers; the verdict is a paired
+   (arXiv 2509.26114; docs/toy/theory.md claim 5). Paired runs with common random numbers; the verdict is a paired
    sign-flip test (toy.experiments.paired) on the entropy averaged over training, and the text reports the final
    entropy and the number of runs each metric needs for 80% power at the observed effect.
 """

@@ -1,6 +1,6 @@
 """Figure 1 of AEnt (arXiv 2509.03493) in the regime the paper argues about: irrelevant arms, traps, m optima.
 
-DESIGN.md claim 6: with |A| = 10^5 and m optimal actions, the full entropy bonus beats no bonus for m ~ 10-15 but
+docs/concepts.md claim 6: with |A| = 10^5 and m optimal actions, the full entropy bonus beats no bonus for m ~ 10-15 but
 loses that edge for m <= 5, while the clamped bonus keeps an edge. The regime (docs/toy/results.md, written before
 the runs) and its closed form live in toy.regime; the trainers in toy.trap_bandit (and toy.trap_tree).
 
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aent.config import EntropyConfig
+from aent.validation import check
 from toy.experiments.common import Timer, progress, verdict
 from toy.experiments.figure1_plan import plan_bandit, plan_tree, predicted_value
 from toy.experiments.figure1_plot import plot
@@ -115,8 +116,7 @@ class Figure1Config:
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
-            if not ok:
-                raise ValueError(f"figure1 option {name} must be {allowed}, got {getattr(self, name)!r}")
+            check(ok, name, allowed, getattr(self, name), "figure1 option ")
 
         n_cand = self.opt_rank_hi - self.opt_rank_lo + 1
         need(len(self.m_values) >= 1 and all(1 <= m <= n_cand for m in self.m_values), "m_values",
