@@ -199,7 +199,7 @@ def to_markdown(res: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="output folder")
-    p.add_argument("--rounds", type=int, default=2, help="alternating rounds (ours, TRL), seed = round (default 2)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds (ours, TRL), seed = round (default 3)")
     p.add_argument("--steps", type=int, default=12, help="global steps per run (default 12)")
     p.add_argument("--eval-every", type=int, default=1, help="held-out evaluation every N global steps (default 1)")
     p.add_argument("--n-eval", type=int, default=128, help="held-out problems (default 128 = tiny.yaml n_test)")

@@ -47,3 +47,48 @@ def test_smoke_round_writes_results(tmp_path):
     assert res["optimizer_steps_per_global_step"] == 2  # P*G/M = 2*2/2
     assert [s["trainer"] for s in res["segments"]] == ["ours", "trl"]
     assert "Speed-up" in (tmp_path / "vs_trl.md").read_text()
+
+
+# ------------------------------------------------------------------------- time to target (vs_trl_target.py)
+def _target_bench():
+    spec = importlib.util.spec_from_file_location("vs_trl_target", ROOT / "benchmarks" / "vs_trl_target.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["vs_trl_target"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_time_to_mark_is_the_first_evaluation_at_or_above_it():
+    bench = _target_bench()
+    curve = [{"step": 1, "train_s": 3.0, "accuracy": 0.10}, {"step": 2, "train_s": 6.0, "accuracy": 0.16},
+             {"step": 3, "train_s": 9.0, "accuracy": 0.12}, {"step": 4, "train_s": 12.0, "accuracy": 0.25}]
+    assert bench.time_to(curve, 0.15) == 6.0
+    assert bench.time_to(curve, 0.20) == 12.0  # step 3 fell back below; the mark is reached at step 4
+    assert bench.time_to(curve, 0.30) is None
+
+
+def test_summary_ratios_and_unreached_marks():
+    bench = _target_bench()
+    curve_ours = [{"step": 1, "train_s": 2.0, "accuracy": 0.2}, {"step": 2, "train_s": 4.0, "accuracy": 0.3}]
+    curve_trl = [{"step": 1, "train_s": 5.0, "accuracy": 0.2}, {"step": 2, "train_s": 10.0, "accuracy": 0.2}]
+    res = {"baseline_accuracy": 0.1, "runs": [
+        {"trainer": "ours", "seed": 0, "curve": curve_ours, "step_s": [2.0, 2.0]},
+        {"trainer": "trl", "seed": 0, "curve": curve_trl, "step_s": [5.0, 5.0]}]}
+    s = bench.summarise(res)
+    assert s["ours"]["time_to_+0.05_s"] == [2.0] and s["trl"]["time_to_+0.05_s"] == [5.0]
+    assert s["trl_over_ours"]["time_to_+0.05"] == 2.5 and s["trl_over_ours"]["per_step"] == 2.5
+    assert s["ours"]["time_to_+0.10_s"] == [2.0] and s["trl"]["time_to_+0.10_s"] == [5.0]
+    res["runs"][1]["curve"] = [{"step": 1, "train_s": 5.0, "accuracy": 0.12}]
+    s = bench.summarise(res)
+    assert s["trl"]["time_to_+0.05_s"] == [None] and s["trl_over_ours"]["time_to_+0.05"] is None
+
+
+@pytest.mark.slow
+def test_target_smoke_run_writes_results(tmp_path):
+    bench = _target_bench()
+    assert bench.main(["--smoke", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "vs_trl_target.json").read_text())
+    assert [r["trainer"] for r in res["runs"]] == ["ours", "trl"]
+    for r in res["runs"]:
+        assert [c["step"] for c in r["curve"]] == [1, 2] and len(r["step_s"]) == 2
+    assert "Baseline (warm start)" in (tmp_path / "vs_trl_target.md").read_text()
