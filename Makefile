@@ -35,7 +35,7 @@ docs: setup
 	$(VENV)/bin/mkdocs build --strict
 
 notebooks: setup
-	$(VENV)/bin/jupytext --to ipynb tutorials/*.py
+	$(VENV)/bin/jupytext --to ipynb tutorials/[0-9][0-9]_*.py
 
 bench: setup
 	$(PY) benchmarks/entropy_bench.py
