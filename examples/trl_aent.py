@@ -23,12 +23,10 @@ from pathlib import Path
 from aent import EntropyConfig
 
 
-def grpo_config(output_dir: str, smoke: bool):
-    """The GRPOConfig fields a real run sets (smoke: the same recipe at toy size, on CPU, without vLLM)."""
-    from trl import GRPOConfig
-
+def real_run_fields(output_dir: str) -> dict:
+    """The GRPOConfig fields of a real run (8 GPUs, vLLM colocated, bf16, gradient checkpointing)."""
     cfg = EntropyConfig.aent_paper()
-    common = dict(
+    return dict(
         output_dir=output_dir,
         loss_type="dapo",                          # token-mean: EntropyConfig.loss_agg = "token-mean"
         epsilon=cfg.eps_low, epsilon_high=cfg.eps_high,
@@ -36,18 +34,10 @@ def grpo_config(output_dir: str, smoke: bool):
         temperature=1.0,
         logging_steps=1,
         report_to="none",
-    )
-    if smoke:
-        return GRPOConfig(**common, use_cpu=True, bf16=False, per_device_train_batch_size=4, num_generations=4,
-                          max_completion_length=8, max_steps=3, learning_rate=1e-3, save_strategy="no",
-                          disable_tqdm=True, seed=0)
-    return GRPOConfig(
-        **common,
         learning_rate=2e-6,                        # paper
         num_generations=16,                        # group size (paper)
         per_device_train_batch_size=16,            # one group per GPU per micro-batch
         gradient_accumulation_steps=4,             # 8 GPUs x 16 x 4 = 512 completions per optimizer step
-        max_prompt_length=1024,
         max_completion_length=3072,
         bf16=True,                                 # bf16 compute; aent accumulates the entropies in fp32
         gradient_checkpointing=True,
@@ -60,6 +50,20 @@ def grpo_config(output_dir: str, smoke: bool):
         lr_scheduler_type="constant",
         max_grad_norm=1.0,
     )
+
+
+def grpo_config(output_dir: str, smoke: bool):
+    """The run's GRPOConfig; smoke: the same recipe at toy size, on CPU, without vLLM."""
+    from trl import GRPOConfig
+
+    fields = real_run_fields(output_dir)
+    if smoke:
+        for gpu_only in ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "gradient_checkpointing"):
+            fields.pop(gpu_only)
+        fields.update(use_cpu=True, bf16=False, per_device_train_batch_size=4, num_generations=4,
+                      gradient_accumulation_steps=1, max_completion_length=8, max_steps=3, learning_rate=1e-3,
+                      save_strategy="no", disable_tqdm=True, seed=0)
+    return GRPOConfig(**fields)
 
 
 def boxed_reward(completions, answer, **kwargs) -> list[float]:
@@ -76,17 +80,20 @@ def smoke_reward(completions, **kwargs) -> list[float]:
 
 
 def load_math(path: str):
+    """A JSONL / parquet of MATH problems as a conversational dataset, read by the project's loader (it recognises
+    question / problem fields and takes the answer from answer fields or a solution's last \\boxed{})."""
     from datasets import Dataset
 
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    return Dataset.from_list([{"prompt": [{"role": "user", "content": r.get("problem", r.get("question"))}],
-                               "answer": str(r["answer"])} for r in rows])
+    from llm.data import load_problems
+
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": p.question}], "answer": str(p.answer)}
+                              for p in load_problems(path)])
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="model folder (hub layout), e.g. /models/Qwen2.5-Math-1.5B")
-    p.add_argument("--data", help="JSONL of MATH problems with 'problem' (or 'question') and 'answer'")
+    p.add_argument("--data", help="JSONL / parquet of MATH problems (problem or question; answer or solution)")
     p.add_argument("--output-dir", required=True, help="TRL output folder (checkpoints, logs)")
     p.add_argument("--smoke", action="store_true", help="tiny local model, CPU, 3 steps (what the tests run)")
     a = p.parse_args(argv)

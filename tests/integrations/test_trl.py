@@ -211,3 +211,44 @@ def test_example_smoke(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "clamped_entropy" in out.stdout and "ent_coef" in out.stdout
+
+
+def test_trains_lora_adapters_through_peft_config(ckpt, tmp_path):
+    peft = pytest.importorskip("peft")
+    tr = AEntGRPOTrainer(model=str(ckpt), reward_funcs=_reward, args=_args(tmp_path, max_steps=2),
+                         train_dataset=_dataset(), entropy_config=EntropyConfig.aent_paper().replace(warmup=0),
+                         peft_config=peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    before = {n: p.detach().clone() for n, p in tr.model.named_parameters()}
+    tr.train()
+    after = dict(tr.model.named_parameters())
+    moved = {n for n in before if not torch.equal(before[n], after[n].detach())}
+    assert moved and all("lora_" in n for n in moved)
+    assert all("clamped_entropy" in h for h in tr.state.log_history if "ent_coef" in h)
+    assert tr.entropy_control.global_step == 2
+
+
+def test_example_real_run_fields_are_a_valid_grpo_config(tmp_path):
+    """Every field the example's real run sets exists in GRPOConfig and passes check_grpo_args (bf16 off: CPU)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("trl_aent", REPO / "examples" / "trl_aent.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fields = mod.real_run_fields(str(tmp_path))
+    assert fields["use_vllm"] and fields["vllm_mode"] == "colocate" and fields["bf16"]
+    assert fields["gradient_checkpointing"]
+    args = GRPOConfig(**{**fields, "bf16": False, "use_cpu": True})
+    assert check_grpo_args(args, EntropyConfig.aent_paper()) == EntropyConfig.aent_paper()
+
+
+def test_example_reads_math_and_scores_boxed_answers(shared_data):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("trl_aent", REPO / "examples" / "trl_aent.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    data = mod.load_math(str(shared_data / "math_bench" / "math500.jsonl"))
+    first = json.loads((shared_data / "math_bench" / "math500.jsonl").read_text().splitlines()[0])
+    assert len(data) == 500 and data[0]["prompt"][0]["content"] == first["problem"]
+    good = [{"role": "assistant", "content": f"so the answer is \\boxed{{{first['answer']}}}"}]
+    assert mod.boxed_reward([good, [{"role": "assistant", "content": "no idea"}]], [first["answer"]] * 2) == [1.0, 0.0]

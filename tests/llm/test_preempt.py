@@ -222,3 +222,44 @@ def test_real_kill_9_then_resume_equals_uninterrupted(sub_reference):
     rc, err = _finish(_launch(out, tmp / "cache", "--resume"))
     assert rc == 0, err[-2000:]
     _same_exactly(ref, _rows(out))
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_two_process_run_then_resume_equals_one_process(tmp_path):
+    """SIGTERM to the whole job (as SLURM sends it): both processes agree on the step, save it together, and the
+    resumed 2-process run equals an uninterrupted 1-process run (to the tolerance of tests/llm/test_distributed.py).
+    """
+    import shutil
+
+    from tests.llm.test_distributed import ARGS
+
+    args = [a for a in ARGS if not a.startswith(("max_steps=", "reward="))]
+    args += ["max_steps=8", "reward=tests.llm.test_preempt:slow_digit_reward"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "ACCELERATE_USE_CPU": "true"}
+    launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
+    two = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
+           "no", "--dynamo_backend", "no"]
+
+    def start(cmd, out, *extra):
+        return subprocess.Popen([*cmd, "-m", "llm", "train", "--config", "tiny", *args, f"output_dir={out}",
+                                 f"cache_dir={tmp_path / 'cache'}", *extra], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    rc, err = _finish(start([sys.executable], tmp_path / "one"))
+    assert rc == 0, err[-2000:]
+    out = tmp_path / "two"
+    proc = start(two, out)
+    _wait_until(proc, lambda: _n_rows(out) >= 2)
+    os.killpg(proc.pid, signal.SIGTERM)
+    rc, err = _finish(proc)
+    assert rc != 0 and "stopped by SIGTERM after saving a checkpoint of step" in err, err[-2000:]
+    k = int(list_checkpoints(out)[-1].name.split("-")[1])
+    assert 2 <= k < 8 and _n_rows(out) == k and not (out / "final").exists()
+    rc, err = _finish(start(two, out, "--resume"))
+    assert rc == 0, err[-2000:]
+    one, resumed = _rows(tmp_path / "one"), _rows(out)
+    assert [r["step"] for r in one] == [r["step"] for r in resumed] == list(range(1, 9))
+    for a, b in zip(one, resumed):
+        for key in a:
+            if not key.startswith("time_") and key != "num_processes":
+                assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["step"], key)
