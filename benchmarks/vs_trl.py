@@ -17,6 +17,8 @@ One *global step* = one rollout batch (generation, reward, P*G/M optimizer steps
 ours -> TRL -> ours -> TRL ... in one process; each segment builds its trainer afresh and runs S global steps,
 and its first step is dropped as warm-up. The reported ratio is median(TRL step) / median(ours step).
 
+Time to a target accuracy from the CPU default's warm start (issue 16) is ``benchmarks/vs_trl_target.py``.
+
 Run:  python benchmarks/vs_trl.py --out benchmarks/results          (about 5 minutes on 2 CPU cores)
       python benchmarks/vs_trl.py --smoke --out /tmp/vs_trl         (seconds; checks the pipeline)
 """

@@ -54,7 +54,7 @@ def build_inputs(args, out: Path):
     """Training and held-out problems of tiny.yaml and the warm-started model saved to ``out/warm``."""
     from llm.model import save_atomic
     from llm.policy import build_policy
-    from llm.train import load_problems
+    from llm.problems import load_problems
 
     cfg = base_config(args, [])
     train_set, eval_set = load_problems(cfg)
