@@ -44,7 +44,8 @@ def grader(reward: str) -> str:
 
     symbolic = ("math-verify symbolic" if HAS_MATH_VERIFY
                 else "NO symbolic stage: math-verify is not installed (pip install math-verify)")
-    check = f"llm.math_equiv.answers_equal (normalised string -> exact number -> {symbolic})"
+    check = (f"llm.rewards.answers_match (strict extraction of the declared answer -> exact integers and decimals "
+             f"-> {symbolic}, 2 s per call, 5 s per batch)")
     if reward == "task":
         return f"llm.rewards.score_problems: correctness via {check}; countdown via llm.rewards.countdown_reward"
     if reward == "correctness":
