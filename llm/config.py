@@ -266,7 +266,7 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
         key = key.strip().lstrip("-")
         parts = key.split(".")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml_load(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
             raise ValueError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
         if len(parts) == 1:
@@ -280,6 +280,25 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
             raise ValueError(f"override key {key!r} must be a run field or section.field with section in "
                              f"{sorted(SECTIONS)}")
     return out
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML with YAML 1.2 booleans: only true / false are booleans, so ``mixed_precision: no`` stays the
+    string "no" (PyYAML's safe_load follows YAML 1.1, where yes / no / on / off are booleans too). Boolean fields
+    still accept yes / no / on / off, through the field's type."""
+    import re
+
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.yaml_implicit_resolvers = {
+        ch: [(tag, rx) for tag, rx in rs if tag != "tag:yaml.org,2002:bool"]
+        for ch, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def _yaml_problem(err) -> str:
@@ -306,7 +325,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         except FileNotFoundError as err:
             raise ValueError(str(err)) from None
         try:
-            d = yaml.safe_load(p.read_text()) or {}
+            d = yaml_load(p.read_text()) or {}
         except yaml.YAMLError as err:
             raise ValueError(f"config file {str(p)!r} is not valid YAML: {_yaml_problem(err)}") from None
         if not isinstance(d, dict):

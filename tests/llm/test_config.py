@@ -55,6 +55,17 @@ def test_overrides_always_work_and_are_typed():
     assert cfg.entropy.method == "aent"
 
 
+def test_yaml_1_1_words_stay_strings_for_string_fields(tmp_path):
+    """`mixed_precision=no` is the string "no", as accelerate spells it (YAML 1.1 would read a boolean False,
+    which the string field then refused); boolean fields still take yes / no / on / off."""
+    cfg = load_config(CONFIGS / "tiny.yaml", ["mixed_precision=no", "progress=off", "resume=yes"])
+    assert cfg.mixed_precision == "no" and cfg.progress is False and cfg.resume is True
+    f = tmp_path / "c.yaml"
+    f.write_text("mixed_precision: no\nprogress: no\n")
+    cfg = load_config(f)
+    assert cfg.mixed_precision == "no" and cfg.progress is False
+
+
 @pytest.mark.parametrize("method", aent.METHODS)
 def test_every_entropy_method_is_selectable(method):
     extra = ["entropy.pos_weight_mode=fixed"] if method == "pos_reweight" else []
