@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import functools
 import inspect
 import math
 import textwrap
@@ -219,6 +220,7 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
             return None
         rest = [a for a in args if a is not type(None)]
         tp = rest[0] if len(rest) == 1 else tp
+    allowed = ""  # set where the value has the type but not an allowed value
     try:
         if tp is bool:
             if isinstance(value, bool):
@@ -237,20 +239,22 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         if tp is float:
             if isinstance(value, bool):
                 raise ValueError
-            if not math.isfinite(float(value)):
-                raise ValueError("finite")
-            return float(value)
+            f = float(value)
+            if not math.isfinite(f):
+                allowed = "a finite number"
+                raise ValueError
+            return f
         if tp is str:
             return "" if value is None else str(value)
         if tp == tuple[str, ...]:  # a YAML list, or "a,b" from the command line; "" / none = empty
             items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
             return tuple(str(v).strip() for v in items if str(v).strip() and str(v).strip().lower() != "none")
-    except (TypeError, ValueError, OverflowError) as err:
-        finite = str(err) == "finite"
+    except (TypeError, ValueError, OverflowError):
+        pass
     else:
         return value
     # outside the except: no chained traceback
-    _check(False, name, "a finite number" if finite else f"of type {tp.__name__}", value)
+    _check(False, name, allowed or f"of type {tp.__name__}", value)
     return value
 
 
@@ -286,19 +290,27 @@ def yaml_load(text: str) -> Any:
     """Parse YAML with YAML 1.2 booleans: only true / false are booleans, so ``mixed_precision: no`` stays the
     string "no" (PyYAML's safe_load follows YAML 1.1, where yes / no / on / off are booleans too). Boolean fields
     still accept yes / no / on / off, through the field's type."""
+    import yaml
+
+    return yaml.load(text, Loader=_yaml12_loader())  # noqa: S506 (a SafeLoader subclass)
+
+
+@functools.cache
+def _yaml12_loader() -> type:
+    """yaml.SafeLoader with the boolean resolver limited to true / false (built once, on first use)."""
     import re
 
     import yaml
 
-    class _Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):
         pass
 
-    _Loader.yaml_implicit_resolvers = {
+    Loader.yaml_implicit_resolvers = {
         ch: [(tag, rx) for tag, rx in rs if tag != "tag:yaml.org,2002:bool"]
         for ch, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                  list("tTfF"))
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    return Loader
 
 
 def _yaml_problem(err) -> str:
