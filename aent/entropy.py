@@ -32,7 +32,7 @@ import math
 import torch
 from torch import Tensor
 
-from aent._select import SAMPLE, kth_smallest, remove_smallest_
+from aent._select import SAMPLE, Scratch, kth_smallest, remove_smallest, remove_smallest_
 
 __all__ = ["entropy", "clamped_entropy", "clamp_k", "token_logprobs", "masked_mean", "CHUNK_BYTES", "SAMPLE"]
 
@@ -82,9 +82,9 @@ def _chunks(flat: Tensor, rows: Tensor | None, chunk: int):
 
 
 # ------------------------------------------------------------------------------------------ shared kernels
-def _scaled(x: Tensor, shift: Tensor, temperature: float) -> Tensor:
-    """fp32 (x - shift) / T clamped below at _LOW (-inf included): a fresh tensor the caller may modify in place."""
-    z = x - shift if x.dtype == torch.float32 else x.float().sub_(shift)
+def _scaled(x: Tensor, shift: Tensor, temperature: float, out: Tensor) -> Tensor:
+    """fp32 (x - shift) / T clamped below at _LOW (-inf included), written into ``out`` (x's shape) and returned."""
+    z = torch.sub(x, shift, out=out) if x.dtype == torch.float32 else out.copy_(x).sub_(shift)
     if temperature != 1.0:
         z.div_(temperature)
     return z.clamp_(min=_LOW)
@@ -96,32 +96,38 @@ def _row_max(x: Tensor) -> Tensor:
 
 
 def _clamped_scaled(x: Tensor, shift: Tensor, temperature: float, t: Tensor | None, cut: Tensor | None,
-                    k: int) -> tuple[Tensor, Tensor, Tensor]:
+                    k: int, work: Scratch) -> tuple[Tensor, Tensor, Tensor]:
     """fp32 shifted logits (x / T - shift / T, clamped at _LOW) with the k smallest of x / T removed (-> _LOW).
 
     The cutoff (t, cut) is selected on x / T itself (when ``t`` is None) or taken from the forward pass (backward).
-    Returns (z, t, cut), z of shape (n, V).
+    Returns (z, t, cut), z of shape (n, V), a view of the ``work`` buffer "z".
     """
-    y = x.to(torch.float32, copy=True)  # (n, V)
-    if temperature != 1.0:
-        y.div_(temperature)
-    if t is None:
-        t, cut = kth_smallest(y, k)
-    remove_smallest_(y, t, cut)
-    sh = shift if temperature == 1.0 else shift / temperature
-    return y.sub_(sh).clamp_(min=_LOW), t, cut
+    z = work.get("z", *x.shape)
+    if x.dtype == torch.float32 and temperature == 1.0:  # select on the logits; remove while copying them into z
+        if t is None:
+            t, cut = kth_smallest(x, k, work)
+        remove_smallest(x, t, cut, out=z).sub_(shift)
+    else:
+        y = z.copy_(x)
+        if temperature != 1.0:
+            y.div_(temperature)
+        if t is None:
+            t, cut = kth_smallest(y, k, work)
+        remove_smallest_(y, t, cut)
+        y.sub_(shift if temperature == 1.0 else shift / temperature)
+    return z.clamp_(min=_LOW), t, cut
 
 
-def _probs(z: Tensor) -> Tensor:
-    """exp(z) with entries below _CUT (tokens at _LOW: removed, -inf or negligible) set to exactly 0."""
-    return torch.nn.functional.threshold_(z.exp(), _CUT, 0.0)
+def _probs(z: Tensor, out: Tensor) -> Tensor:
+    """exp(z) into ``out``, with entries below _CUT (tokens at _LOW: removed, -inf or negligible) set to exactly 0."""
+    return torch.nn.functional.threshold_(torch.exp(z, out=out), _CUT, 0.0)
 
 
-def _entropy_of(z: Tensor) -> tuple[Tensor, Tensor]:
+def _entropy_of(z: Tensor, work: Scratch) -> tuple[Tensor, Tensor]:
     """Entropy and log-normaliser of rows of shifted fp32 logits z (entries in [_LOW, 0])."""
-    e = _probs(z)
+    e = _probs(z, work.get("e", *z.shape))
     s = e.sum(-1)
-    ez = torch.linalg.vecdot(e, z)
+    ez = e.mul_(z).sum(-1)  # in place: vecdot would allocate (and page-fault) an (n, V) product per chunk
     log_s = s.log()
     ent = log_s - ez / s
     empty = s == 0
@@ -140,13 +146,14 @@ class _EntropyFn(torch.autograd.Function):
         log_s = torch.zeros_like(shift)  # (N,) log sum_K exp(z), z the shifted logits
         t = torch.zeros_like(shift)  # (N,) k-th smallest of logits / T
         cut = torch.full((n,), -1, dtype=torch.long, device=logits.device)  # (N,) last removed copy of t
+        work = Scratch(logits.device)  # chunk-sized buffers, reused by every chunk
         for sel, x in _chunks(logits, rows, chunk):
             m = _row_max(x)  # (n, 1)
             if k > 0:
-                z, t[sel], cut[sel] = _clamped_scaled(x, m, temperature, None, None, k)
+                z, t[sel], cut[sel] = _clamped_scaled(x, m, temperature, None, None, k, work)
             else:
-                z = _scaled(x, m, temperature)
-            ent[sel], log_s[sel] = _entropy_of(z)
+                z = _scaled(x, m, temperature, work.get("z", *x.shape))
+            ent[sel], log_s[sel] = _entropy_of(z, work)
             shift[sel] = m.squeeze(-1)
         ctx.save_for_backward(logits, rows, ent, shift, log_s, t, cut)
         ctx.k, ctx.temperature, ctx.chunk = k, temperature, chunk
@@ -157,12 +164,13 @@ class _EntropyFn(torch.autograd.Function):
         logits, rows, ent, shift, log_s, t, cut = ctx.saved_tensors
         k, temperature = ctx.k, ctx.temperature
         grad = torch.zeros_like(logits) if rows is not None else torch.empty_like(logits)
+        work = Scratch(logits.device)
         for sel, x in _chunks(logits, rows, ctx.chunk):
             if k > 0:
-                z = _clamped_scaled(x, shift[sel, None], temperature, t[sel], cut[sel], k)[0]
+                z = _clamped_scaled(x, shift[sel, None], temperature, t[sel], cut[sel], k, work)[0]
             else:
-                z = _scaled(x, shift[sel, None], temperature)
-            p = _probs(z).div_(log_s[sel, None].exp())
+                z = _scaled(x, shift[sel, None], temperature, work.get("z", *x.shape))
+            p = _probs(z, work.get("e", *x.shape)).div_(log_s[sel, None].exp())
             coef = grad_ent[sel, None] / -temperature
             g = z.sub_(log_s[sel, None]).add_(ent[sel, None]).mul_(coef)  # (log p + H) * dL/dH / -T
             torch.mul(g, p, out=g)
@@ -183,10 +191,11 @@ class _LogprobFn(torch.autograd.Function):
         shift = torch.empty(n, device=flat.device)  # (N,) row max
         log_s = torch.empty(n, device=flat.device)  # (N,) logsumexp of the shifted logits
         out = torch.empty(n, device=flat.device)
+        work = Scratch(flat.device)
         for sel, x in _chunks(flat, None, chunk):
             m = _row_max(x)  # (n, 1)
-            z = _scaled(x, m, temperature)  # (n, V)
-            log_s[sel] = torch.logsumexp(z, -1)
+            z = _scaled(x, m, temperature, work.get("z", *x.shape))  # (n, V), max 0
+            log_s[sel] = torch.exp(z, out=work.get("e", *x.shape)).sum(-1).log()
             za = (x.gather(1, actions[sel, None]).float() - m) / temperature  # (n, 1) unclamped, as in z
             out[sel] = za.squeeze(1) - log_s[sel]
             shift[sel] = m.squeeze(-1)
@@ -200,9 +209,10 @@ class _LogprobFn(torch.autograd.Function):
         temperature = ctx.temperature
         grad = torch.zeros_like(flat)
         scale = grad_out / temperature
+        work = Scratch(flat.device)
         for sel, x in _chunks(flat, None, ctx.chunk):
-            p = _probs(_scaled(x, shift[sel, None], temperature).sub_(log_s[sel, None]))
-            g = p.mul_(-scale[sel, None])
+            z = _scaled(x, shift[sel, None], temperature, work.get("z", *x.shape)).sub_(log_s[sel, None])
+            g = _probs(z, work.get("e", *x.shape)).mul_(-scale[sel, None])
             g.scatter_add_(1, actions[sel, None], scale[sel, None])
             grad[sel] = g.to(grad.dtype)
         return grad, None, None, None
