@@ -11,13 +11,16 @@ instead of a list of tied positions keeps the state two numbers per row, and app
 comparison per element (columns <= c against t, columns > c against the next float below t): see
 :func:`remove_smallest_` and :func:`remove_smallest`.
 
-How (no sort of the row; costs measured on one CPU core, see docs/benchmarks/entropy.md):
+How (no sort of the row; per-operation costs on one CPU core are in docs/benchmarks/entropy.md):
 
-1. bracket: two order statistics [lo, hi] of a strided sample of ``SAMPLE`` columns, ``WIDEN`` binomial standard
-   deviations either side of rank q * SAMPLE (q = k / V), contain the k-th value except with tiny probability;
-2. two comparisons written as fp32 0/1 (on CPU about 2.5x faster than boolean comparisons): y < lo, whose row sum
-   is the exact count below the bracket, and y <= hi, which minus the first marks the band lo <= y <= hi (about
-   5% of the row at V = 151,936);
+1. lower bound: an order statistic lo of a strided sample of ``SAMPLE`` columns, ``WIDEN`` binomial standard
+   deviations below rank q * SAMPLE (q = k / V), lies below the k-th value except with tiny probability; one
+   comparison pass counts the values below it exactly. Comparisons are written as fp32 0/1 and summed: on CPU
+   that is about 2.5x faster than a boolean comparison;
+2. band: the target is now the (k - below)-th value >= lo, and about (k - below) * S / V sample points lie between
+   lo and it, with a binomial spread that no longer includes lo's own rank. Two order statistics of the sorted
+   sample above lo (``topk``) bracket that rank; two comparison passes count below the bracket and mark the band
+   inside it (about 2% of the row at V = 151,936, against 5% for a one-level bracket from the same sample);
 3. the band is listed from its mask viewed as 64-bit words (``nonzero`` over V / 8 words, then the 8 bytes of each
    non-zero word), so the listing scans an eighth of the row;
 4. each row's band values are contiguous in the listing: the exact (k - below)-th of them is selected with

@@ -11,10 +11,13 @@ p = 0 is the ordinary entropy H. How it is computed, and why (see docs/benchmark
   tensor, sized for the CPU cache) is alive at a time, whatever the number of tokens; bf16/fp16 logits are upcast
   chunk by chunk (fp32 accumulation).
 - No sort of the vocabulary: the exact cutoff of each row (the k-th smallest value t of z = logits / T in fp32 and
-  the column of the last removed copy of t) is found by ``aent._select.kth_smallest`` (a sampled bracket, one
-  counting pass, the few candidates inside the bracket) and saved for the backward pass: two numbers per row. The
-  comparison is made on z before the max-shift, so logits that differ only below the shift's rounding are still
-  told apart, and removal (``threshold_`` per row) leaves the kept values exactly as they were.
+  the column of the last removed copy of t) is found by ``aent._select.kth_smallest`` (a two-level sampled
+  bracket, three counting passes, the few candidates inside the bracket) and saved for the backward pass: two
+  numbers per row. The comparison is made on z before the max-shift, so logits that differ only below the shift's
+  rounding are still told apart, and removal (``threshold`` per row, written straight into the work buffer for
+  fp32 logits at T = 1) leaves the kept values exactly as they were.
+- The chunk-sized fp32 work tensors are allocated once per call and reused by every chunk: a fresh multi-MiB
+  tensor is served by a new ``mmap`` and page-faults on first touch, which costs about as much as the pass itself.
 - Analytic backward: dH/dz_a = -pi(a) (log pi(a) + H) / T on kept tokens and exactly 0 on removed ones, recomputed
   from the saved logits chunk by chunk, so autograd never stores pi or log pi.
 - Ties at the threshold: exactly k tokens are removed, the first k of a stable ascending sort (among logits equal

@@ -90,7 +90,8 @@ def run_ours(args, model_dir: Path, seed: int, work: Path) -> dict:
         step_s.append(s)
         if "eval_accuracy" in r:
             curve.append({"step": r["step"], "train_s": round(clock, 3), "accuracy": r["eval_accuracy"]})
-    return {"curve": curve, "step_s": step_s}
+    # Sampled completion length per step, EOS included (completion_mask), to compare the work per step.
+    return {"curve": curve, "step_s": step_s, "completion_len": [round(r["response_len"], 2) for r in rows]}
 
 
 # -------------------------------------------------------------------------------------------------- TRL
@@ -116,9 +117,15 @@ def run_trl(args, model_dir: Path, train_set, eval_set, seed: int, work: Path) -
     class ClockAndEval(TrainerCallback):
         def __init__(self):
             self.clock, self.opt_steps, self.step_s, self.curve, self._t, self._acc = 0.0, 0, [], [], 0.0, 0.0
+            self.lengths: list[float] = []
 
         def on_step_begin(self, a, state, control, **kw):
             self._t = time.perf_counter()
+
+        def on_log(self, a, state, control, logs=None, **kw):
+            # TRL's completion ids end at the first EOS, included, as ours: the work per step, compared.
+            if logs and "completions/mean_length" in logs:
+                self.lengths.append(round(float(logs["completions/mean_length"]), 2))
 
         def on_step_end(self, a, state, control, **kw):
             dt = time.perf_counter() - self._t
@@ -149,7 +156,7 @@ def run_trl(args, model_dir: Path, train_set, eval_set, seed: int, work: Path) -
     trainer = GRPOTrainer(model=model, reward_funcs=reward, args=gcfg, train_dataset=ds, processing_class=tok,
                           callbacks=[cb])
     trainer.train()
-    return {"curve": cb.curve, "step_s": cb.step_s}
+    return {"curve": cb.curve, "step_s": cb.step_s, "completion_len": cb.lengths}
 
 
 # ------------------------------------------------------------------------------------------------- driver
@@ -164,6 +171,8 @@ def summarise(res: dict) -> dict:
     for who in ("ours", "trl"):
         runs = [r for r in res["runs"] if r["trainer"] == who]
         s = {"step_s_median": round(statistics.median(x for r in runs for x in r["step_s"][1:] or r["step_s"]), 3)}
+        lens = [x for r in runs for x in r.get("completion_len", [])]
+        s["completion_len_mean"] = round(statistics.fmean(lens), 2) if lens else None
         for g in GAINS:
             ts = [time_to(r["curve"], base + g) for r in runs]
             s[f"time_to_+{g:.2f}_s"] = ts
@@ -186,6 +195,10 @@ def to_markdown(res: dict) -> str:
     for who, name in (("ours", "ours"), ("trl", f"TRL {res['trl_version']}")):
         x = s[who]
         lines.append(f"| {name} | {x['step_s_median']:.3f} | {x['time_to_+0.05_s']} | {x['time_to_+0.10_s']} |")
+    lens = {who: s[who].get("completion_len_mean") for who in ("ours", "trl")}
+    if all(lens.values()):
+        lines += ["", f"Mean sampled completion length (tokens, EOS included; the work per step follows it): "
+                      f"ours {lens['ours']}, TRL {lens['trl']}."]
     r = s["trl_over_ours"]
     lines += ["", f"TRL / ours: per step {r['per_step']}x, to +0.05 {r['time_to_+0.05']}x, "
                   f"to +0.10 {r['time_to_+0.10']}x (None: a mark not reached by every run in the budget).", "",

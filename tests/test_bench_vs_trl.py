@@ -78,9 +78,12 @@ def test_summary_ratios_and_unreached_marks():
     assert s["ours"]["time_to_+0.05_s"] == [2.0] and s["trl"]["time_to_+0.05_s"] == [5.0]
     assert s["trl_over_ours"]["time_to_+0.05"] == 2.5 and s["trl_over_ours"]["per_step"] == 2.5
     assert s["ours"]["time_to_+0.10_s"] == [2.0] and s["trl"]["time_to_+0.10_s"] == [5.0]
+    assert s["ours"]["completion_len_mean"] is None  # not recorded: reported as unknown, not as 0
     res["runs"][1]["curve"] = [{"step": 1, "train_s": 5.0, "accuracy": 0.12}]
+    res["runs"][0]["completion_len"], res["runs"][1]["completion_len"] = [8.0, 11.0], [6.5]
     s = bench.summarise(res)
     assert s["trl"]["time_to_+0.05_s"] == [None] and s["trl_over_ours"]["time_to_+0.05"] is None
+    assert s["ours"]["completion_len_mean"] == 9.5 and s["trl"]["completion_len_mean"] == 6.5
 
 
 @pytest.mark.slow
@@ -91,4 +94,5 @@ def test_target_smoke_run_writes_results(tmp_path):
     assert [r["trainer"] for r in res["runs"]] == ["ours", "trl"]
     for r in res["runs"]:
         assert [c["step"] for c in r["curve"]] == [1, 2] and len(r["step_s"]) == 2
+        assert r["completion_len"] and all(x >= 1.0 for x in r["completion_len"])  # EOS counts: at least 1
     assert "Baseline (warm start)" in (tmp_path / "vs_trl_target.md").read_text()
