@@ -93,9 +93,9 @@ def _direct(y: Tensor, k: int, work: Scratch | None = None) -> tuple[Tensor, Ten
     return t, _cut_of(rows, cols, need, y.shape[0])
 
 
-def _list_band(band: Tensor, vocab: int) -> tuple[Tensor, Tensor]:
-    """(rows, cols) of the True entries of a sparse (n, W) bool mask (W a multiple of 8, columns >= vocab False),
-    row-major (columns ascending within a row).
+def _list_band(band: Tensor) -> tuple[Tensor, Tensor]:
+    """(rows, cols) of the True entries of a sparse (n, W) bool mask, W a multiple of 8, row-major (columns
+    ascending within a row).
 
     The mask is scanned as 64-bit words (eight columns each) and only the non-zero words are expanded to their
     bytes: with a band of a few percent of the row this is several times faster than ``nonzero`` on the bytes.
@@ -155,7 +155,7 @@ def kth_smallest(y: Tensor, k: int, work: Scratch | None = None) -> tuple[Tensor
     inside = torch.le(y, hi2[:, None], out=work.get("inside", n, vocab)).sub_(below)  # lo2 <= y <= hi2
     band = work.get("band", n, -(-vocab // 8) * 8, torch.bool)  # padding columns stay False
     band[:, :vocab].copy_(inside)
-    rows, cols = _list_band(band, vocab)
+    rows, cols = _list_band(band)
     vals = y.reshape(-1)[rows * vocab + cols] if y.is_contiguous() else y[rows, cols]
     count = torch.bincount(rows, minlength=n)
     ok = (c_lo < k) & (c_lo + count >= k)
