@@ -16,12 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("trl")
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("vs_trl", ROOT / "benchmarks" / "vs_trl.py")
+def _load(name: str):
+    """Import benchmarks/<name>.py (a script, not a package module) under its own name."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["vs_trl"] = mod
+    sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def _bench():
+    return _load("vs_trl")
 
 
 def test_no_eos_hook_never_samples_eos_and_restores():
@@ -51,11 +56,7 @@ def test_smoke_round_writes_results(tmp_path):
 
 # ------------------------------------------------------------------------- time to target (vs_trl_target.py)
 def _target_bench():
-    spec = importlib.util.spec_from_file_location("vs_trl_target", ROOT / "benchmarks" / "vs_trl_target.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["vs_trl_target"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return _load("vs_trl_target")
 
 
 def test_time_to_mark_is_the_first_evaluation_at_or_above_it():
