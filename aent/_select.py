@@ -30,7 +30,7 @@ Rows whose bracket misses (the check is exact: below < k <= below + inside) are 
 ``torch.kthvalue`` on the row. Rows with NaN are not supported (their result is unspecified, not an error).
 
 Large temporaries come from a :class:`Scratch` reused across chunks when the caller passes one: a fresh
-multi-megabyte tensor costs a page fault per 4 KiB on first touch, which on CPU is as slow as the pass itself.
+multi-megabyte tensor costs a page fault per 4 KiB on first touch, which on the CPU measured cost twice the pass itself.
 """
 
 from __future__ import annotations
