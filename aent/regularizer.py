@@ -6,7 +6,8 @@ Usage (per micro-batch, then once per global step)::
     out = ctrl.loss(logits=logits, actions=actions, old_logp=old_logp, adv=adv, mask=mask, temperature=T)
     out.loss.backward()                         # out.metrics: policy_loss, entropy, clamped_entropy, ...
     ...
-    ctrl.step_end({"entropy": h, "clamped_entropy": h_clamped})   # token means over the step's updates
+    ctrl.step_end({"entropy": h, "clamped_entropy": h_clamped,   # token means over the step's updates
+                   "sampled_entropy": h_sampled})               # -mean log pi_old (out.metrics["sampled_entropy"])
 
 The loss is  aggregate(w_t * l_t) - lambda * agg_H(H_t)  with l_t the PPO-clip loss (:func:`aent.ppo_clip_loss`),
 w_t the method's token weights / masks, ``aggregate`` the configured ``loss_agg`` mode, and H_t the full entropy
@@ -212,8 +213,10 @@ class EntropyControl:
         """Update the controller(s) once per global step from the step's token-mean entropies.
 
         AEnt is driven by ``stats["clamped_entropy"]``; threshold by ``stats["sampled_entropy"]`` (-mean log
-        pi_old, as Skywork-OR1; ``stats["entropy"]`` when it is not given); sac and pos_reweight by ``stats["entropy"]``; entropic's controller moves per
-        micro-batch in :meth:`loss`, so here it, like the other methods, only counts the step.
+        pi_old, as Skywork-OR1 and TRL; required, with no fallback: a caller with exact entropies, such as the toy's
+        enumeration, passes them under that key explicitly); sac and pos_reweight by ``stats["entropy"]``;
+        entropic's controller moves per micro-batch in :meth:`loss`, so here it, like the other methods, only
+        counts the step.
 
         Args:
             stats: {"entropy": H, "clamped_entropy": H~, "sampled_entropy": -mean log pi_old} token means over
@@ -223,8 +226,6 @@ class EntropyControl:
             {"ent_coef", "pos_weight" (, "pi_alpha")}: the values the next step will use.
         """
         key = {"aent": "clamped_entropy", "threshold": "sampled_entropy"}.get(self.cfg.method, "entropy")
-        if key == "sampled_entropy" and isinstance(stats, dict) and key not in stats:
-            key = "entropy"  # exact entropies (the toy's enumeration) stand in for their sampled estimate
         if not isinstance(stats, dict) or key not in stats:
             raise ValueError(f"step_end needs stats[{key!r}] (token-mean {key} of the step) for method "
                              f"{self.cfg.method}, got keys {sorted(stats) if isinstance(stats, dict) else stats!r}")

@@ -302,10 +302,9 @@ def train(cfg: TrainConfig, *, hooks: Sequence[Hooks] | None = None) -> list[dic
                 if not params_finite(accelerator, run.model):
                     raise FloatingPointError(f"model weights became non-finite at step {step}; the last good "
                                              f"checkpoint is step {saved_at} (lower optim.lr or grad_clip)")
-                if st.stats["updates"] > 0 and all(math.isfinite(st.stats.get(k, math.nan))
-                                                   for k in ("entropy", "clamped_entropy")):
-                    control.step_end({"entropy": st.stats["entropy"],
-                                      "clamped_entropy": st.stats["clamped_entropy"]})
+                signals = ("entropy", "clamped_entropy", "sampled_entropy")  # token means over the updates
+                if st.stats["updates"] > 0 and all(math.isfinite(st.stats.get(k, math.nan)) for k in signals):
+                    control.step_end({k: st.stats[k] for k in signals})
                 state_step = step
             call_hooks(hooks, "after_update", run, st)
             batch = st.batch

@@ -328,7 +328,8 @@ def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Seq
                 parts.append(part)
             st.update({k: sum(p[k] for p in parts) / len(parts) for k in parts[0]})
         for i, ctl in enumerate(controls):
-            ctl.step_end({"entropy": float(h_full[i]), "clamped_entropy": float(h_clamp[i])})
+            ctl.step_end({"entropy": float(h_full[i]), "clamped_entropy": float(h_clamp[i]),
+                          "sampled_entropy": float(h_full[i])})  # exact, in place of -mean log pi_old
         acc_curve.append(acc)
         ent_curve.append(h_full)
         coef_curve.append(coefs)

@@ -115,6 +115,8 @@ def _step_end() -> dict[str, float] | None:
     h = float(w[0]) / float(w[1])
     control: EntropyControl = _state["control"]
     key = "clamped_entropy" if control.cfg.method in _CLAMPED else "entropy"
+    if control.cfg.method == "threshold":
+        key = "sampled_entropy"  # the documented departure: the measured entropy stands in for -mean log pi_old
     return control.step_end({key: h})
 
 

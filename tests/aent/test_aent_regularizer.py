@@ -80,7 +80,7 @@ def test_every_preset_runs_with_finite_loss_and_gradient(name):
     assert math.isfinite(out.loss.item()) and torch.isfinite(x.grad).all()
     assert METRIC_KEYS <= set(out.metrics)
     assert all(math.isfinite(v) for v in out.metrics.values())
-    nxt = ctrl.step_end({"entropy": out.metrics["entropy"], "clamped_entropy": out.metrics["clamped_entropy"]})
+    nxt = ctrl.step_end({k: out.metrics[k] for k in ("entropy", "clamped_entropy", "sampled_entropy")})
     assert {"ent_coef", "pos_weight"} <= set(nxt)
 
 
@@ -133,7 +133,7 @@ def test_resume_equals_uninterrupted(hs, name):
         out = []
         for h in seq:
             out.append(ctrl.loss(**kw).metrics)
-            out.append(ctrl.step_end({"entropy": h, "clamped_entropy": h}))
+            out.append(ctrl.step_end({"entropy": h, "clamped_entropy": h, "sampled_entropy": h}))
         return out
 
     straight = run(EntropyControl(cfg), hs)
@@ -219,6 +219,9 @@ def test_threshold_is_driven_by_minus_mean_old_logp_and_preset_is_skyworks():
     assert ctrl.step_end({"entropy": 1.0, "clamped_entropy": 1.0, "sampled_entropy": 0.1})["ent_coef"] == \
         pytest.approx(1e-4)
     assert ctrl.step_end({"entropy": 0.1, "clamped_entropy": 0.1, "sampled_entropy": 1.0})["ent_coef"] == 0.0
+    # no silent fallback to the policy's own entropy: the driving signal must be given
+    with pytest.raises(ValueError, match="sampled_entropy"):
+        ctrl.step_end({"entropy": 0.1, "clamped_entropy": 0.1})
 
 
 @pytest.mark.parametrize("agg", ["token-mean", "loss_agg"])

@@ -282,6 +282,23 @@ def test_every_entropy_method_trains(tmp_path, method):
         assert r["ent_coef"] == 0
 
 
+def test_native_threshold_controller_sees_minus_mean_old_logp(tmp_path, monkeypatch):
+    """The Skywork-OR1 / TRL threshold rule is driven by -mean log pi_old of the step, not by the policy entropy."""
+    seen = []
+    original = aent.ThresholdCoef.next_state
+
+    def spy(self, state, entropy):
+        seen.append(entropy)
+        return original(self, state, entropy)
+
+    monkeypatch.setattr(aent.ThresholdCoef, "next_state", spy)
+    got = train(tiny(tmp_path, "entropy.method=threshold", "max_steps=2"))
+    assert len(seen) == 2
+    for value, row in zip(seen, got):
+        assert value == row["sampled_entropy"]
+        assert abs(row["sampled_entropy"] - row["entropy"]) > 1e-4  # the two signals differ, so the test can tell
+
+
 def test_nan_loss_skips_the_update_with_a_warning(tmp_path, monkeypatch):
     original = aent.EntropyControl.loss
     calls = {"n": 0}
