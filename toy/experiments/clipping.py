@@ -169,6 +169,11 @@ def simulate_clipping(cfg, show_progress: bool = True) -> dict:
             **{s: _train_setting(cfg, s, show_progress) for s in SETTINGS}}
 
 
+def _p(p: float) -> str:
+    """A p-value for the text; 0.0 (below the smallest float) is shown as < 1e-300."""
+    return "< 1e-300" if p == 0 else f"= {p:.2g}"
+
+
 def claim_status(test: dict, delta: float, p_adjusted: float, alpha: float = ALPHA) -> str:
     """Verdict of "the effect exceeds delta" from a t test of the effect in the claimed direction (module rule)."""
     if p_adjusted < alpha and test["mean"] > delta:
@@ -211,8 +216,8 @@ def judge_clipping(mech: dict, clip: dict, eps: float, epochs: int) -> list[dict
             text = (f"Per update (first order, second PPO epoch, eps={eps:g}), removing the {where} updates changes "
                     f"the entropy change by {sign * t['mean']:+.2e} nats on average over {t['n']} states (95% CI "
                     f"[{min(sign * t['ci_low'], sign * t['ci_high']):+.2e}, "
-                    f"{max(sign * t['ci_low'], sign * t['ci_high']):+.2e}], t test p = {t['p']:.2g}, "
-                    f"Holm-adjusted p = {adjusted[key]:.2g}; claimed sign {'+' if sign > 0 else '-'}).")
+                    f"{max(sign * t['ci_low'], sign * t['ci_high']):+.2e}], t test p {_p(t['p'])}, "
+                    f"Holm-adjusted p {_p(adjusted[key])}; claimed sign {'+' if sign > 0 else '-'}).")
         else:
             label = f"{setting.replace('_', '-')} rewards, over training"
             t, delta = tests[key]
@@ -220,8 +225,8 @@ def judge_clipping(mech: dict, clip: dict, eps: float, epochs: int) -> list[dict
             n_steps = len(s["steps"]) - 1
             text = (f"{s['label'][0].upper() + s['label'][1:]}; {n_steps} PPO steps, {epochs} epochs, eps={eps:g}, {t['n']} paired "
                     f"seeds {s['seeds'][0]}..{s['seeds'][1]}: entropy averaged over training, {a} minus {b} = "
-                    f"{t['mean']:+.4f} nats (95% CI [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}], paired t p = "
-                    f"{t['p']:.2g}, Holm-adjusted p = {adjusted[key]:.2g}; smallest effect of interest "
+                    f"{t['mean']:+.4f} nats (95% CI [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}], paired t p "
+                    f"{_p(t['p'])}, Holm-adjusted p {_p(adjusted[key])}; smallest effect of interest "
                     f"{delta:.3f}); final entropy {a} {arms[a]['final_entropy_mean']:.3f} vs {b} "
                     f"{arms[b]['final_entropy_mean']:.3f} nats (start {s['initial_entropy_mean']:.3f}).")
         out.append(verdict(f"[{label}] {claim}", claim_status(t, delta, adjusted[key]), text))
