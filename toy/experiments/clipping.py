@@ -54,7 +54,7 @@ from toy.experiments.paired_t import holm, t_test
 from toy.train import TrainConfig, train_bandit
 
 __all__ = ["ALPHA", "ARM_COLORS", "CLAIMS", "SETTINGS", "CoinFlipRewards", "claim_status", "judge_clipping",
-           "mechanism", "min_effect", "simulate_clipping"]
+           "mechanism", "min_effect", "plot_setting", "simulate_clipping"]
 
 ALPHA = 0.05
 NO_CLIP_HIGH = 1e6  # eps_high this large never clips
