@@ -138,13 +138,15 @@ def _train_setting(cfg, setting: str, show_progress: bool) -> dict:
     return out
 
 
-def mechanism(cfg, gen: torch.Generator) -> dict:
+def mechanism(cfg) -> dict:
     """Per update: first-order entropy effect of the updates that clip-low / clip-high remove, second PPO epoch.
 
     Per state: G tokens from pi_old, GRPO advantages of coin-flip rewards, one unclipped epoch (so that ratios
     leave 1), then the second epoch's update split by toy.dynamics.ppo_token_step. Removing an update dz_removed
-    changes the entropy change by -(-Cov(log pi, dz_removed)) to first order.
+    changes the entropy change by -(-Cov(log pi, dz_removed)) to first order. The states are drawn from
+    ``clip_seed0`` (fresh states, not those of the earlier study, which drew them from ``seed``).
     """
+    gen = torch.Generator().manual_seed(cfg.clip_seed0)
     n_tok, eps = 16, cfg.clip_eps
     low_eff, high_eff = [], []
     for _ in range(cfg.n_states // 4):

@@ -149,7 +149,7 @@ def simulate(cfg: DynamicsConfig, show_progress: bool = True) -> dict:
     """All three measurements; returns the ``results`` block of dynamics.json."""
     gen = torch.Generator().manual_seed(cfg.seed)
     return {"first_order": _first_order(cfg, gen), "signs": _signs(cfg, gen),
-            "clip_mechanism": mechanism(cfg, gen), "clipping": simulate_clipping(cfg, show_progress)}
+            "clip_mechanism": mechanism(cfg), "clipping": simulate_clipping(cfg, show_progress)}
 
 
 def judge(cfg: DynamicsConfig, results: dict) -> list[dict]:
