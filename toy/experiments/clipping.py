@@ -199,6 +199,27 @@ def _claim_tests(mech: dict, clip: dict) -> dict:
     return out
 
 
+def _per_update_text(key: str, t: dict, p_adj: float, eps: float) -> str:
+    """The sentence of a per-update claim, in the sign of the measured effect (t is of the claimed direction)."""
+    sign = 1 if key == "per_update_low" else -1
+    lo, hi = sorted((sign * t["ci_low"], sign * t["ci_high"]))
+    return (f"Per update (first order, second PPO epoch, eps={eps:g}), removing the "
+            f"{'clip-low' if sign > 0 else 'clip-high'} updates changes the entropy change by {sign * t['mean']:+.2e} "
+            f"nats on average over {t['n']} states (95% CI [{lo:+.2e}, {hi:+.2e}], t test p {_p(t['p'])}, "
+            f"Holm-adjusted p {_p(p_adj)}; claimed sign {'+' if sign > 0 else '-'}).")
+
+
+def _training_text(s: dict, a: str, b: str, t: dict, p_adj: float, delta: float, eps: float, epochs: int) -> str:
+    """The sentence of a training claim a - b > delta in setting block ``s``."""
+    arms, label = s["arms"], s["label"][0].upper() + s["label"][1:]
+    return (f"{label}; {len(s['steps']) - 1} PPO steps, {epochs} epochs, eps={eps:g}, {t['n']} paired seeds "
+            f"{s['seeds'][0]}..{s['seeds'][1]}: entropy averaged over training, {a} minus {b} = {t['mean']:+.4f} nats "
+            f"(95% CI [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}], paired t p {_p(t['p'])}, Holm-adjusted p "
+            f"{_p(p_adj)}; smallest effect of interest {delta:.3f}); final entropy {a} "
+            f"{arms[a]['final_entropy_mean']:.3f} vs {b} {arms[b]['final_entropy_mean']:.3f} nats (start "
+            f"{s['initial_entropy_mean']:.3f}).")
+
+
 def judge_clipping(mech: dict, clip: dict, eps: float, epochs: int) -> list[dict]:
     """Verdicts of the clip claims, Holm-adjusted as one family; every claim names its setting."""
     tests = _claim_tests(mech, clip)
@@ -206,31 +227,14 @@ def judge_clipping(mech: dict, clip: dict, eps: float, epochs: int) -> list[dict
     adjusted = dict(zip(keys, holm([tests[k][0]["p"] for k in keys])))
     out = []
     for key, setting, a, b, claim in CLAIMS:
-        if setting is None:
-            label = "per update"
-            if tests[key] is None:
-                out.append(verdict(f"[{label}] {claim}", "inconclusive", f"Too few states with clipped tokens "
-                                   f"({len(mech['clip_low_effect'])} / {len(mech['clip_high_effect'])}) to test."))
-                continue
-            t, delta = tests[key]
-            sign = 1 if key == "per_update_low" else -1
-            where = "clip-low" if sign > 0 else "clip-high"
-            text = (f"Per update (first order, second PPO epoch, eps={eps:g}), removing the {where} updates changes "
-                    f"the entropy change by {sign * t['mean']:+.2e} nats on average over {t['n']} states (95% CI "
-                    f"[{min(sign * t['ci_low'], sign * t['ci_high']):+.2e}, "
-                    f"{max(sign * t['ci_low'], sign * t['ci_high']):+.2e}], t test p {_p(t['p'])}, "
-                    f"Holm-adjusted p {_p(adjusted[key])}; claimed sign {'+' if sign > 0 else '-'}).")
-        else:
-            label = f"{setting.replace('_', '-')} rewards, over training"
-            t, delta = tests[key]
-            arms, s = clip[setting]["arms"], clip[setting]
-            n_steps = len(s["steps"]) - 1
-            text = (f"{s['label'][0].upper() + s['label'][1:]}; {n_steps} PPO steps, {epochs} epochs, eps={eps:g}, {t['n']} paired "
-                    f"seeds {s['seeds'][0]}..{s['seeds'][1]}: entropy averaged over training, {a} minus {b} = "
-                    f"{t['mean']:+.4f} nats (95% CI [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}], paired t p "
-                    f"{_p(t['p'])}, Holm-adjusted p {_p(adjusted[key])}; smallest effect of interest "
-                    f"{delta:.3f}); final entropy {a} {arms[a]['final_entropy_mean']:.3f} vs {b} "
-                    f"{arms[b]['final_entropy_mean']:.3f} nats (start {s['initial_entropy_mean']:.3f}).")
+        label = "per update" if setting is None else f"{setting.replace('_', '-')} rewards, over training"
+        if tests[key] is None:
+            out.append(verdict(f"[{label}] {claim}", "inconclusive", f"Too few states with clipped tokens "
+                               f"({len(mech['clip_low_effect'])} / {len(mech['clip_high_effect'])}) to test."))
+            continue
+        t, delta = tests[key]
+        text = (_per_update_text(key, t, adjusted[key], eps) if setting is None else
+                _training_text(clip[setting], a, b, t, adjusted[key], delta, eps, epochs))
         out.append(verdict(f"[{label}] {claim}", claim_status(t, delta, adjusted[key]), text))
     return out
 
