@@ -16,7 +16,8 @@ then has first-order entropy change -lr A s(a) with the *entropy sensitivity*
 E_pi[g] >= 0, s(mode) >= 0, and s(a) < 0 whenever pi(a) < e^-H. Hence positive-advantage updates on likely
 tokens lower the entropy, and on rare tokens raise it. Clipping removes token updates: removing a rare token's
 negative-advantage update (clip-low) raises the entropy, removing its positive-advantage update (clip-high) lowers
-it (docs/toy/theory.md, claim 5).
+it, per update and to first order (docs/toy/theory.md, claim 5). Where the entropy ends over many steps is a
+separate, empirical question (toy.experiments.clipping).
 
 Functions act on the last axis: logits of shape (..., A) are independent softmax states. All float64.
 Tree version: :func:`trajectory_entropy_change` gives -Cov_{y~P}(log P(y), d log P(y)) for tabular tree logits.

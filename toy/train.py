@@ -263,7 +263,7 @@ def _check_rows(cfg: TrainConfig, rewards: Tensor, row_seeds, entropy_cfgs, logi
 
 def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Sequence[int] | None = None,
                  entropy_cfgs: Sequence[EntropyConfig] | None = None, logits0: Tensor | None = None,
-                 progress=None) -> BanditRun:
+                 progress=None, sample_rewards=None) -> BanditRun:
     """Train R softmax policies on their reward rows with cfg's estimator and per-row entropy controls.
 
     Args:
@@ -274,6 +274,9 @@ def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Seq
         entropy_cfgs: (R,) one aent.EntropyConfig per run; default ``cfg.entropy`` for every run.
         logits0: (R, |A|) initial logits; default :func:`init_logits`.
         progress: optional callable(n) called after each step (a tqdm bar's ``update``).
+        sample_rewards: optional callable(step, actions) -> (R, G) rewards of the step's sampled arms, used
+            instead of looking them up in ``rewards`` (sampled estimators only): per-sample random rewards such
+            as toy.experiments.clipping.CoinFlipRewards. ``rewards`` then serves for the success probability only.
 
     Returns:
         A :class:`BanditRun` (per-step metrics, per-run success-probability, entropy and coefficient curves).
@@ -282,6 +285,8 @@ def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Seq
     if rewards.dim() != 2 or rewards.shape[1] < 2:
         raise ValueError(f"rewards must have shape (R, n_arms >= 2), got {tuple(rewards.shape)}")
     row_seeds, ecfgs = _check_rows(cfg, rewards, row_seeds, entropy_cfgs, logits0)
+    if sample_rewards is not None and cfg.estimator == "exact":
+        raise ValueError("sample_rewards needs a sampled estimator; estimator='exact' uses the reward table")
     optimal = (rewards >= rewards.max(dim=1, keepdim=True).values).float()
     z0 = init_logits(cfg, rewards, row_seeds) if logits0 is None else logits0.detach().float().clone()
     z = z0.requires_grad_(True)
@@ -311,7 +316,7 @@ def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Seq
                     actions = inverse_cdf(probs, u)
                 else:
                     actions = torch.multinomial(probs, cfg.group_size, replacement=True, generator=gen)
-                r = rewards.gather(1, actions)
+                r = rewards.gather(1, actions) if sample_rewards is None else sample_rewards(step, actions)
                 adv = _advantages(r, cfg.estimator)
                 old_logp = probs.gather(1, actions).log()
             t1 = time.perf_counter()

@@ -28,7 +28,8 @@
 # 2. predict the sign of the entropy change of a policy-gradient update from the advantage sign and the
 #    token's probability (positive advantages on likely tokens lower entropy; on rare tokens they raise it);
 # 3. explain the finding of arXiv 2511.05993 / 2509.26114 that **clip-low raises entropy and clip-high lowers
-#    it**, and reproduce it with the PPO loss of `aent` under purely random rewards.
+#    it**, reproduce it per update with the PPO loss of `aent` under purely random rewards, and say when it holds
+#    over a whole training run.
 #
 # **APIs used:** `toy.dynamics` (`predicted_entropy_change`, `exact_entropy_change`, `second_order_bound`,
 # `entropy_sensitivity`, `token_step`, `ppo_token_step`), `aent` (`entropy`, `ppo_clip_loss`,
@@ -278,6 +279,15 @@ fig.savefig(OUT / "clip_low_high.png", dpi=100)
 # DAPO's clip-higher ($\epsilon_\text{high} = 0.28$) makes clip-high rarer and so raises entropy relative to
 # the symmetric setting; tightening clip-low does the same more strongly. Both are available in every method
 # of this project through `EntropyConfig(eps_low=..., eps_high=...)` (preset `"clip_higher"`).
+#
+# **Per update and over training.** Everything above is one batch: several epochs on one set of samples. Over a
+# whole run, with new samples every step, the toy's `dynamics` experiment (`python -m toy dynamics --out DIR`)
+# trains 60 PPO steps with no clipping, clip-low only and clip-high only. With random rewards in the sense of the
+# claim, a fresh coin flip for every sample, clip-low only keeps about one nat more entropy than clip-high only, and
+# each clip moves the entropy away from no clipping in its direction. With a learnable reward (a fixed coin-flip
+# table per run, so half the arms really are better and the policy learns them) the rewarded tokens become the
+# likely ones, as in exercise 4 below, and clip-high only ends up keeping slightly *more* entropy than clip-low
+# only ([toy results](../docs/toy/results.md#entropy-dynamics-claim-5)).
 #
 # ## Exercises
 #

@@ -92,6 +92,12 @@ def test_dynamics_smoke(tmp_path):
     first = doc["results"]["first_order"]
     assert set(first) == {"exact_pg", "token"}
     assert all(r["bound_holds_frac"] == 1.0 for rows in first.values() for r in rows)
+    clip = doc["results"]["clipping"]
+    assert {"coin_flip", "learnable"} <= set(clip)
+    assert all(set(clip[s]["arms"]) == {"no_clip", "clip_low", "clip_high", "both"} for s in ("coin_flip", "learnable"))
+    labelled = [v["claim"] for v in doc["verdicts"] if "clip" in v["claim"]]
+    assert len(labelled) == 8 and all(c.startswith(("[per update]", "[coin-flip rewards", "[learnable rewards"))
+                                      for c in labelled), "every clip verdict names its setting"
 
 
 def test_explicit_option_beats_smoke(tmp_path):

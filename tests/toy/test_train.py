@@ -223,10 +223,3 @@ def test_common_random_numbers_share_the_sample_stream_per_seed():
     indep = train_bandit(cfg.replace(common_random_numbers=False), rewards=rewards, row_seeds=[7, 7, 7],
                          entropy_cfgs=[none, none, bonus])
     assert not torch.equal(indep.accuracy[:, 0], indep.accuracy[:, 1])
-
-
-def test_runs_for_power_formula():
-    from toy.experiments.dynamics import _runs_for_power
-
-    # sd = se * sqrt(n) = 0.1 * 10 = 1; d = 0.5: n = ((1.96 + 0.8416) * 1 / 0.5)^2 = 31.4 -> 32
-    assert _runs_for_power({"se": 0.1, "n": 100, "mean": -0.5}) == 32
