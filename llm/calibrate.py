@@ -4,11 +4,12 @@ The policy is built exactly as ``aent train`` builds it (:func:`llm.policy.build
 ``model.path`` or built locally and warm-started), and the batch is the trainer's step-1 rollout (same prompts,
 per-row uniforms, temperature, top-p, group size and rewards: :func:`llm.train.rollout`). On that batch:
 
-- **never-used share u**: a token id is *effectively never used* when the starting policy, sampling as in
-  training for the whole planned run, would draw it less than once in expectation: S * sum_s pi_s(a) < 1, with
-  pi_s = softmax(z_s / T) at every valid response position s of the batch (one step's batch, so the sum is one
-  step's expected draws) and S the planned number of global steps. Such a token gets no sample, hence no policy
-  gradient of its own, in the run; a bonus that spends entropy on it explores nothing the policy would emit.
+- **never-used share u**: a token id is *effectively never used* when it was not drawn in the batch and the
+  starting policy, sampling as in training for the whole planned run, would draw it less than once in
+  expectation: S * sum_s pi_s(a) < 1, with pi_s = softmax(z_s / T) at every valid response position s of the batch
+  (one step's batch, so the sum is one step's expected draws) and S the planned number of global steps. Such a
+  token gets no sample, hence no policy gradient of its own, in the run; a bonus that spends entropy on it
+  explores nothing the policy would emit. A token drawn in the batch counts as used whatever its mass (so u < 1).
   (With top_p < 1 the sampler never draws outside the nucleus; the rule uses the untruncated softmax.)
 - **H0**: token-mean clamped entropy (:func:`aent.clamped_entropy`) at the candidate p over the response tokens,
   at the rollout temperature;
@@ -99,20 +100,24 @@ def token_mass(model, batch: dict, *, temperature: float = 1.0, batch_size: int 
     return mass, ent_sum / max(tokens, 1), tokens
 
 
-def unused_share(mass: torch.Tensor, steps: int, draws: float = 1.0) -> float:
-    """Share of token ids with fewer than ``draws`` expected draws over ``steps`` batches like this one.
+def unused_share(mass: torch.Tensor, steps: int, draws: float = 1.0, drawn: torch.Tensor | None = None) -> float:
+    """Share of token ids not drawn in the batch and with fewer than ``draws`` expected draws over ``steps`` batches.
 
     Args:
         mass: (V,) expected draws of each id in one batch (:func:`token_mass`).
         steps: planned global steps S (>= 1).
         draws: the threshold (1: less than one expected draw in the whole run).
+        drawn: ids sampled in the batch (any shape, long), which count as used; None: none.
 
     Returns:
-        |{a : S * mass[a] < draws}| / V.
+        |{a not in drawn : S * mass[a] < draws}| / V.
     """
     check(is_int(steps) and steps >= 1, "steps", "an int >= 1", steps, prefix="unused_share: ")
     check(is_num(draws) and draws > 0, "draws", "> 0", draws, prefix="unused_share: ")
-    return float((mass.double() * steps < draws).double().mean())
+    never = mass.double() * steps < draws  # (V,)
+    if drawn is not None:
+        never[drawn.reshape(-1).long().cpu()] = False
+    return float(never.double().mean())
 
 
 def _rows(batch: dict, rows: torch.Tensor, model) -> dict:
@@ -196,7 +201,7 @@ def measure(model, batch: dict, adv: torch.Tensor, *, steps: int, group_size: in
     """
     mass, h_full, tokens = token_mass(model, batch, temperature=temperature, batch_size=batch_size,
                                       chunk_size=entropy_cfg.chunk_size)
-    u = unused_share(mass, steps, draws)
+    u = unused_share(mass, steps, draws, drawn=batch["completion_ids"][batch["completion_mask"].bool()])
     p = clamp_rule(u, reference) if clamp_p is None else clamp_p
     zero = aent.zero_adv_frac(adv, group_size)
     g = grad_norms(model, batch, adv, entropy_cfg=entropy_cfg, clamp_p=p, temperature=temperature,
