@@ -15,7 +15,7 @@ gradient-norm ratio and u the share of the vocabulary the policy effectively nev
   run that it takes in the reference when the clamped entropy sits a whole band_low below the band (fully
   collapsed), f_ref = (coef_max_ref - coef_min_ref) / (beta_ref * band_low_ref * S_ref);
 - **warmup** = round(S * warmup_ref / S_ref);
-- **p** = u + q_ref (1 - u), rounded up to 3 decimals, with q_ref = (p_ref - u_ref) / (1 - u_ref) the share of the
+- **p** = u + q_ref (1 - u), rounded up to 4 decimals, with q_ref = (p_ref - u_ref) / (1 - u_ref) the share of the
   usable vocabulary the reference removes: every never-used token is removed and then the reference's share of
   the tokens the policy could still emit, so p >= u always.
 
@@ -209,7 +209,10 @@ def _fmt(v: float | int | str) -> str:
 
 
 def clamp_rule(unused_share: float, reference: Reference = QWEN_MATH) -> float:
-    """p = u + q_ref (1 - u), rounded up to 3 decimals and at most 0.999 (so p >= u and the kept set is non-empty).
+    """p = u + q_ref (1 - u), rounded up to 4 decimals and at most 0.9999 (so p >= u and the kept set is non-empty).
+
+    Four decimals resolve a kept set of a few tokens in a vocabulary of thousands (the tiny config keeps about 11 of
+    4,096 ids); coarser rounding would move the kept count by a large share.
 
     Args:
         unused_share: u, the measured never-used share, in [0, 1).
@@ -218,7 +221,7 @@ def clamp_rule(unused_share: float, reference: Reference = QWEN_MATH) -> float:
     check(is_num(unused_share) and 0 <= unused_share < 1, "unused_share", "in [0, 1)", unused_share,
           prefix="clamp_rule: ")
     p = unused_share + reference.usable_clamp * (1.0 - unused_share)
-    return min(0.999, math.ceil(round(p * 1000, 6)) / 1000)
+    return min(0.9999, math.ceil(round(p * 10_000, 6)) / 10_000)
 
 
 def propose(m: Measurements, steps: int, *, reference: Reference = QWEN_MATH) -> Proposal:
@@ -260,7 +263,7 @@ def propose(m: Measurements, steps: int, *, reference: Reference = QWEN_MATH) ->
         ("warmup", f"S = {steps}", f"round(S x {ref.warmup_frac:.4g}) (= {ref.warmup} / {ref.steps})"),
         ("clamp_p", f"u = {m.unused_share:.4g} never used"
          + ("" if m.clamp_p == p_rule else f"; p fixed by the user (rule: {p_rule:g})"),
-         f"u + {ref.usable_clamp:.4g} (1 - u), rounded up to 3 decimals"),
+         f"u + {ref.usable_clamp:.4g} (1 - u), rounded up to 4 decimals"),
     )
     warnings = []
     if m.clamp_p < m.unused_share:

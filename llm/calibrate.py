@@ -296,8 +296,8 @@ def format_report(cal: Calibration) -> str:
              "measured on the starting policy:",
              f"  clamped entropy H0 at p = {m.clamp_p:g}: {m.clamped_entropy:.4f} nats (full entropy "
              f"{m.entropy:.4f})" if m.entropy is not None else f"  H0 = {m.clamped_entropy:.4f}",
-             f"  never-used share u: {m.unused_share:.4f} ({round(m.unused_share * v)} of {v} ids expected to be "
-             f"drawn less than once in {cal.steps} steps)",
+             f"  never-used share u: {m.unused_share:.4f} ({round(m.unused_share * v)} of {v} ids: not drawn in the "
+             f"batch, expected draws over {cal.steps} steps < 1)",
              f"  |grad L_PG| = {m.pg_grad_norm:.4g} (all-equal groups: {m.zero_adv_frac or 0:.0%}), "
              f"|grad H~| = {m.ent_grad_norm:.4g}, r = {m.grad_ratio:.4g}", "",
              f"proposed (proportions of {pr.reference}; see docs/calibrate.md):"]
