@@ -132,6 +132,10 @@ class Measurements:
     """Valid response tokens in the batch (reported only)."""
     vocab_size: int | None = None
     """V (reported only)."""
+    batches: int = 1
+    """Rollout batches measured (each one step's batch; norms are means over them)."""
+    grad_ratio_range: tuple[float, float] | None = None
+    """(min, max) of the per-batch ratios pg / ent (reported only)."""
 
     def __post_init__(self) -> None:
         def _check(ok: bool, name: str, allowed: str) -> None:

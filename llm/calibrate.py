@@ -180,13 +180,19 @@ def grad_norms(model, batch: dict, adv: torch.Tensor, *, entropy_cfg: aent.Entro
     return GradNorms(pg_grad_norm=norms[0], ent_grad_norm=norms[1], clamped_entropy=h_sum / max(n_tokens, 1.0))
 
 
-def measure(model, batch: dict, adv: torch.Tensor, *, steps: int, group_size: int,
-            entropy_cfg: aent.EntropyConfig, temperature: float = 1.0, clamp_p: float | None = None,
-            reference: Reference = QWEN_MATH, batch_size: int | None = None, draws: float = 1.0) -> Measurements:
-    """The :class:`aent.calibration.Measurements` of a model on a rollout batch (rules: module docstring).
+def measure(model, batch: dict | list[dict], adv: torch.Tensor | list[torch.Tensor], *, steps: int,
+            group_size: int, entropy_cfg: aent.EntropyConfig, temperature: float = 1.0,
+            clamp_p: float | None = None, reference: Reference = QWEN_MATH, batch_size: int | None = None,
+            draws: float = 1.0) -> Measurements:
+    """The :class:`aent.calibration.Measurements` of a model on rollout batches (rules: module docstring).
+
+    With several batches (each one step's batch of the starting policy), the expected draws per step are the
+    mean over batches, the entropies token means over all of them, and each gradient norm the mean of the
+    per-batch norms (each batch is one update's worth, the scale the trainer's first update sees).
 
     Args:
-        model, batch, adv: the starting policy, its rollout batch and the group advantages (N,).
+        model: the starting policy.
+        batch, adv: one rollout batch and its group advantages (N,), or lists of them.
         steps: planned global steps (the never-used rule counts draws over the run).
         group_size: G (for the share of all-equal groups).
         entropy_cfg: the run's entropy config.
@@ -197,26 +203,39 @@ def measure(model, batch: dict, adv: torch.Tensor, *, steps: int, group_size: in
         draws: never-used threshold in expected draws over the run.
 
     Raises:
-        ValueError: every group has all-equal rewards (no policy gradient).
+        ValueError: every group of every batch has all-equal rewards (no policy gradient).
     """
-    mass, h_full, tokens = token_mass(model, batch, temperature=temperature, batch_size=batch_size,
-                                      chunk_size=entropy_cfg.chunk_size)
-    u = unused_share(mass, steps, draws, drawn=batch["completion_ids"][batch["completion_mask"].bool()])
+    batches, advs = (list(batch), list(adv)) if isinstance(batch, list | tuple) else ([batch], [adv])
+    if not batches or len(batches) != len(advs):
+        raise ValueError(f"measure: {len(batches)} batches and {len(advs)} advantage tensors; pass one of each")
+    mass, h_sum, tokens = 0.0, 0.0, 0
+    for b in batches:
+        m_b, h_b, t_b = token_mass(model, b, temperature=temperature, batch_size=batch_size,
+                                   chunk_size=entropy_cfg.chunk_size)
+        mass, h_sum, tokens = mass + m_b / len(batches), h_sum + h_b * t_b, tokens + t_b
+    drawn = torch.cat([b["completion_ids"][b["completion_mask"].bool()] for b in batches])
+    u = unused_share(mass, steps, draws, drawn=drawn)
     p = clamp_rule(u, reference) if clamp_p is None else clamp_p
-    zero = aent.zero_adv_frac(adv, group_size)
-    g = grad_norms(model, batch, adv, entropy_cfg=entropy_cfg, clamp_p=p, temperature=temperature,
-                   batch_size=batch_size)
-    if not g.pg_grad_norm > 0:
-        raise ValueError(f"every one of the batch's {adv.numel() // group_size} groups has all-equal rewards "
-                         f"(zero_adv_frac = {zero:g}), so the policy gradient is 0 and lambda0 cannot be scaled "
-                         "to it; raise rollout.prompts_per_step or rollout.group_size, or change seed")
-    return Measurements(clamped_entropy=g.clamped_entropy, clamp_p=p, pg_grad_norm=g.pg_grad_norm,
-                        ent_grad_norm=g.ent_grad_norm, unused_share=u, entropy=h_full, zero_adv_frac=zero,
-                        tokens=tokens, vocab_size=int(mass.numel()))
+    zero = sum(aent.zero_adv_frac(a, group_size) for a in advs) / len(advs)
+    gs = [grad_norms(model, b, a, entropy_cfg=entropy_cfg, clamp_p=p, temperature=temperature,
+                     batch_size=batch_size) for b, a in zip(batches, advs)]
+    pg, ent = sum(g.pg_grad_norm for g in gs) / len(gs), sum(g.ent_grad_norm for g in gs) / len(gs)
+    if not pg > 0:
+        raise ValueError(f"every group of the {len(batches)} batch(es) has all-equal rewards (zero_adv_frac = "
+                         f"{zero:g}), so the policy gradient is 0 and lambda0 cannot be scaled to it; raise "
+                         "rollout.prompts_per_step or rollout.group_size, or change seed")
+    h0 = sum(g.clamped_entropy * int(b["completion_mask"].sum()) for g, b in zip(gs, batches)) / max(tokens, 1)
+    ratios = [g.pg_grad_norm / g.ent_grad_norm for g in gs]
+    return Measurements(clamped_entropy=h0, clamp_p=p, pg_grad_norm=pg, ent_grad_norm=ent, unused_share=u,
+                        entropy=h_sum / max(tokens, 1), zero_adv_frac=zero, tokens=tokens,
+                        vocab_size=int(mass.numel()), batches=len(batches),
+                        grad_ratio_range=(min(ratios), max(ratios)))
 
 
-def starting_batch(cfg, model, tokenizer, train_set: list, reward_fn, autocast=None) -> tuple[dict, torch.Tensor]:
-    """The trainer's step-1 rollout batch (same prompts, seeds and sampler) with rewards; returns (batch, adv)."""
+def starting_batch(cfg, model, tokenizer, train_set: list, reward_fn, autocast=None,
+                   step: int = 1) -> tuple[dict, torch.Tensor]:
+    """The trainer's rollout batch of global step ``step`` (same prompts, seeds and sampler) from this model, with
+    rewards; returns (batch, adv)."""
     import contextlib
 
     from llm.problems import score
@@ -224,12 +243,12 @@ def starting_batch(cfg, model, tokenizer, train_set: list, reward_fn, autocast=N
     from llm.update import mix_seed
 
     P, G = cfg.rollout.prompts_per_step, cfg.rollout.group_size
-    problems = [train_set[i] for i in step_prompts(cfg.seed, 1, len(train_set), P)]
+    problems = [train_set[i] for i in step_prompts(cfg.seed, step, len(train_set), P)]
     with autocast or contextlib.nullcontext():
-        batch = rollout(cfg, model, tokenizer, problems, [mix_seed(cfg.seed, 1, j, 3) for j in range(P)])
+        batch = rollout(cfg, model, tokenizer, problems, [mix_seed(cfg.seed, step, j, 3) for j in range(P)])
     texts = batch.pop("texts")
-    batch["reward"] = torch.tensor(score(reward_fn, cfg.reward, texts, [p for p in problems for _ in range(G)], 1),
-                                   dtype=torch.float32)  # (N,)
+    batch["reward"] = torch.tensor(score(reward_fn, cfg.reward, texts, [p for p in problems for _ in range(G)],
+                                         step), dtype=torch.float32)  # (N,)
     return batch, aent.group_advantages(batch["reward"], G, scale=cfg.adv_scale)
 
 
@@ -247,14 +266,15 @@ def machine(device: str = "cpu") -> str:
     return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, {device}"
 
 
-def calibrate(cfg, *, steps: int | None = None, clamp_p: float | None = None, config_name: str = "",
-              reference: Reference = QWEN_MATH) -> Calibration:
+def calibrate(cfg, *, steps: int | None = None, clamp_p: float | None = None, batches: int = 1,
+              config_name: str = "", reference: Reference = QWEN_MATH) -> Calibration:
     """Build the starting policy as ``aent train`` does, measure it on step 1's batch and propose the constants.
 
     Args:
         cfg: a ``llm.config.TrainConfig``.
         steps: planned global steps; None: ``cfg.max_steps``.
         clamp_p: candidate p in [0, 1); None: the rule's p.
+        batches: measure on the batches of steps 1..batches, all sampled from the starting policy (>= 1).
         config_name: how the report names the config.
         reference: the published setting whose proportions are kept.
     """
@@ -268,20 +288,26 @@ def calibrate(cfg, *, steps: int | None = None, clamp_p: float | None = None, co
     steps = cfg.max_steps if steps is None else steps
     check(is_int(steps) and steps >= 1, "--steps", "an int >= 1", steps)
     check(clamp_p is None or is_num(clamp_p) and 0 <= clamp_p < 1, "--p", "in [0, 1)", clamp_p)
+    check(is_int(batches) and batches >= 1, "--batches", "an int >= 1", batches)
     t0 = time.perf_counter()
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     set_seed(cfg.seed)
     train_set, _ = load_problems(cfg)
     model, tokenizer = build_policy(cfg.model, cfg.data, train_set, cache_dir=cfg.cache_dir, progress=cfg.progress)
     model = model.to(accelerator.device)
-    batch, adv = starting_batch(cfg, model, tokenizer, train_set, make_reward_fn(cfg.reward), accelerator.autocast())
+    reward_fn = make_reward_fn(cfg.reward)
+    rolled = [starting_batch(cfg, model, tokenizer, train_set, reward_fn, accelerator.autocast(), step=k)
+              for k in range(1, batches + 1)]
     with accelerator.autocast():
-        m = measure(model, batch, adv, steps=steps, group_size=cfg.rollout.group_size,
+        m = measure(model, [b for b, _ in rolled], [a for _, a in rolled], steps=steps,
+                    group_size=cfg.rollout.group_size,
                     entropy_cfg=run_entropy_config(cfg), temperature=cfg.rollout.temperature, clamp_p=clamp_p,
                     reference=reference, batch_size=cfg.optim.micro_batch_size)
     r = cfg.rollout
-    desc = (f"step 1's rollout: {r.prompts_per_step} prompts x {r.group_size} samples, {m.tokens} response tokens, "
-            f"T = {r.temperature:g}, top_p = {r.top_p:g}, reward mean {float(batch['reward'].mean()):.3f}")
+    reward = float(torch.cat([b["reward"] for b, _ in rolled]).mean())
+    which = "step 1's rollout" if batches == 1 else f"the rollouts of steps 1-{batches}, each from the starting policy"
+    desc = (f"{which}: {r.prompts_per_step} prompts x {r.group_size} samples per step, {m.tokens} response tokens, "
+            f"T = {r.temperature:g}, top_p = {r.top_p:g}, reward mean {reward:.3f}")
     return Calibration(measurements=m, proposal=propose(m, steps, reference=reference), steps=steps,
                        config=config_name, batch=desc, machine=machine(str(accelerator.device)),
                        seconds=time.perf_counter() - t0)
@@ -299,7 +325,9 @@ def format_report(cal: Calibration) -> str:
              f"  never-used share u: {m.unused_share:.4f} ({round(m.unused_share * v)} of {v} ids: not drawn in the "
              f"batch, expected draws over {cal.steps} steps < 1)",
              f"  |grad L_PG| = {m.pg_grad_norm:.4g} (all-equal groups: {m.zero_adv_frac or 0:.0%}), "
-             f"|grad H~| = {m.ent_grad_norm:.4g}, r = {m.grad_ratio:.4g}", "",
+             f"|grad H~| = {m.ent_grad_norm:.4g}, r = {m.grad_ratio:.4g}"
+             + (f" (per batch {m.grad_ratio_range[0]:.4g} to {m.grad_ratio_range[1]:.4g}; means over {m.batches})"
+                if m.batches > 1 else ""), "",
              f"proposed (proportions of {pr.reference}; see docs/calibrate.md):"]
     section = pr.entropy_section()
     width = max(len(f) for f, _, _ in pr.rules)
@@ -320,9 +348,11 @@ def calibrate_main(argv: list[str]) -> int:
     ap.add_argument("--steps", type=int, default=None, help="planned global steps (default: the config's max_steps)")
     ap.add_argument("--p", type=float, default=None, dest="clamp_p",
                     help="candidate clamp fraction p in [0, 1) (default: the rule's p for the never-used share)")
+    ap.add_argument("--batches", type=int, default=1,
+                    help="measure on the rollouts of steps 1..N, all from the starting policy (default 1)")
     ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, as for aent train")
     args = ap.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
-    cal = calibrate(cfg, steps=args.steps, clamp_p=args.clamp_p, config_name=args.config)
+    cal = calibrate(cfg, steps=args.steps, clamp_p=args.clamp_p, batches=args.batches, config_name=args.config)
     print(format_report(cal))
     return 0

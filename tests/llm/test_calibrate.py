@@ -120,6 +120,26 @@ def test_micro_batching_does_not_change_the_measurements(lm):
         assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-5), name
 
 
+def test_several_batches_average_the_per_batch_norms(lm):
+    model, tok, batch, adv = lm
+    s = generate(model, tok, ["Mia has", "Tom has 3 apples. He"], n=4, max_new_tokens=8, seed=5)
+    other = {"prompt_ids": s.prompt_ids, "prompt_mask": s.prompt_mask, "completion_ids": s.completion_ids,
+             "completion_mask": s.completion_mask}
+    adv2 = aent.group_advantages(torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]), 4)
+    kw = {"steps": 20, "group_size": 4, "entropy_cfg": aent.EntropyConfig(), "clamp_p": 0.3}
+    one, two = measure(model, batch, adv, **kw), measure(model, other, adv2, **kw)
+    both = measure(model, [batch, other], [adv, adv2], **kw)
+    assert both.pg_grad_norm == pytest.approx((one.pg_grad_norm + two.pg_grad_norm) / 2)
+    assert both.ent_grad_norm == pytest.approx((one.ent_grad_norm + two.ent_grad_norm) / 2)
+    assert both.tokens == one.tokens + two.tokens and both.batches == 2 and both.zero_adv_frac == 0.25
+    assert both.clamped_entropy == pytest.approx(
+        (one.clamped_entropy * one.tokens + two.clamped_entropy * two.tokens) / both.tokens)
+    assert both.grad_ratio_range == pytest.approx(sorted([one.grad_ratio, two.grad_ratio]))
+    same = measure(model, [batch, batch], [adv, adv], **kw)  # the same batch twice: the one-batch numbers
+    for name in ("clamped_entropy", "pg_grad_norm", "ent_grad_norm", "unused_share", "entropy"):
+        assert getattr(same, name) == pytest.approx(getattr(one, name), rel=1e-6), name
+
+
 def test_all_equal_rewards_stop_with_a_clear_error(lm):
     model, _, batch, _ = lm
     with pytest.raises(ValueError, match="all-equal rewards .* policy gradient is 0"):
@@ -158,13 +178,16 @@ def test_cli_prints_the_proposal_with_its_measurements(tmp_path, capsys, length_
 def test_cli_p_and_steps_default(tmp_path, capsys, length_reward):
     from llm.__main__ import main
 
-    assert main(["calibrate", "--config", "tiny", "--p", "0.25", *TINY, f"cache_dir={tmp_path}", "max_steps=7"]) == 0
+    assert main(["calibrate", "--config", "tiny", "--p", "0.25", "--batches", "2", *TINY, f"cache_dir={tmp_path}",
+                 "max_steps=7"]) == 0
     out = capsys.readouterr().out
     assert "planned steps S = 7" in out and "at p = 0.25:" in out and "entropy.clamp_p=0.25" in out
+    assert "the rollouts of steps 1-2" in out and "means over 2" in out
 
 
 @pytest.mark.parametrize("args, needle", [(["--p", "1.5"], "--p must be in [0, 1), got 1.5"),
                                           (["--steps", "0"], "--steps must be an int >= 1, got 0"),
+                                          (["--batches", "0"], "--batches must be an int >= 1, got 0"),
                                           (["max_stepz=3"], "did you mean 'max_steps'?")])
 def test_cli_user_errors_print_one_line_and_exit_2(capsys, args, needle):
     from llm.__main__ import main
