@@ -20,7 +20,8 @@ per-row uniforms, temperature, top-p, group size and rewards: :func:`llm.train.r
   add nothing to (a) but their tokens stay in its token-mean denominator, as in training. If every group is
   all-equal the policy gradient is 0 and calibration stops with an error (lambda has nothing to be scaled by).
 
-The rule that turns these into constants is :func:`aent.calibration.propose` (docs/calibrate.md).
+The rule that turns these into constants is :func:`aent.calibration.propose` (docs/calibrate.md). Runs in one
+process (not under ``accelerate launch``): the model, one micro-batch's activations and one gradient must fit.
 """
 
 from __future__ import annotations
@@ -92,9 +93,9 @@ def token_mass(model, batch: dict, *, temperature: float = 1.0, batch_size: int 
             logits = completion_logits(model, mb["prompt_ids"], mb["prompt_mask"], mb["completion_ids"],
                                        mb["completion_mask"])  # (b, Tc, V)
             mask = mb["completion_mask"].bool()
-            probs = torch.softmax(logits[mask].float() / temperature, -1)  # (tokens, V)
-            part = probs.sum(0).double().cpu()
-            mass = part if mass is None else mass + part
+            for z in logits[mask].split(chunk_size or 1024):  # (<= chunk, V): one token chunk in fp32 at a time
+                part = torch.softmax(z.float() / temperature, -1).sum(0).double().cpu()
+                mass = part if mass is None else mass + part
             ent_sum += float(aent.entropy(logits, mb["completion_mask"], temperature, chunk_size=chunk_size).sum())
             tokens += int(mask.sum())
     return mass, ent_sum / max(tokens, 1), tokens
