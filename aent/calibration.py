@@ -71,6 +71,21 @@ class Reference:
     assumed: tuple[str, ...] = ()
     """Names of the fields that are not published (assumptions)."""
 
+    def __post_init__(self) -> None:
+        def _check(ok: bool, name: str, allowed: str) -> None:
+            check(ok, name, allowed, getattr(self, name), prefix="Reference.")
+
+        for name in ("ent_coef", "coef_max", "band_low", "coef_lr", "start_clamped_entropy", "cap_share"):
+            _check(is_num(getattr(self, name)) and getattr(self, name) > 0, name, "a number > 0")
+        _check(is_num(self.coef_min) and 0 <= self.coef_min <= self.ent_coef <= self.coef_max, "coef_min",
+               f"in [0, ent_coef = {self.ent_coef}] with ent_coef <= coef_max = {self.coef_max}")
+        _check(is_num(self.band_high) and self.band_high >= self.band_low, "band_high", f">= band_low = {self.band_low}")
+        _check(is_int(self.warmup) and self.warmup >= 0, "warmup", "an int >= 0")
+        _check(is_int(self.steps) and self.steps >= 1, "steps", "an int >= 1")
+        _check(is_num(self.unused_share) and 0 <= self.unused_share < 1, "unused_share", "in [0, 1)")
+        _check(is_num(self.clamp_p) and self.unused_share <= self.clamp_p < 1, "clamp_p",
+               f"in [unused_share = {self.unused_share}, 1)")
+
     @property
     def band_fracs(self) -> tuple[float, float]:
         """(band_low, band_high) / start_clamped_entropy."""
@@ -147,6 +162,7 @@ class Measurements:
                "> 0 (0 means every group had equal rewards: no policy gradient to scale lambda by)")
         _check(is_num(self.ent_grad_norm) and self.ent_grad_norm > 0, "ent_grad_norm", "a number > 0")
         _check(is_num(self.unused_share) and 0 <= self.unused_share < 1, "unused_share", "in [0, 1)")
+        _check(is_int(self.batches) and self.batches >= 1, "batches", "an int >= 1")
 
     @property
     def grad_ratio(self) -> float:

@@ -153,6 +153,18 @@ def test_bad_measurements_name_the_field(kw, needle):
     assert needle in str(err.value)
 
 
+@pytest.mark.parametrize("kw, needle", [({"steps": 0}, "Reference.steps must be an int >= 1"),
+                                        ({"clamp_p": 0.05, "unused_share": 0.1}, "Reference.clamp_p must be in"),
+                                        ({"band_low": 0.0}, "Reference.band_low must be a number > 0"),
+                                        ({"coef_min": 0.01}, "Reference.coef_min must be in [0, ent_coef")])
+def test_bad_reference_names_the_field(kw, needle):
+    base = {f: getattr(QWEN_MATH, f) for f in ("name", "ent_coef", "coef_min", "coef_max", "band_low", "band_high",
+                                               "coef_lr", "warmup", "clamp_p", "steps", "start_clamped_entropy")}
+    with pytest.raises(ValueError) as err:
+        Reference(**{**base, **kw})
+    assert needle in str(err.value)
+
+
 @pytest.mark.parametrize("steps", [0, -5, 1.5, True])
 def test_bad_steps_name_the_field(steps):
     with pytest.raises(ValueError, match=r"propose: steps must be an int >= 1"):
