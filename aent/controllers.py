@@ -2,7 +2,9 @@
 
 Every controller keeps its whole mutable state in one NamedTuple (``ctrl.state``, of type ``ctrl.State``), as
 optax keeps a transformation's state: the pure transition ``ctrl.next_state(state, entropy) -> State`` returns a
-new state and changes nothing else, and the settings (band, learning rate, box, ...) are fixed at construction.
+new state and changes nothing else, and the settings (band, learning rate, box, ...) are fixed at construction,
+given by keyword (``AEntCoef(init=..., band_low=..., band_high=..., lr=..., warmup=..., coef_min=..., coef_max=...)``).
+The state's fields that callers read are read-only properties (``ctrl.coef``, ``ctrl.steps``, ...).
 On top of that pair sit ``.value`` (the current float), ``.update(entropy) -> float`` (``state <- next_state``;
 returns the new value) called exactly once per global step with the token-mean entropy measured during that
 step's updates (EntroPIC's :class:`PIController` is the exception: once per micro-batch, with that micro-batch's

@@ -262,20 +262,15 @@ def clamped_entropy(logits: Tensor, clamp_p: float, mask: Tensor | None = None, 
         (...) float32 tensor of per-token clamped entropies in nats, 0 <= H~ <= log(V - k).
 
     Example:
-        Three logits [2, 1, 0] with clamp_p = 1/3: k = floor(3 / 3) = 1 token goes, the one with the smallest
-        logit (0). The kept two form a softmax with logit gap 1, pi~ = (e / (1 + e), 1 / (1 + e)) = (0.7311, 0.2689),
-        so H~ = log(1 + e) - e / (1 + e) = 1.3133 - 0.7311 = 0.5822 nats, below the full entropy 0.8324 of the
-        three (and below log 2 = 0.6931, the most two tokens can hold):
-
-        >>> z = torch.tensor([2.0, 1.0, 0.0])
-        >>> round(float(clamped_entropy(z, 1 / 3)), 4), round(float(clamped_entropy(z, 0.0)), 4)
-        (0.5822, 0.8324)
-
-        The gradient is -pi~(a) (log pi~(a) + H~) on the kept tokens, -0.7311 (-0.3133 + 0.5822) = -0.1966 and
-        +0.1966, and exactly 0 on the removed one:
+        Logits [2, 1, 0], clamp_p = 1/3: k = floor(3 / 3) = 1, the smallest logit (0) goes; the kept two have
+        pi~ = (e, 1) / (1 + e) = (0.7311, 0.2689), H~ = log(1 + e) - e / (1 + e) = 0.5822 nats (full H: 0.8324), and
+        gradient -pi~ (log pi~ + H~) = -0.7311 (-0.3133 + 0.5822) = -0.1966, +0.1966; the removed one gets 0:
 
         >>> z = torch.tensor([2.0, 1.0, 0.0], requires_grad=True)
-        >>> clamped_entropy(z, 1 / 3).backward()
+        >>> h = clamped_entropy(z, 1 / 3)
+        >>> round(h.item(), 4), round(clamped_entropy(z.detach(), 0.0).item(), 4)
+        (0.5822, 0.8324)
+        >>> h.backward()
         >>> z.grad
         tensor([-0.1966,  0.1966,  0.0000])
     """

@@ -9,6 +9,10 @@ Usage (per micro-batch, then once per global step)::
     ctrl.step_end({"entropy": h, "clamped_entropy": h_clamped,   # token means over the step's updates
                    "sampled_entropy": h_sampled})               # -mean log pi_old (out.metrics["sampled_entropy"])
 
+What a method is (its entropy kind, controllers, driving signal) comes from the registry
+:data:`aent.methods.METHOD_SPECS`; only the per-token loss changes of entropic, pos_reweight, clip_cov, kl_cov and
+top_entropy are branches of :meth:`EntropyControl.loss`.
+
 The loss is  aggregate(w_t * l_t) - lambda * agg_H(H_t)  with l_t the PPO-clip loss (:func:`aent.ppo_clip_loss`),
 w_t the method's token weights / masks, ``aggregate`` the configured ``loss_agg`` mode, and H_t the full entropy
 (entropy_bonus, sac, threshold) or the clamped entropy with ``clamp_p`` (clamped_bonus, aent). ``agg_H`` is
