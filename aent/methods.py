@@ -23,8 +23,8 @@ Example:
     >>> s = spec("aent")
     >>> s.entropy, s.signal, s.boxed
     ('clamped', 'clamped_entropy', ('ent_coef',))
-    >>> [m for m, s in METHOD_SPECS.items() if s.signal == "sampled_entropy"]
-    ['threshold']
+    >>> tuple(m for m, s in METHOD_SPECS.items() if s.signal == "sampled_entropy")
+    ('threshold',)
 """
 
 from __future__ import annotations
