@@ -11,7 +11,8 @@ gymnasium, transformers, accelerate or matplotlib (``plot_metrics`` imports matp
 - controllers: :class:`ConstantCoef`, :class:`AEntCoef`, :class:`SACCoef`, :class:`ThresholdCoef`,
   :class:`PIController`, :class:`PositiveWeight` (+ :func:`positive_weight_schedule`);
 - assembly: :class:`EntropyConfig` (+ :data:`PRESETS`), :class:`EntropyControl`, :class:`LossOutput`,
-  :data:`BONUS_ENTROPY` (which entropy each bonus method regularises).
+  :data:`BONUS_ENTROPY` (which entropy each bonus method regularises);
+- the method registry every dispatcher reads: :data:`METHOD_SPECS` of :class:`MethodSpec` (:mod:`aent.methods`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from aent.controllers import (
 from aent.covariance import clip_cov_mask, kl_cov_mask, token_covariance
 from aent.entropic import entropic_term
 from aent.entropy import clamp_k, clamped_entropy, entropy, masked_mean, token_logprobs
+from aent.methods import METHOD_SPECS, MethodSpec
 from aent.ppo import approx_kl, ppo_clip_loss
 from aent.regularizer import BONUS_ENTROPY, EntropyControl, LossOutput
 from aent.weights import advantage_sign_weights, top_entropy_mask
@@ -43,12 +45,14 @@ __all__ = [
     "BONUS_ENTROPY",
     "LOSS_AGG_MODES",
     "METHODS",
+    "METHOD_SPECS",
     "PRESETS",
     "AEntCoef",
     "ConstantCoef",
     "EntropyConfig",
     "EntropyControl",
     "LossOutput",
+    "MethodSpec",
     "PIController",
     "PositiveWeight",
     "SACCoef",

@@ -22,7 +22,7 @@ def _finite(name: str, x: float) -> float:
     return x
 
 
-def _box(lo: float, hi: float, lo_name: str = "min", hi_name: str = "max") -> None:
+def _box(lo: float, hi: float, lo_name: str = "coef_min", hi_name: str = "coef_max") -> None:
     if not (lo >= 0 and lo <= hi):
         raise ValueError(f"need 0 <= {lo_name} <= {hi_name}, got {lo_name}={lo!r}, {hi_name}={hi!r}")
 
@@ -30,25 +30,18 @@ def _box(lo: float, hi: float, lo_name: str = "min", hi_name: str = "max") -> No
 class _Controller:
     """Shared plumbing over ``state`` (a NamedTuple of type ``State``) and the pure ``next_state``.
 
-    The state's fields read as attributes (``ctrl.coef`` is ``ctrl.state.coef``); assigning one replaces the
-    state with an updated copy, so the state stays the single place that holds what changes.
+    ``state`` is the single place that holds what changes; :meth:`update` replaces it with ``next_state``'s result.
+    Its fields are read through ``ctrl.state`` (e.g. ``ctrl.state.coef``) or the read-only properties each
+    controller declares for the ones callers use; nothing assigns them from outside.
     """
 
     State: type = ConstantState
     state: Any
 
-    def __getattr__(self, name: str) -> Any:  # only reached when normal lookup fails
-        st = self.__dict__.get("state")
-        if st is not None and name in type(st)._fields:
-            return getattr(st, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        st = self.__dict__.get("state")
-        if st is not None and name in type(st)._fields:
-            object.__setattr__(self, "state", st._replace(**{name: value}))
-        else:
-            object.__setattr__(self, name, value)
+    @property
+    def steps(self) -> int:
+        """Updates counted so far (every state has this field)."""
+        return self.state.steps
 
     @property
     def value(self) -> float:

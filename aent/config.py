@@ -27,13 +27,14 @@ from typing import Any
 
 from aent.aggregate import LOSS_AGG_MODES
 from aent.controllers import PositiveWeight
+from aent.methods import METHOD_SPECS
 from aent.validation import check, is_int, is_num
 
 __all__ = ["METHODS", "PRESETS", "EntropyConfig"]
 
-METHODS = ("none", "entropy_bonus", "clamped_bonus", "aent", "sac", "threshold", "entropic", "pos_reweight",
-           "clip_cov", "kl_cov", "top_entropy")
-_BOXED = ("aent", "sac", "threshold")
+METHODS = tuple(METHOD_SPECS)
+"""Every method name, in the registry's order (:data:`aent.methods.METHOD_SPECS`)."""
+_BOXED = tuple(m for m, s in METHOD_SPECS.items() if s.boxed)  # kept for old imports; the registry decides
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class EntropyConfig:
         def _check(ok: bool, field: str, allowed: str, value: Any) -> None:
             check(ok, field, allowed, value, prefix)
 
-        _check(self.method in METHODS, "method", f"one of {METHODS}", self.method)
+        _check(self.method in METHOD_SPECS, "method", f"one of {tuple(METHOD_SPECS)}", self.method)
         _check(is_num(self.clamp_p) and 0 <= self.clamp_p < 1, "clamp_p", "in [0, 1)", self.clamp_p)
         for name in ("ent_coef", "coef_lr", "coef_delta", "coef_min", "kl_cov_coef", "pi_kp", "pi_ki",
                      "band_low", "target_entropy"):
@@ -134,10 +135,10 @@ class EntropyConfig:
         _check(is_num(self.coef_max) and self.coef_max >= self.coef_min, "coef_max",
                f">= coef_min = {self.coef_min}", self.coef_max)
         _check(is_int(self.warmup) and self.warmup >= 0, "warmup", "an int >= 0", self.warmup)
-        if self.method in _BOXED:
-            _check(self.coef_min <= self.ent_coef <= self.coef_max, "ent_coef",
+        for name in METHOD_SPECS[self.method].boxed:
+            _check(self.coef_min <= getattr(self, name) <= self.coef_max, name,
                    f"in [coef_min, coef_max] = [{self.coef_min}, {self.coef_max}] for method={self.method}",
-                   self.ent_coef)
+                   getattr(self, name))
         if self.method == "sac":
             _check(self.ent_coef > 0, "ent_coef", "> 0 for method=sac (lambda = exp(log lambda))", self.ent_coef)
         _check(is_num(self.eps_low) and 0 < self.eps_low <= 1, "eps_low", "in (0, 1]", self.eps_low)
@@ -227,8 +228,7 @@ class EntropyConfig:
         lambda0 = 0.002, p = 0.33, band [0.15, 0.24], beta = 0.002, warmup 30, box [6e-4, 9e-3], clip 0.2, no KL
         (group size 16 and lr 2e-6 belong to the trainer config).
         """
-        return cls(method="aent", ent_coef=0.002, clamp_p=0.33, band_low=0.15, band_high=0.24, coef_lr=0.002,
-                   warmup=30, coef_min=6e-4, coef_max=9e-3, eps_low=0.2, eps_high=0.2)
+        return cls(method="aent", **METHOD_SPECS["aent"].presets["aent"])
 
     @classmethod
     def aent_r1_distill(cls) -> EntropyConfig:
@@ -237,8 +237,7 @@ class EntropyConfig:
         lambda0 = 3e-4, p = 0.25, band [0.35, 0.62], beta = 1e-4, warmup 156, box [4e-5, 1e-3], clip 0.2
         (group size 8, lr 1e-6 and 7,168 response tokens belong to the trainer config).
         """
-        return cls(method="aent", ent_coef=3e-4, clamp_p=0.25, band_low=0.35, band_high=0.62, coef_lr=1e-4,
-                   warmup=156, coef_min=4e-5, coef_max=1e-3, eps_low=0.2, eps_high=0.2)
+        return cls(method="aent", **METHOD_SPECS["aent"].presets["aent_r1_distill"])
 
     @classmethod
     def preset(cls, name: str) -> EntropyConfig:
@@ -248,23 +247,7 @@ class EntropyConfig:
         return PRESETS[name]
 
 
-PRESETS: dict[str, EntropyConfig] = {
-    "none": EntropyConfig(method="none"),
-    "clip_higher": EntropyConfig(method="none", eps_low=0.2, eps_high=0.28),
-    "entropy_bonus": EntropyConfig(method="entropy_bonus", ent_coef=0.002),
-    "clamped_bonus": EntropyConfig(method="clamped_bonus", ent_coef=0.002, clamp_p=0.33),
-    "aent": EntropyConfig.aent_paper(),
-    "aent_r1_distill": EntropyConfig.aent_r1_distill(),
-    "sac": EntropyConfig(method="sac", ent_coef=0.002, coef_lr=0.5, target_entropy=0.2, coef_min=1e-5,
-                         coef_max=0.1),
-    # Skywork-OR1 (arXiv 2505.22312, Sec. 3.2.4): coefficient from 0, step 1e-4, at most 0.005, target 0.2.
-    "threshold": EntropyConfig(method="threshold", ent_coef=0.0, target_entropy=0.2, coef_delta=1e-4,
-                               coef_min=0.0, coef_max=0.005),
-    "entropic": EntropyConfig(method="entropic", target_entropy=0.2, pi_kp=1.0, pi_ki=0.01, pi_prob_threshold=0.95),
-    "pos_reweight": EntropyConfig(method="pos_reweight", pos_weight=0.5, pos_weight_mode="fixed"),
-    "pos_reweight_entropy": EntropyConfig(method="pos_reweight", pos_weight=0.0, pos_weight_mode="entropy",
-                                          target_entropy=0.2, pos_weight_delta=0.05),
-    "clip_cov": EntropyConfig(method="clip_cov", clip_cov_ratio=2e-4, clip_cov_lb=1.0, clip_cov_ub=5.0),
-    "kl_cov": EntropyConfig(method="kl_cov", kl_cov_frac=2e-3, kl_cov_coef=1.0),
-    "top_entropy": EntropyConfig(method="top_entropy", top_entropy_rho=0.2),
-}
+PRESETS: dict[str, EntropyConfig] = {name: EntropyConfig(method=method, **fields)
+                                     for method, spec in METHOD_SPECS.items()
+                                     for name, fields in spec.presets.items()}
+"""Named settings, each a method's entry in the registry (:attr:`aent.methods.MethodSpec.presets`)."""

@@ -2,7 +2,9 @@
 
 Every controller keeps its whole mutable state in one NamedTuple (``ctrl.state``, of type ``ctrl.State``), as
 optax keeps a transformation's state: the pure transition ``ctrl.next_state(state, entropy) -> State`` returns a
-new state and changes nothing else, and the settings (band, learning rate, box, ...) are fixed at construction.
+new state and changes nothing else, and the settings (band, learning rate, box, ...) are fixed at construction,
+given by keyword (``AEntCoef(init=..., band_low=..., band_high=..., lr=..., warmup=..., coef_min=..., coef_max=...)``).
+The state's fields that callers read are read-only properties (``ctrl.coef``, ``ctrl.steps``, ...).
 On top of that pair sit ``.value`` (the current float), ``.update(entropy) -> float`` (``state <- next_state``;
 returns the new value) called exactly once per global step with the token-mean entropy measured during that
 step's updates (EntroPIC's :class:`PIController` is the exception: once per micro-batch, with that micro-batch's
@@ -64,7 +66,7 @@ class ConstantCoef(_Controller):
 
     State = ConstantState
 
-    def __init__(self, value: float) -> None:
+    def __init__(self, *, value: float) -> None:
         self._value = _finite("value", value)
         if self._value < 0:
             raise ValueError(f"value must be >= 0, got {value!r}")
@@ -81,11 +83,11 @@ class ConstantCoef(_Controller):
 
 
 class AEntCoef(_Controller):
-    """AEnt's adaptive coefficient: keep the clamped entropy inside a band [low, high].
+    """AEnt's adaptive coefficient: keep the clamped entropy inside a band [band_low, band_high].
 
     Implements arXiv 2509.03493 (Alg. 1; docs/methods.md): after global step t >= warmup,
 
-        lambda <- clip(lambda - lr * [min(0, H - low) + max(0, H - high)], min, max).
+        lambda <- clip(lambda - lr * [min(0, H - band_low) + max(0, H - band_high)], coef_min, coef_max).
 
     Below the band lambda grows, above it lambda shrinks, inside it lambda is constant (the fixed points).
     Steps 1..max(1, warmup) run with the initial lambda; the update after step ``warmup`` is the first that moves
@@ -95,18 +97,21 @@ class AEntCoef(_Controller):
 
     State = AEntState
 
-    def __init__(self, init: float, low: float, high: float, lr: float, warmup: int, min: float, max: float):
-        coef, self.low, self.high = _finite("init", init), _finite("low", low), _finite("high", high)
-        self.lr, self.min, self.max = _finite("lr", lr), _finite("min", min), _finite("max", max)
-        if self.low > self.high:
-            raise ValueError(f"need low <= high, got low={low!r}, high={high!r}")
+    def __init__(self, *, init: float, band_low: float, band_high: float, lr: float, warmup: int, coef_min: float,
+                 coef_max: float):
+        coef = _finite("init", init)
+        self.band_low, self.band_high = _finite("band_low", band_low), _finite("band_high", band_high)
+        self.lr = _finite("lr", lr)
+        self.coef_min, self.coef_max = _finite("coef_min", coef_min), _finite("coef_max", coef_max)
+        if self.band_low > self.band_high:
+            raise ValueError(f"need band_low <= band_high, got band_low={band_low!r}, band_high={band_high!r}")
         if self.lr < 0:
             raise ValueError(f"lr must be >= 0, got {lr!r}")
         if isinstance(warmup, bool) or int(warmup) != warmup or warmup < 0:
             raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
-        _box(self.min, self.max)
-        if not self.min <= coef <= self.max:
-            raise ValueError(f"init must be in [min, max] = [{min}, {max}], got {init!r}")
+        _box(self.coef_min, self.coef_max)
+        if not self.coef_min <= coef <= self.coef_max:
+            raise ValueError(f"init must be in [coef_min, coef_max] = [{coef_min}, {coef_max}], got {init!r}")
         self.warmup = int(warmup)
         self.state = AEntState(coef=coef)
 
@@ -114,13 +119,18 @@ class AEntCoef(_Controller):
     def value(self) -> float:
         return self.state.coef
 
+    @property
+    def coef(self) -> float:
+        """The coefficient lambda (the state's ``coef``)."""
+        return self.state.coef
+
     def next_state(self, state: AEntState, entropy: float) -> AEntState:
         """One AEnt step with the step's token-mean clamped entropy H."""
         h = _finite("entropy", entropy)
         steps, coef = state.steps + 1, state.coef
         if steps >= self.warmup:
-            drive = min(0.0, h - self.low) + max(0.0, h - self.high)
-            coef = float(min(self.max, max(self.min, coef - self.lr * drive)))
+            drive = min(0.0, h - self.band_low) + max(0.0, h - self.band_high)
+            coef = float(min(self.coef_max, max(self.coef_min, coef - self.lr * drive)))
         return AEntState(coef=coef, steps=steps)
 
 
@@ -135,33 +145,39 @@ class SACCoef(_Controller):
     so one plain gradient-descent step is  log lambda <- log lambda - lr * (H - H_target): lambda rises
     while H < H_target, falls while H > H_target and is stationary at H = H_target. (Writing the
     loss as -log lambda * (H - H_target) and descending it would move lambda the wrong way, so the sign here is
-    SAC's.) ``min`` / ``max`` optionally box lambda; the default box (0, inf) is no box.
+    SAC's.) ``coef_min`` / ``coef_max`` optionally box lambda; the default box (0, inf) is no box.
     """
 
     State = SACState
 
-    def __init__(self, init: float, target: float, lr: float, min: float = 0.0, max: float = math.inf):
+    def __init__(self, *, init: float, target: float, lr: float, coef_min: float = 0.0, coef_max: float = math.inf):
         init, self.target, self.lr = _finite("init", init), _finite("target", target), _finite("lr", lr)
         if init <= 0:
             raise ValueError(f"init must be > 0 (the coefficient is exp(log lambda)), got {init!r}")
         if self.lr < 0:
             raise ValueError(f"lr must be >= 0, got {lr!r}")
-        self.min, self.max = float(min), float(max)
-        _box(self.min, self.max)
-        if not self.min <= init <= self.max:
-            raise ValueError(f"init must be in [min, max] = [{min}, {max}], got {init!r}")
+        self.coef_min, self.coef_max = float(coef_min), float(coef_max)
+        _box(self.coef_min, self.coef_max)
+        if not self.coef_min <= init <= self.coef_max:
+            raise ValueError(f"init must be in [coef_min, coef_max] = [{coef_min}, {coef_max}], got {init!r}")
         self.state = SACState(log_coef=math.log(init))
 
     @property
     def value(self) -> float:
         return math.exp(self.state.log_coef)
 
+    @property
+    def log_coef(self) -> float:
+        """log lambda, the learned parameter (the state's ``log_coef``)."""
+        return self.state.log_coef
+
     def next_state(self, state: SACState, entropy: float) -> SACState:
         """One gradient step on log lambda with the step's token-mean entropy."""
         h = _finite("entropy", entropy)
         log_c = state.log_coef - self.lr * (h - self.target)
-        lo = math.log(self.min) if self.min > 0 else -math.inf
-        log_c = float(min(math.log(self.max) if self.max < math.inf else math.inf, max(lo, log_c)))
+        lo = math.log(self.coef_min) if self.coef_min > 0 else -math.inf
+        hi = math.log(self.coef_max) if self.coef_max < math.inf else math.inf
+        log_c = float(min(hi, max(lo, log_c)))
         return SACState(log_coef=log_c, steps=state.steps + 1)
 
 
@@ -169,22 +185,22 @@ class ThresholdCoef(_Controller):
     """Skywork-OR1 / TRL adaptive entropy: bonus only while entropy <= target, coefficient +- delta.
 
     Implements TRL's ``GRPOConfig(use_adaptive_entropy=True)`` rule (from Skywork-OR1, arXiv 2505.22312,
-    Sec. 3.2.4): after each measurement H, ``coef <- min(coef + delta, max)`` if H <= target, else
-    ``coef <- max(coef - delta, min)``; the coefficient applied in the next step is ``coef`` if the last
+    Sec. 3.2.4): after each measurement H, ``coef <- min(coef + delta, coef_max)`` if H <= target, else
+    ``coef <- max(coef - delta, coef_min)``; the coefficient applied in the next step is ``coef`` if the last
     H <= target and 0 otherwise. Before the first measurement H is taken as +inf, so no bonus is applied
     (as in TRL). TRL updates per optimizer step; here it is once per global step.
     """
 
     State = ThresholdState
 
-    def __init__(self, init: float, target: float, delta: float, min: float, max: float):
+    def __init__(self, *, init: float, target: float, delta: float, coef_min: float, coef_max: float):
         coef, self.target, self.delta = _finite("init", init), _finite("target", target), _finite("delta", delta)
         if self.delta < 0:
             raise ValueError(f"delta must be >= 0, got {delta!r}")
-        self.min, self.max = _finite("min", min), _finite("max", max)
-        _box(self.min, self.max)
-        if not self.min <= coef <= self.max:
-            raise ValueError(f"init must be in [min, max] = [{min}, {max}], got {init!r}")
+        self.coef_min, self.coef_max = _finite("coef_min", coef_min), _finite("coef_max", coef_max)
+        _box(self.coef_min, self.coef_max)
+        if not self.coef_min <= coef <= self.coef_max:
+            raise ValueError(f"init must be in [coef_min, coef_max] = [{coef_min}, {coef_max}], got {init!r}")
         self.state = ThresholdState(coef=coef)
 
     @property
@@ -192,11 +208,21 @@ class ThresholdCoef(_Controller):
         """The coefficient to apply now: ``coef`` while the last entropy <= target, else 0."""
         return self.state.coef if self.state.last_entropy <= self.target else 0.0
 
+    @property
+    def coef(self) -> float:
+        """The coefficient applied while the last entropy <= target (the state's ``coef``)."""
+        return self.state.coef
+
+    @property
+    def last_entropy(self) -> float:
+        """The last measured entropy, +inf before the first (the state's ``last_entropy``)."""
+        return self.state.last_entropy
+
     def next_state(self, state: ThresholdState, entropy: float) -> ThresholdState:
         h = _finite("entropy", entropy)
         if h <= self.target:
-            coef = float(min(state.coef + self.delta, self.max))
+            coef = float(min(state.coef + self.delta, self.coef_max))
         else:
-            coef = float(max(state.coef - self.delta, self.min))
+            coef = float(max(state.coef - self.delta, self.coef_min))
         return ThresholdState(coef=coef, last_entropy=h, steps=state.steps + 1)
 

@@ -46,7 +46,6 @@ CHUNK_BYTES = 4 * 2**20  # bytes of one fp32 chunk-sized working tensor (cache-s
 # below fp32 resolution of the entropy. Removed and -inf tokens are stored as _LOW, so they get exactly p = 0.
 _LOW = -70.0
 _CUT = math.exp(-69.9)
-_NEG = _LOW  # backward-compatible name of the stand-in for removed / -inf logits
 
 
 # ----------------------------------------------------------------------------------------------------- checks
@@ -261,6 +260,19 @@ def clamped_entropy(logits: Tensor, clamp_p: float, mask: Tensor | None = None, 
 
     Returns:
         (...) float32 tensor of per-token clamped entropies in nats, 0 <= H~ <= log(V - k).
+
+    Example:
+        Logits [2, 1, 0], clamp_p = 1/3: k = floor(3 / 3) = 1, the smallest logit (0) goes; the kept two have
+        pi~ = (e, 1) / (1 + e) = (0.7311, 0.2689), H~ = log(1 + e) - e / (1 + e) = 0.5822 nats (full H: 0.8324), and
+        gradient -pi~ (log pi~ + H~) = -0.7311 (-0.3133 + 0.5822) = -0.1966, +0.1966; the removed one gets 0:
+
+        >>> z = torch.tensor([2.0, 1.0, 0.0], requires_grad=True)
+        >>> h = clamped_entropy(z, 1 / 3)
+        >>> round(h.item(), 4), round(clamped_entropy(z.detach(), 0.0).item(), 4)
+        (0.5822, 0.8324)
+        >>> h.backward()
+        >>> z.grad
+        tensor([-0.1966,  0.1966,  0.0000])
     """
     _check(logits, mask, temperature, chunk_size)
     flat, rows, chunk = _plan(logits, mask, chunk_size)

@@ -9,6 +9,10 @@ Usage (per micro-batch, then once per global step)::
     ctrl.step_end({"entropy": h, "clamped_entropy": h_clamped,   # token means over the step's updates
                    "sampled_entropy": h_sampled})               # -mean log pi_old (out.metrics["sampled_entropy"])
 
+What a method is (its entropy kind, controllers, driving signal) comes from the registry
+:data:`aent.methods.METHOD_SPECS`; only the per-token loss changes of entropic, pos_reweight, clip_cov, kl_cov and
+top_entropy are branches of :meth:`EntropyControl.loss`.
+
 The loss is  aggregate(w_t * l_t) - lambda * agg_H(H_t)  with l_t the PPO-clip loss (:func:`aent.ppo_clip_loss`),
 w_t the method's token weights / masks, ``aggregate`` the configured ``loss_agg`` mode, and H_t the full entropy
 (entropy_bonus, sac, threshold) or the clamped entropy with ``clamp_p`` (clamped_bonus, aent). ``agg_H`` is
@@ -32,22 +36,21 @@ from torch import Tensor
 
 from aent.aggregate import aggregate_loss
 from aent.config import EntropyConfig
-from aent.controllers import AEntCoef, ConstantCoef, PIController, PositiveWeight, SACCoef, ThresholdCoef
 from aent.covariance import clip_cov_mask, kl_cov_mask
 from aent.entropic import entropic_term
 from aent.entropy import clamped_entropy, entropy, masked_mean, token_logprobs
+from aent.methods import METHOD_SPECS
 from aent.ppo import approx_kl, broadcast_adv, ppo_clip_loss
 from aent.weights import advantage_sign_weights, top_entropy_mask
 
 __all__ = ["BONUS_ENTROPY", "EntropyControl", "LossOutput"]
 
-BONUS_ENTROPY: dict[str, str | None] = {"none": None, "entropy_bonus": "full", "clamped_bonus": "clamped",
-                                        "aent": "clamped", "sac": "full", "threshold": "full"}
+BONUS_ENTROPY: dict[str, str | None] = {m: None if s.entropy == "none" else s.entropy
+                                        for m, s in METHOD_SPECS.items() if s.bonus_only}
 """The methods whose loss is (PPO surrogate) - lambda * H_kind, and the entropy each one regularises: "full"
 (:func:`aent.entropy`), "clamped" (:func:`aent.clamped_entropy`) or None (no bonus). The other methods change
-the loss in other ways (EntroPIC, re-weighting, Clip-Cov, KL-Cov, top-entropy masking)."""
-_FULL_BONUS = tuple(m for m, kind in BONUS_ENTROPY.items() if kind == "full")
-_CLAMPED_BONUS = tuple(m for m, kind in BONUS_ENTROPY.items() if kind == "clamped")
+the loss in other ways (EntroPIC, re-weighting, Clip-Cov, KL-Cov, top-entropy masking). Read from the registry
+(:data:`aent.methods.METHOD_SPECS`: ``entropy`` of the specs with ``bonus_only``)."""
 
 
 class LossOutput(NamedTuple):
@@ -55,32 +58,6 @@ class LossOutput(NamedTuple):
 
     loss: Tensor
     metrics: dict[str, float]
-
-
-def _make_coef(cfg: EntropyConfig):
-    m = cfg.method
-    if m in ("entropy_bonus", "clamped_bonus"):
-        return ConstantCoef(cfg.ent_coef)
-    if m == "aent":
-        return AEntCoef(cfg.ent_coef, cfg.band_low, cfg.band_high, cfg.coef_lr, cfg.warmup, cfg.coef_min,
-                        cfg.coef_max)
-    if m == "sac":
-        return SACCoef(cfg.ent_coef, cfg.target_entropy, cfg.coef_lr, min=cfg.coef_min, max=cfg.coef_max)
-    if m == "threshold":
-        return ThresholdCoef(cfg.ent_coef, cfg.target_entropy, cfg.coef_delta, cfg.coef_min, cfg.coef_max)
-    return ConstantCoef(0.0)
-
-
-def _make_weight(cfg: EntropyConfig):
-    if cfg.method == "entropic":
-        return PIController(cfg.pi_kp, cfg.pi_ki, cfg.target_entropy, cfg.pi_integral_limit)
-    if cfg.method == "pos_reweight":
-        mode = cfg.pos_weight_mode
-        init = cfg.pos_weight if cfg.pos_weight is not None else (1.0 if mode == "fixed" else 0.0)
-        final = cfg.pos_weight_final if cfg.pos_weight_final is not None or mode == "scheduled" else 1.0
-        return PositiveWeight(mode, init, cfg.target_entropy, cfg.pos_weight_delta, final, cfg.pos_weight_steps,
-                              cfg.pos_weight_epochs)
-    return None
 
 
 class EntropyControl:
@@ -94,8 +71,9 @@ class EntropyControl:
         if not isinstance(cfg, EntropyConfig):
             raise ValueError(f"EntropyControl needs an aent.EntropyConfig, got {type(cfg).__name__}")
         self.cfg = cfg
-        self.coef_ctrl = _make_coef(cfg)
-        self.weight_ctrl = _make_weight(cfg)
+        self.spec = METHOD_SPECS[cfg.method]
+        self.coef_ctrl = self.spec.coef(cfg)
+        self.weight_ctrl = None if self.spec.weight is None else self.spec.weight(cfg)
         self.global_step = 0
         self._gen = torch.Generator().manual_seed(cfg.seed)
 
@@ -103,19 +81,19 @@ class EntropyControl:
     @property
     def ent_coef(self) -> float:
         """Coefficient lambda of the entropy term applied now (0 for methods without one)."""
-        return float(self.coef_ctrl.value) if self.cfg.method in _FULL_BONUS + _CLAMPED_BONUS else 0.0
+        return float(self.coef_ctrl.value) if self.spec.entropy != "none" else 0.0
 
     @property
     def pos_weight(self) -> float:
         """Weight of positive-advantage tokens now: w+ (pos_reweight), else 1."""
-        if self.cfg.method == "pos_reweight":
+        if self.spec.weight_metric == "pos_weight":
             return float(self.weight_ctrl.value)
         return 1.0
 
     def current(self) -> dict[str, float]:
         """Controller outputs now: ent_coef, pos_weight (and pi_alpha for entropic)."""
         out = {"ent_coef": self.ent_coef, "pos_weight": self.pos_weight}
-        if self.cfg.method == "entropic":
+        if self.spec.weight_metric == "pi_alpha":
             out["pi_alpha"] = float(self.weight_ctrl.value)
         return out
 
@@ -155,8 +133,8 @@ class EntropyControl:
         a = broadcast_adv(adv, logp)
         old = old_logp.detach().to(torch.float32)
         coef = self.ent_coef
-        full_in_loss = m in _FULL_BONUS and coef != 0.0
-        clamped_in_loss = m in _CLAMPED_BONUS and coef != 0.0
+        full_in_loss = self.spec.entropy == "full" and coef != 0.0
+        clamped_in_loss = self.spec.entropy == "clamped" and coef != 0.0
         with torch.set_grad_enabled(full_in_loss and torch.is_grad_enabled()):
             ent = entropy(logits, mask, temperature, **kw)
         with torch.set_grad_enabled(clamped_in_loss and torch.is_grad_enabled()):
@@ -225,7 +203,7 @@ class EntropyControl:
         Returns:
             {"ent_coef", "pos_weight" (, "pi_alpha")}: the values the next step will use.
         """
-        key = {"aent": "clamped_entropy", "threshold": "sampled_entropy"}.get(self.cfg.method, "entropy")
+        key = self.spec.signal
         if not isinstance(stats, dict) or key not in stats:
             raise ValueError(f"step_end needs stats[{key!r}] (token-mean {key} of the step) for method "
                              f"{self.cfg.method}, got keys {sorted(stats) if isinstance(stats, dict) else stats!r}")
@@ -233,7 +211,7 @@ class EntropyControl:
         if not math.isfinite(value):
             raise ValueError(f"stats[{key!r}] must be finite, got {value!r}")
         self.coef_ctrl.update(value)
-        if self.cfg.method == "pos_reweight":
+        if self.spec.weight_metric == "pos_weight":  # EntroPIC's alpha moves per micro-batch, in loss()
             self.weight_ctrl.update(value)
         self.global_step += 1
         return self.current()

@@ -41,7 +41,7 @@ class PIController(_Controller):
 
     State = PIState
 
-    def __init__(self, kp: float, ki: float, target: float, integral_limit: float | None = None):
+    def __init__(self, *, kp: float, ki: float, target: float, integral_limit: float | None = None):
         self.kp, self.ki, self.target = _finite("kp", kp), _finite("ki", ki), _finite("target", target)
         if self.kp < 0 or self.ki < 0:
             raise ValueError(f"kp and ki must be >= 0, got kp={kp!r}, ki={ki!r}")
@@ -54,6 +54,16 @@ class PIController(_Controller):
     def value(self) -> float:
         """The alpha of the last update (0 before the first)."""
         return self.state.alpha
+
+    @property
+    def alpha(self) -> float:
+        """alpha of the last update (the state's ``alpha``; the same as :attr:`value`)."""
+        return self.state.alpha
+
+    @property
+    def integral(self) -> float:
+        """Sum of the errors so far (the state's ``integral``)."""
+        return self.state.integral
 
     def next_state(self, state: PIState, entropy: float) -> PIState:
         """alpha for this micro-batch from its token-mean entropy, then the integral takes in the error."""
@@ -125,7 +135,7 @@ class PositiveWeight(_Controller):
     MODES = ("fixed", "scheduled", "stage", "epoch", "entropy")
     State = PositiveWeightState
 
-    def __init__(self, mode: str, init: float, target: float | None = None, delta: float = 0.05,
+    def __init__(self, *, mode: str, init: float, target: float | None = None, delta: float = 0.05,
                  final: float | None = None, schedule_steps: int | None = None, epochs: int | None = None):
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
@@ -153,6 +163,11 @@ class PositiveWeight(_Controller):
 
     @property
     def value(self) -> float:
+        return self.state.weight
+
+    @property
+    def weight(self) -> float:
+        """w+ of the next global step (the state's ``weight``; the same as :attr:`value`)."""
         return self.state.weight
 
     def next_state(self, state: PositiveWeightState, entropy: float) -> PositiveWeightState:

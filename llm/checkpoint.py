@@ -58,7 +58,7 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
 
 
 def _manifest(folder: Path, step: int, config: dict[str, Any] | None) -> dict[str, Any]:
-    from llm.runfolder import run_id
+    from llm.run_identity import run_id
 
     files = {str(f.relative_to(folder)): f.stat().st_size for f in sorted(folder.rglob("*")) if f.is_file()}
     return {"step": int(step), "run_id": None if config is None else run_id(config), "config": config,
@@ -141,7 +141,7 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, *, control, 
     Raises:
         RunFolderError: The disk filled up while writing (the previous checkpoints are kept).
     """
-    from llm.runfolder import disk_full_error
+    from llm.run_identity import disk_full_error
 
     if keep < 1:
         raise ValueError(f"keep must be >= 1, got {keep}")
@@ -244,7 +244,7 @@ def resume_checkpoint(accelerator, output_dir: str | Path, *, control, config: d
     Raises:
         ValueError: Checkpoints exist but none is intact, or one belongs to another run / model shape.
     """
-    from llm.runfolder import identity_diff
+    from llm.run_identity import identity_diff
 
     found = list_checkpoints(output_dir)
     skipped = []

@@ -20,6 +20,7 @@ import torch
 
 import aent
 from llm.generate import position_ids_from_mask
+from llm.lora import is_lora
 
 
 @dataclass
@@ -54,7 +55,7 @@ def _inner(model):
     adapters sit inside the base model's layers, so the base model's forward applies them)."""
     while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
         model = model.module
-    if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+    if is_lora(model):
         model = model.get_base_model()
     return model
 

@@ -9,29 +9,32 @@ into a folder that already holds a run is refused unless the user says what to d
 
 :func:`prepare_run_folder` also turns the faults of the folder itself (a file, a read-only place, a parent that
 is a file) into one line naming the folder, before minutes are spent building a model or a warm start.
-:func:`disk_full_error` turns the ways a full disk surfaces (``OSError`` ENOSPC, torch's "unexpected pos") into
-one line naming what was being written.
+The run's identity itself (:func:`run_id`, :func:`identity_diff`, :func:`disk_full_error`: pure functions of the
+config) lives in :mod:`llm.run_identity`, which the checkpoint code imports too; this module imports both and is
+imported by neither.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from llm.checkpoint import checkpoint_config, list_checkpoints
+from llm.run_identity import (  # re-exported: the run identity's names as they were before their module existed
+    SAFE_TO_CHANGE,
+    RunFolderError,
+    disk_full_error,
+    identity,
+    identity_diff,
+    run_id,
+)
+
 __all__ = ["RUN_FILES", "SAFE_TO_CHANGE", "RunFolderError", "describe_run", "disk_full_error", "identity",
            "identity_diff", "prepare_run_folder", "run_id", "saved_identity"]
-
-SAFE_TO_CHANGE = frozenset({
-    "max_steps", "output_dir", "resume", "overwrite", "progress", "tensorboard", "report_to", "save_every",
-    "save_every_minutes", "keep_checkpoints", "cache_dir", "eval_every", "eval_samples", "eval_temperature"})
-"""Config fields that may differ between a checkpoint and the run resuming it: the length of the run, where and
-how it logs and saves, and the held-out evaluation (which draws from its own seeds, not the training RNG).
-With a linear or cosine LR schedule a new ``max_steps`` stretches the rest of the schedule."""
 
 RUN_FILES = ("metrics.jsonl", "config.yaml", "initial_eval.json", "checkpoints", "final", "final_merged", "tb",
              "wandb", "mlruns", ".tmp-final", ".old-final", ".tmp-final_merged", ".old-final_merged")
@@ -39,58 +42,9 @@ RUN_FILES = ("metrics.jsonl", "config.yaml", "initial_eval.json", "checkpoints",
 deletes these and nothing else."""
 
 
-class RunFolderError(ValueError):
-    """A user-fixable problem with the run folder (printed as one line by the command line, exit status 2)."""
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
-    return out
-
-
-def identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The fields that make a run this run: the flattened config (``section.field`` keys) less :data:`SAFE_TO_CHANGE`."""
-    return {k: v for k, v in sorted(_flat(config).items()) if k not in SAFE_TO_CHANGE}
-
-
-def run_id(config: dict[str, Any]) -> str:
-    """A short hash of :func:`identity`; two configs share it exactly when their identities are equal."""
-    return hashlib.sha256(json.dumps(identity(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _defaults() -> dict[str, Any]:
-    from llm.config import TrainConfig
-
-    return identity(TrainConfig().to_dict())
-
-
-def identity_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``field: saved -> current`` for every identity field that differs (fields new on one side included).
-
-    A field absent on one side (a config field added since the checkpoint was written) counts as its default
-    value, so a run saved before a new field existed resumes as long as the field keeps its default.
-    """
-    a, b = identity(saved), identity(current)
-    missing = object()
-    defaults = _defaults()
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k, defaults.get(k, missing)), b.get(k, defaults.get(k, missing))
-        if va != vb:
-            out.append(f"{k}: {'(absent)' if va is missing else repr(va)} -> {'(absent)' if vb is missing else repr(vb)}")
-    return out
-
-
 def saved_identity(out_dir: Path) -> tuple[dict[str, Any], str] | None:
     """The config of the run held by a folder and where it was read: the newest checkpoint whose config can be read,
     else ``config.yaml``; None when neither exists."""
-    from llm.checkpoint import checkpoint_config, list_checkpoints
-
     for ckpt in reversed(list_checkpoints(out_dir)):
         cfg = checkpoint_config(ckpt)
         if cfg is not None:
@@ -111,8 +65,6 @@ def saved_identity(out_dir: Path) -> tuple[dict[str, Any], str] | None:
 def describe_run(out_dir: Path) -> str | None:
     """What of a run the folder holds (e.g. "12 metrics rows, checkpoints step-10, final/"), or None when nothing
     (no metrics row, checkpoint or final model)."""
-    from llm.checkpoint import list_checkpoints
-
     parts = []
     metrics = out_dir / "metrics.jsonl"
     if metrics.is_file() and metrics.stat().st_size > 0:
@@ -147,7 +99,8 @@ def _writable(out_dir: Path) -> None:
                              f"you can write to") from None
 
 
-def prepare_run_folder(config: dict[str, Any], *, resume: bool, overwrite: bool, main_process: bool = True) -> None:
+def prepare_run_folder(config: dict[str, Any], *, resume: bool, overwrite: bool, main_process: bool = True,
+                       defaults: Mapping[str, Any] | None = None) -> None:
     """Check (and with ``overwrite`` clear) the run folder before anything is built.
 
     Args:
@@ -155,6 +108,8 @@ def prepare_run_folder(config: dict[str, Any], *, resume: bool, overwrite: bool,
         resume: Continue the run in the folder (its identity must equal this config's).
         overwrite: Delete the run in the folder first (only the files of :data:`RUN_FILES`).
         main_process: Only the main process deletes; the others only check.
+        defaults: The default config (nested dict) whose values the fields absent from the saved run's config
+            take (see :func:`identity_diff`); None = the default ``TrainConfig``'s.
 
     Raises:
         RunFolderError: The folder is a file, cannot be written, holds another run without ``resume`` /
@@ -184,32 +139,7 @@ def prepare_run_folder(config: dict[str, Any], *, resume: bool, overwrite: bool,
     saved = saved_identity(out_dir)
     if saved is None:
         return
-    diff = identity_diff(saved[0], config)
+    diff = identity_diff(saved[0], config, defaults)
     if diff:
         raise RunFolderError(f"--resume: the run in {str(out_dir)!r} ({saved[1]}) has a different config: "
                              f"{'; '.join(diff)}; resume with the same values, or use another output_dir")
-
-
-def disk_full_error(err: BaseException, what: str, where: str | Path) -> BaseException:
-    """The error to raise for ``err``, raised while writing ``what`` to ``where``: one line when the disk is full.
-
-    A full disk surfaces as ``OSError`` (errno ENOSPC, or EDQUOT for a quota) from Python's own writes, and as
-    ``RuntimeError('... unexpected pos N vs M')`` or ``'basic_ios::clear: iostream error'`` from ``torch.save``,
-    whose writer checks only that a write was short. Other errors come back unchanged.
-    """
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        cause = "no space left on device"
-    elif isinstance(err, RuntimeError) and any(m in str(err) for m in _SHORT_WRITE):
-        cause = "the write was cut short (no space left on device?)"
-    else:
-        return err
-    try:
-        free = f"{shutil.disk_usage(Path(where) if Path(where).exists() else Path(where).parent).free / 2**20:.0f} MiB"
-    except OSError:
-        free = "unknown"
-    return RunFolderError(f"{cause} while writing {what} to {str(where)!r} (free: {free}); free some space or "
-                          f"set output_dir on a larger disk, then resume with --resume")
-
-
-# What torch.save's writer raises when the file system refuses bytes (it checks only that a write was short).
-_SHORT_WRITE = ("unexpected pos", "basic_ios::clear", "iostream error", "file write failed", "No space left")

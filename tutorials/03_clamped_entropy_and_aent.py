@@ -177,11 +177,11 @@ fig.savefig(OUT / "clamped_bias.png", dpi=100)
 #
 # ## 4. The adaptive coefficient, step by step
 #
-# `AEntCoef(init, low, high, lr, warmup, min, max)` holds $\lambda$. `update(H)` is called once per global
+# `AEntCoef(*, init, band_low, band_high, lr, warmup, coef_min, coef_max)` holds $\lambda$. `update(H)` is called once per global
 # step with the step's token-mean clamped entropy. Check every move against the formula written out by hand:
 
 # %%
-ctl = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=3, min=6e-4, max=9e-3)
+ctl = AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=3, coef_min=6e-4, coef_max=9e-3)
 trace = [0.30, 0.05, 0.05, 0.05, 0.20, 0.50, 0.01, 0.01] + [0.0] * 30 + [3.0] * 10
 lam_by_hand, history = 0.002, []
 for step, h in enumerate(trace, start=1):
@@ -207,8 +207,8 @@ assert history[-11] == 9e-3 and history[-1] == 6e-4, "the box [min, max] bounds 
 # so a resumed run continues exactly where it stopped:
 
 # %%
-a = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=0, min=6e-4, max=9e-3)
-b = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=0, min=6e-4, max=9e-3)
+a = AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=0, coef_min=6e-4, coef_max=9e-3)
+b = AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=0, coef_min=6e-4, coef_max=9e-3)
 for h in trace[:5]:
     a.update(h)
 b.load_state_dict(a.state_dict())

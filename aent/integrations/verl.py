@@ -39,6 +39,7 @@ import torch
 
 from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy
+from aent.methods import METHOD_SPECS
 from aent.regularizer import EntropyControl
 
 __all__ = ["ENV_VAR", "STATE_FILE", "SUPPORTED", "VERL_TARGETS", "clamped_entropy_fn", "install", "setup_hook",
@@ -46,8 +47,9 @@ __all__ = ["ENV_VAR", "STATE_FILE", "SUPPORTED", "VERL_TARGETS", "clamped_entrop
 
 ENV_VAR = "AENT_VERL_ENTROPY"
 STATE_FILE = "aent_entropy_control.json"
-SUPPORTED = ("entropy_bonus", "clamped_bonus", "aent", "sac", "threshold")
-_CLAMPED = ("clamped_bonus", "aent")
+SUPPORTED = tuple(m for m, s in METHOD_SPECS.items() if s.bonus_only and s.entropy != "none")
+"""The registry's methods whose loss is verl's own PPO loss minus entropy_coeff times an entropy (full or clamped)."""
+_CLAMPED = tuple(m for m in SUPPORTED if METHOD_SPECS[m].entropy == "clamped")
 # (module, attribute) pairs install() replaces, as named in verl 0.9.0; the tests record their signatures.
 VERL_TARGETS = (
     ("verl.utils.torch_functional", "entropy_from_logits"),
@@ -114,10 +116,9 @@ def _step_end() -> dict[str, float] | None:
         return None  # no entropy measured this step (entropy_coeff == 0 and calculate_entropy off)
     h = float(w[0]) / float(w[1])
     control: EntropyControl = _state["control"]
-    key = "clamped_entropy" if control.cfg.method in _CLAMPED else "entropy"
-    if control.cfg.method == "threshold":
-        key = "sampled_entropy"  # the documented departure: the measured entropy stands in for -mean log pi_old
-    return control.step_end({key: h})
+    # verl measures one entropy (the clamped one where _CLAMPED patched it in); it is given under the key that
+    # drives the method. For threshold that is the documented departure: it stands in for -mean log pi_old.
+    return control.step_end({control.spec.signal: h})
 
 
 def install(cfg: EntropyConfig) -> EntropyControl:

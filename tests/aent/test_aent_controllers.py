@@ -28,15 +28,15 @@ entropies = st.lists(st.floats(0.0, 3.0), min_size=1, max_size=40)
 
 def make_all():
     return [
-        ConstantCoef(0.01),
-        AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=3, min=6e-4, max=9e-3),
-        SACCoef(init=0.01, target=0.5, lr=0.3, min=1e-4, max=1.0),
-        ThresholdCoef(init=0.002, target=0.4, delta=5e-4, min=0.0, max=0.01),
+        ConstantCoef(value=0.01),
+        AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=3, coef_min=6e-4, coef_max=9e-3),
+        SACCoef(init=0.01, target=0.5, lr=0.3, coef_min=1e-4, coef_max=1.0),
+        ThresholdCoef(init=0.002, target=0.4, delta=5e-4, coef_min=0.0, coef_max=0.01),
         PIController(kp=1.0, ki=0.1, target=0.5, integral_limit=20.0),
-        PositiveWeight("entropy", init=0.8, target=0.5, delta=0.05),
-        PositiveWeight("scheduled", init=1.0, final=0.2, schedule_steps=7),
-        PositiveWeight("stage", init=0.0, final=1.0, schedule_steps=9),
-        PositiveWeight("epoch", init=0.0, final=1.0, schedule_steps=12, epochs=4),
+        PositiveWeight(mode="entropy", init=0.8, target=0.5, delta=0.05),
+        PositiveWeight(mode="scheduled", init=1.0, final=0.2, schedule_steps=7),
+        PositiveWeight(mode="stage", init=0.0, final=1.0, schedule_steps=9),
+        PositiveWeight(mode="epoch", init=0.0, final=1.0, schedule_steps=12, epochs=4),
     ]
 
 
@@ -78,7 +78,7 @@ def pi_ref(seq, kp, ki, target, limit):
 
 @given(entropies)
 def test_aent_follows_algorithm_and_stays_in_box(seq):
-    c = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=3, min=6e-4, max=9e-3)
+    c = AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=3, coef_min=6e-4, coef_max=9e-3)
     got = [c.update(h) for h in seq]
     assert got == pytest.approx(aent_ref(seq, 0.002, 0.15, 0.24, 0.002, 3, 6e-4, 9e-3), abs=1e-15)
     assert all(6e-4 <= v <= 9e-3 for v in got)
@@ -87,28 +87,28 @@ def test_aent_follows_algorithm_and_stays_in_box(seq):
 
 def test_aent_first_moves_after_step_warmup():
     """warmup = 30: steps 1..30 use lambda0, step 31 the first moved value (the authors' verl code)."""
-    c = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=30, min=6e-4, max=9e-3)
+    c = AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=30, coef_min=6e-4, coef_max=9e-3)
     used = [c.value] + [c.update(0.05) for _ in range(31)]  # used[t - 1]: lambda applied in step t
     assert used[:30] == [0.002] * 30
     assert used[30] == pytest.approx(0.002 + 0.002 * 0.10)  # below the band by 0.10
     for w in (0, 1):  # nothing to hold: the update after step 1 moves it
-        assert AEntCoef(0.002, 0.15, 0.24, 0.002, w, 6e-4, 9e-3).update(0.05) > 0.002
+        assert AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=w, coef_min=6e-4, coef_max=9e-3).update(0.05) > 0.002
 
 
 def test_aent_hand_computed_direction_and_fixed_points():
-    c = AEntCoef(init=0.005, low=0.2, high=0.4, lr=0.01, warmup=0, min=0.0, max=1.0)
+    c = AEntCoef(init=0.005, band_low=0.2, band_high=0.4, lr=0.01, warmup=0, coef_min=0.0, coef_max=1.0)
     assert c.update(0.1) == pytest.approx(0.005 + 0.01 * 0.1)  # below the band: lambda up by beta (low - H)
     assert c.update(0.6) == pytest.approx(0.006 - 0.01 * 0.2)  # above: down by beta (H - high)
     v = c.value
     for h in (0.2, 0.3, 0.4):  # inside the band (ends included): fixed
         assert c.update(h) == v
-    c2 = AEntCoef(init=0.005, low=0.2, high=0.4, lr=10.0, warmup=0, min=1e-3, max=8e-3)
+    c2 = AEntCoef(init=0.005, band_low=0.2, band_high=0.4, lr=10.0, warmup=0, coef_min=1e-3, coef_max=8e-3)
     assert c2.update(0.0) == 8e-3 and c2.update(3.0) == 1e-3  # the box
 
 
 @given(entropies)
 def test_sac_follows_gradient_step(seq):
-    c = SACCoef(init=0.01, target=0.5, lr=0.3, min=1e-4, max=1.0)
+    c = SACCoef(init=0.01, target=0.5, lr=0.3, coef_min=1e-4, coef_max=1.0)
     got = [c.update(h) for h in seq]
     assert got == pytest.approx(sac_ref(seq, 0.01, 0.5, 0.3, 1e-4, 1.0), rel=1e-12)
     assert all(1e-4 * (1 - 1e-12) <= v <= 1.0 * (1 + 1e-12) for v in got)
@@ -126,7 +126,7 @@ def test_sac_direction_and_fixed_point():
 
 @given(entropies)
 def test_threshold_matches_trl_rule(seq):
-    c = ThresholdCoef(init=0.002, target=0.4, delta=5e-4, min=0.0, max=0.01)
+    c = ThresholdCoef(init=0.002, target=0.4, delta=5e-4, coef_min=0.0, coef_max=0.01)
     assert c.value == 0.0  # no measurement yet: no bonus (TRL starts from +inf)
     got = [c.update(h) for h in seq]
     assert got == pytest.approx(threshold_ref(seq, 0.002, 0.4, 5e-4, 0.0, 0.01), abs=1e-15)
@@ -134,7 +134,7 @@ def test_threshold_matches_trl_rule(seq):
 
 
 def test_threshold_hand_computed():
-    c = ThresholdCoef(init=0.002, target=0.4, delta=0.001, min=0.001, max=0.0035)
+    c = ThresholdCoef(init=0.002, target=0.4, delta=0.001, coef_min=0.001, coef_max=0.0035)
     assert c.update(0.3) == pytest.approx(0.003)  # below: +delta and applied
     assert c.update(0.3) == pytest.approx(0.0035)  # capped at max
     assert c.update(0.5) == 0.0 and c.coef == pytest.approx(0.0025)  # above: -delta, switched off
@@ -159,7 +159,7 @@ def test_pi_controller_direction_and_fixed_point():
 
 @given(entropies)
 def test_positive_weight_entropy_mode(seq):
-    c = PositiveWeight("entropy", init=0.8, target=0.5, delta=0.05)
+    c = PositiveWeight(mode="entropy", init=0.8, target=0.5, delta=0.05)
     w = 0.8
     for h in seq:
         w = min(1.0, max(0.0, w - 0.05 if h < 0.5 else (w + 0.05 if h > 0.5 else w)))
@@ -168,11 +168,11 @@ def test_positive_weight_entropy_mode(seq):
 
 
 def test_positive_weight_modes_hand_computed():
-    f = PositiveWeight("fixed", init=0.3)
+    f = PositiveWeight(mode="fixed", init=0.3)
     assert [f.update(h) for h in (0.0, 5.0)] == [0.3, 0.3]
-    s = PositiveWeight("scheduled", init=1.0, final=0.2, schedule_steps=4)
+    s = PositiveWeight(mode="scheduled", init=1.0, final=0.2, schedule_steps=4)
     assert [s.update(0.0) for _ in range(6)] == pytest.approx([0.8, 0.6, 0.4, 0.2, 0.2, 0.2])
-    e = PositiveWeight("entropy", init=0.5, target=1.0, delta=0.1)
+    e = PositiveWeight(mode="entropy", init=0.5, target=1.0, delta=0.1)
     assert e.update(0.5) == pytest.approx(0.4) and e.update(2.0) == pytest.approx(0.5) and e.update(1.0) == 0.5
 
 
@@ -212,20 +212,20 @@ def test_positive_weight_schedule_hand_computed_and_controller_follows_it():
     assert [positive_weight_schedule("stage", s, 10) for s in range(1, 11)] == pytest.approx(
         [0, 0, 0, 0, 0, 0.2, 0.4, 0.6, 0.8, 1.0])
     assert [positive_weight_schedule("epoch", s, 6, epochs=2) for s in range(1, 7)] == [0, 0, 0, 1, 1, 1]
-    c = PositiveWeight("stage", init=0.0, final=1.0, schedule_steps=10)
+    c = PositiveWeight(mode="stage", init=0.0, final=1.0, schedule_steps=10)
     used = [c.value] + [c.update(0.3) for _ in range(10)]  # used[t - 1]: w+ of step t
     assert used[:10] == pytest.approx([0, 0, 0, 0, 0, 0.2, 0.4, 0.6, 0.8, 1.0]) and used[10] == 1.0
-    e = PositiveWeight("epoch", init=0.0, final=1.0, schedule_steps=9, epochs=3)
+    e = PositiveWeight(mode="epoch", init=0.0, final=1.0, schedule_steps=9, epochs=3)
     assert [e.value] + [e.update(0.3) for _ in range(8)] == pytest.approx([0, 0, 0, 0.5, 0.5, 0.5, 1, 1, 1])
     for bad in (0, 1, None):
         with pytest.raises(ValueError, match="epochs"):
-            PositiveWeight("epoch", init=0.0, final=1.0, schedule_steps=9, epochs=bad)
+            PositiveWeight(mode="epoch", init=0.0, final=1.0, schedule_steps=9, epochs=bad)
     with pytest.raises(ValueError, match="mode"):
         positive_weight_schedule("linear", 1, 4)
 
 
 def test_constant_never_moves():
-    c = ConstantCoef(0.01)
+    c = ConstantCoef(value=0.01)
     assert [c.update(h) for h in (0.0, 1.0, 9.0)] == [0.01] * 3
 
 
@@ -253,7 +253,7 @@ def _fresh_like(c):
 
 
 def test_load_state_dict_rejects_other_type_and_missing_keys():
-    a = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=3, min=6e-4, max=9e-3)
+    a = AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=3, coef_min=6e-4, coef_max=9e-3)
     with pytest.raises(ValueError, match="SACCoef"):
         a.load_state_dict(SACCoef(init=0.01, target=0.5, lr=0.1).state_dict())
     with pytest.raises(ValueError, match="lacks"):
@@ -262,18 +262,18 @@ def test_load_state_dict_rejects_other_type_and_missing_keys():
 
 # ------------------------------------------------------------------------------------------------ errors
 @pytest.mark.parametrize(("make", "field"), [
-    (lambda: ConstantCoef(-1.0), "value"),
-    (lambda: AEntCoef(init=0.002, low=0.3, high=0.2, lr=0.1, warmup=0, min=0, max=1), "low"),
-    (lambda: AEntCoef(init=0.002, low=0.1, high=0.2, lr=-0.1, warmup=0, min=0, max=1), "lr"),
-    (lambda: AEntCoef(init=2.0, low=0.1, high=0.2, lr=0.1, warmup=0, min=0, max=1), "init"),
-    (lambda: AEntCoef(init=0.002, low=0.1, high=0.2, lr=0.1, warmup=-1, min=0, max=1), "warmup"),
+    (lambda: ConstantCoef(value=-1.0), "value"),
+    (lambda: AEntCoef(init=0.002, band_low=0.3, band_high=0.2, lr=0.1, warmup=0, coef_min=0, coef_max=1), "low"),
+    (lambda: AEntCoef(init=0.002, band_low=0.1, band_high=0.2, lr=-0.1, warmup=0, coef_min=0, coef_max=1), "lr"),
+    (lambda: AEntCoef(init=2.0, band_low=0.1, band_high=0.2, lr=0.1, warmup=0, coef_min=0, coef_max=1), "init"),
+    (lambda: AEntCoef(init=0.002, band_low=0.1, band_high=0.2, lr=0.1, warmup=-1, coef_min=0, coef_max=1), "warmup"),
     (lambda: SACCoef(init=0.0, target=0.5, lr=0.1), "init"),
-    (lambda: ThresholdCoef(init=0.002, target=0.4, delta=-1.0, min=0.0, max=0.01), "delta"),
+    (lambda: ThresholdCoef(init=0.002, target=0.4, delta=-1.0, coef_min=0.0, coef_max=0.01), "delta"),
     (lambda: PIController(kp=-1.0, ki=0.1, target=0.5), "kp"),
-    (lambda: PositiveWeight("entropy", init=0.5), "target"),
-    (lambda: PositiveWeight("bogus", init=0.5), "mode"),
-    (lambda: PositiveWeight("fixed", init=1.5), "init"),
-    (lambda: ConstantCoef(0.1).update(float("nan")), "entropy"),
+    (lambda: PositiveWeight(mode="entropy", init=0.5), "target"),
+    (lambda: PositiveWeight(mode="bogus", init=0.5), "mode"),
+    (lambda: PositiveWeight(mode="fixed", init=1.5), "init"),
+    (lambda: ConstantCoef(value=0.1).update(float("nan")), "entropy"),
 ])
 def test_errors_name_the_field(make, field):
     with pytest.raises(ValueError, match=field):
@@ -323,10 +323,10 @@ def test_update_changes_nothing_but_the_state(seq):
 
 def test_old_checkpoint_dicts_still_load():
     """The state_dict layout predates the NamedTuple states: dicts written by earlier versions load as before."""
-    a = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=3, min=6e-4, max=9e-3)
+    a = AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=3, coef_min=6e-4, coef_max=9e-3)
     a.load_state_dict({"type": "AEntCoef", "coef": 0.003, "steps": 5})
     assert a.value == 0.003 and a.steps == 5
-    t = ThresholdCoef(init=0.002, target=0.4, delta=5e-4, min=0.0, max=0.01)
+    t = ThresholdCoef(init=0.002, target=0.4, delta=5e-4, coef_min=0.0, coef_max=0.01)
     t.load_state_dict({"type": "ThresholdCoef", "coef": 0.004, "last_entropy": 0.3, "steps": 2})
     assert t.value == 0.004
     p = PIController(kp=1.0, ki=0.1, target=0.5)
@@ -334,12 +334,28 @@ def test_old_checkpoint_dicts_still_load():
     assert (p.integral, p.value, p.steps) == (-0.5, 0.25, 3)
 
 
-def test_state_fields_read_and_write_as_attributes():
-    c = ThresholdCoef(init=0.002, target=0.4, delta=5e-4, min=0.0, max=0.01)
-    c.coef = 0.005  # writes a new state, not a shadowing attribute
-    assert c.state.coef == 0.005 and "coef" not in vars(c)
+def test_state_fields_are_read_only_properties_over_the_state():
+    """The properties read the state that update() replaced; assigning one raises instead of shadowing it."""
+    c = ThresholdCoef(init=0.002, target=0.4, delta=5e-4, coef_min=0.0, coef_max=0.01)
+    c.update(0.1)  # below target: coef + delta, switched on
+    assert (c.coef, c.last_entropy, c.steps) == (c.state.coef, 0.1, 1) and c.coef == pytest.approx(0.0025)
+    with pytest.raises(AttributeError):
+        c.coef = 0.005
+    assert c.state.coef == pytest.approx(0.0025) and "coef" not in vars(c)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         c.nope  # noqa: B018
+
+
+def test_constructors_take_keyword_arguments_only():
+    """Seven floats by position could be swapped silently; every controller refuses positional arguments."""
+    import inspect
+
+    for c in make_all():
+        params = list(inspect.signature(type(c)).parameters.values())
+        assert params and all(p.kind is p.KEYWORD_ONLY for p in params), type(c).__name__
+        assert not {"min", "max"} & {p.name for p in params}, type(c).__name__
+    with pytest.raises(TypeError):
+        AEntCoef(0.002, 0.15, 0.24, 0.002, 0, 6e-4, 9e-3)  # type: ignore[misc]
 
 
 def test_entropy_control_state_round_trips_for_every_method():

@@ -20,8 +20,18 @@ def test_import_pulls_in_no_heavy_dependency():
 
 
 def test_public_names_exist():
+    """Every name of aent.__all__ resolves to the object of the module that defines it (a stale re-export or a
+    missing lazy attribute fails here; getattr alone would also accept a None left behind)."""
+    import importlib
+
     for name in aent.__all__:
-        assert getattr(aent, name) is not None, name
+        obj = getattr(aent, name)
+        home = getattr(obj, "__module__", None)
+        if home is not None and home.startswith("aent."):  # functions and classes: their defining module has them
+            assert getattr(importlib.import_module(home), obj.__name__) is obj, name
+        else:  # constants (tuples, dicts): defined in a submodule aent re-exports from
+            assert any(getattr(importlib.import_module(f"aent.{m}"), name, None) is obj for m in
+                       ("config", "regularizer", "aggregate", "methods")), name
     used_elsewhere = ["entropy", "clamped_entropy", "token_logprobs", "masked_mean", "group_advantages",
                       "ppo_clip_loss", "aggregate_loss", "EntropyConfig", "EntropyControl", "LossOutput",
                       "AEntCoef", "ConstantCoef", "SACCoef", "ThresholdCoef", "PIController", "PositiveWeight"]

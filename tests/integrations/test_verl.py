@@ -154,6 +154,16 @@ class TestRecorded:
             assert ctrl.ent_coef == pytest.approx(lam, rel=1e-9), step
             assert ctrl.global_step == step + 1
 
+    @pytest.mark.parametrize("method", av.SUPPORTED)
+    def test_every_supported_method_takes_a_global_step(self, fake, method):
+        """A step with a measured entropy moves every supported method's controller once (clamped_bonus used to
+        fail here: verl gave its entropy as "clamped_entropy", step_end wanted "entropy")."""
+        ctrl = av.install(aent.EntropyConfig.preset(method))
+        ew = fake["verl.workers.engine_workers"]
+        av._window_add(torch.full((2, 3), 0.1), torch.ones(2, 3, dtype=torch.bool))
+        ew.ActorRolloutRefWorker().update_actor([])
+        assert ctrl.global_step == 1 and ctrl.coef_ctrl.steps == 1
+
     def test_state_saved_and_loaded_with_the_actor_checkpoint(self, fake, tmp_path):
         ctrl = av.install(AENT)
         ctrl.step_end({"clamped_entropy": 3.0})

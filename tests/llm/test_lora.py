@@ -148,3 +148,17 @@ def test_bad_targets_fail_clearly():
         apply_lora(net, 2, 4.0, ("nope_proj",))
     with pytest.raises(ValueError, match="model.lora_r"):
         load_config(REPO / "configs" / "tiny.yaml", ["model.lora_r=-1"])
+
+
+def test_policy_unwraps_a_lora_model_to_its_base():
+    """llm.policy reaches the base model's forward through lora.is_lora (one check, not a copy of it)."""
+    from llm.lora import is_lora
+    from llm.model import ModelConfig, build_model
+    from llm.policy import _inner
+    from llm.tokenizer import build_tokenizer
+
+    tok = build_tokenizer(["3+4=7 #### 7"] * 4, vocab_size=300)
+    net = build_model(ModelConfig(hidden=32, layers=1, heads=2, kv_heads=2, intermediate=64, max_position=64), tok)
+    peft_model = apply_lora(net, 2, 4.0, ("q_proj",))
+    assert is_lora(peft_model) and not is_lora(net)
+    assert _inner(peft_model) is peft_model.get_base_model() and _inner(net) is net

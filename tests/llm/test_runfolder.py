@@ -337,3 +337,11 @@ def test_a_truncated_weights_file_in_model_path_is_one_line(tmp_path, safe):
                                          r".*\(is a file cut short\? copy it again\)$") as err:
         load_model(tmp_path)
     assert "\n" not in str(err.value)
+
+
+def test_identity_diff_takes_the_defaults_passed_in():
+    """Absent fields take the values of the ``defaults`` given, not those of llm.config's TrainConfig."""
+    old, now = {"seed": 0}, {"seed": 0, "optim": {"lr": 0.5}}
+    assert identity_diff(old, now, {"optim": {"lr": 0.5}}) == []
+    assert identity_diff(old, now, {"optim": {"lr": 1.0}}) == ["optim.lr: 1.0 -> 0.5"]
+    assert identity_diff(old, now, {}) == ["optim.lr: (absent) -> 0.5"]
