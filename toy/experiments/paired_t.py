@@ -42,16 +42,20 @@ def _beta_cf(a: float, b: float, x: float) -> float:
     return h
 
 
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta function I_x(a, b) for a, b > 0 and x in [0, 1]."""
+def _betainc(a: float, b: float, x: float, y: float | None = None) -> float:
+    """Regularised incomplete beta function I_x(a, b) for a, b > 0 and x in [0, 1].
+
+    ``y`` is 1 - x when the caller knows it more precisely than ``1 - x`` rounds (x near 1).
+    """
+    y = 1.0 - x if y is None else y
     if x <= 0.0:
         return 0.0
-    if x >= 1.0:
+    if y <= 0.0:
         return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
     if x < (a + 1) / (a + b + 2):
         return math.exp(log_front) * _beta_cf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_cf(b, a, 1.0 - x) / b
+    return 1.0 - math.exp(log_front) * _beta_cf(b, a, y) / b
 
 
 def t_sf(t: float, dof: float) -> float:
@@ -60,7 +64,9 @@ def t_sf(t: float, dof: float) -> float:
         raise ValueError(f"dof must be > 0, got {dof!r}")
     if math.isinf(t):
         return 0.0 if t > 0 else 1.0
-    tail = 0.5 * _betainc(dof / 2, 0.5, dof / (dof + t * t))  # P(T > |t|)
+    t2 = t * t
+    # x = dof / (dof + t^2) rounds to 1 near t = 0, so 1 - x is passed exactly as t^2 / (dof + t^2)
+    tail = 0.5 * _betainc(dof / 2, 0.5, dof / (dof + t2), t2 / (dof + t2))  # P(T > |t|)
     return tail if t >= 0 else 1.0 - tail
 
 
