@@ -79,6 +79,8 @@ class TrapBanditConfig:
     """Training steps (>= 1)."""
     record_every: int = 10
     """Record V, P(A*), P(trap), entropies and lambda every this many steps (>= 1)."""
+    dtype: str = "float64"
+    """Floating type of the training state: "float64" or "float32" (half the cost; the prior is drawn in float64)."""
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
@@ -98,6 +100,7 @@ class TrapBanditConfig:
         need(self.lr > 0, "lr", "> 0")
         need(self.steps >= 1, "steps", ">= 1")
         need(self.record_every >= 1, "record_every", ">= 1")
+        need(self.dtype in ("float64", "float32"), "dtype", "'float64' or 'float32'")
 
 
 @dataclass
@@ -165,16 +168,29 @@ def _groups(ecfgs: list[EntropyConfig]) -> dict[float, Tensor]:
     return {p: torch.tensor(rows) for p, rows in out.items()}
 
 
-def _entropy_step(st: dict, groups: dict[float, Tensor], coefs: Tensor) -> tuple[Tensor, Tensor]:
-    """(lambda * per-arm entropy gradient (R, E), the bonus entropy H_kind per row (NaN without a bonus)).
+def _kept_now(st: dict, rows: Tensor, p: float, fresh: bool) -> Tensor:
+    """Kept counts (len(rows), E) of clamp fraction p for ``rows``, each entry kept or removed whole.
 
-    Splits every entry that a clamp threshold cuts first, so each entry is kept or removed whole."""
-    h_kind = torch.full((len(coefs),), float("nan"), dtype=torch.float64)
-    kept_of = {}
-    for p, rows in groups.items():
-        z, n = st["z"][rows], st["n"][rows]
-        kept = n if p == 0 else split_partial(st, kept_counts(z, n, p), rows)
-        kept_of[p] = kept
+    The kept/removed flag ``keep`` is an entry attribute (a drawn arm split off an entry inherits it); it stays right
+    while no removed arm has a larger logit than a kept one, so the sort of :func:`kept_counts` runs only for rows
+    where that fails (or all rows when ``fresh``) and the threshold entry is then split (toy.multiset.split_partial).
+    """
+    z, n, keep = st["z"][rows], st["n"][rows], st["keep"][rows]
+    live = n > 0
+    low_kept = torch.where(live & (keep > 0), z, torch.full_like(z, torch.inf)).amin(-1)
+    high_removed = torch.where(live & (keep == 0), z, torch.full_like(z, -torch.inf)).amax(-1)
+    stale = torch.ones_like(low_kept, dtype=torch.bool) if fresh else low_kept < high_removed
+    if bool(stale.any()):
+        sub = rows[stale]
+        kept = split_partial(st, kept_counts(st["z"][sub], st["n"][sub], p), sub)
+        st["keep"][sub, : kept.shape[1]] = (kept > 0).to(kept.dtype)
+    return st["n"][rows] * st["keep"][rows]
+
+
+def _entropy_step(st: dict, groups: dict[float, Tensor], coefs: Tensor, fresh: bool) -> tuple[Tensor, Tensor]:
+    """(lambda * per-arm entropy gradient (R, E), the bonus entropy H_kind per row (NaN without a bonus))."""
+    h_kind = torch.full((len(coefs),), float("nan"), dtype=coefs.dtype)
+    kept_of = {p: (st["n"][rows] if p == 0 else _kept_now(st, rows, p, fresh)) for p, rows in groups.items()}
     grad = torch.zeros_like(st["z"])
     for p, rows in groups.items():
         kept = kept_of[p]
@@ -208,6 +224,16 @@ def _pg_term(cfg: TrapBanditConfig, st: dict, actions: Tensor | None) -> Tensor:
     return torch.zeros_like(z).scatter_add_(1, actions, adv / cfg.group_size)
 
 
+def _init_state(layout: BanditLayout, dtype: torch.dtype = torch.float64) -> dict:
+    """The trainer's state: (R, E) logits z, counts n, per-entry attributes (reward r, optimal, trap, kept flag),
+    used (R,) entries per row."""
+    n_rows, e0 = layout.logits0.shape
+    return {"z": layout.logits0.to(dtype, copy=True), "n": layout.counts.to(dtype).expand(n_rows, e0).clone(),
+            "r": layout.rewards.to(dtype, copy=True), "opt": layout.optimal.to(dtype), "trap": layout.trap.to(dtype),
+            "keep": torch.zeros(n_rows, e0, dtype=dtype), "attrs": ["r", "opt", "trap", "keep"],
+            "used": torch.full((n_rows,), e0, dtype=torch.long)}
+
+
 def _record(rec: dict, st: dict, step: int, h_kind: Tensor, coefs: Tensor, is_clamped: Tensor) -> None:
     n = st["n"]
     q = (st["z"] + torch.where(n > 0, n.clamp(min=1e-30).log(), torch.full_like(n, -math.inf))).softmax(-1)
@@ -216,7 +242,7 @@ def _record(rec: dict, st: dict, step: int, h_kind: Tensor, coefs: Tensor, is_cl
     rec["p_opt"].append((q * st["opt"]).sum(-1))
     rec["p_trap"].append((q * st["trap"]).sum(-1))
     rec["entropy"].append(multiset_entropy(st["z"], n))
-    rec["clamped"].append(torch.where(is_clamped, h_kind, torch.tensor(float("nan"), dtype=torch.float64)))
+    rec["clamped"].append(torch.where(is_clamped, h_kind, torch.tensor(float("nan"), dtype=h_kind.dtype)))
     rec["coef"].append(coefs)
 
 
@@ -238,10 +264,7 @@ def train_trap_bandit(cfg: TrapBanditConfig, layout: BanditLayout, row_seeds: li
     bad = [e.method for e in ecfgs if e.method not in KINDS]
     if bad:
         raise ValueError(f"ecfgs methods must be in {tuple(KINDS)}, got {bad[0]!r}")
-    e0 = layout.counts.shape[0]
-    st = {"z": layout.logits0.clone(), "n": layout.counts.expand(n_rows, e0).clone(), "r": layout.rewards.clone(),
-          "opt": layout.optimal.double(), "trap": layout.trap.double(), "attrs": ["r", "opt", "trap"],
-          "used": torch.full((n_rows,), e0, dtype=torch.long)}
+    st = _init_state(layout, getattr(torch, cfg.dtype))
     controls = [EntropyControl(e) for e in ecfgs]
     groups = _groups(ecfgs)
     aent_rows = [i for i, e in enumerate(ecfgs) if e.method == "aent"]
@@ -252,13 +275,13 @@ def train_trap_bandit(cfg: TrapBanditConfig, layout: BanditLayout, row_seeds: li
     rec: dict[str, list] = {k: [] for k in ("steps", "value", "p_opt", "p_trap", "entropy", "clamped", "coef")}
     for step in range(cfg.steps + 1):
         coefs = torch.tensor([c.ent_coef if KINDS[e.method] else 0.0 for c, e in zip(controls, ecfgs)],
-                             dtype=torch.float64)
+                             dtype=st["z"].dtype)
         actions = None
         if step < cfg.steps and cfg.estimator == "sampled":  # split the drawn arms off before anything moves
             u = torch.rand(len(seeds), cfg.group_size, generator=gen, dtype=torch.float64)[seed_row]  # per seed
             st["u_member"] = torch.rand(len(seeds), cfg.group_size, generator=gen, dtype=torch.float64)[seed_row]
             actions = _draw(st, u)
-        ent_grad, h_kind = _entropy_step(st, groups, coefs)
+        ent_grad, h_kind = _entropy_step(st, groups, coefs, fresh=step == 0)
         if step % cfg.record_every == 0 or step == cfg.steps:
             _record(rec, st, step, h_kind, coefs, is_clamped)
         if step == cfg.steps:
