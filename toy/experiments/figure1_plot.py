@@ -84,9 +84,9 @@ def plot(cfg, results: dict):
                                           f"steps, λ={_middle(dom['plan']['ent_coefs']):g}")
         else:
             ax.set_axis_off()
-    axes[0, 0].legend(fontsize=6, loc="lower right")
+    axes[0, 0].legend(fontsize=6, loc="lower center", ncol=2, framealpha=0.7)
     if "tree" in results and "sampled" in results["tree"]:
-        axes[0, 2].legend(fontsize=6, loc="lower right")
+        axes[0, 2].legend(fontsize=6, loc="lower center", ncol=2, framealpha=0.7)
     ms = list(cfg.m_values)
     _curve_panel(axes[1, 0], cfg, results["bandit"], ms[0])
     _curve_panel(axes[1, 1], cfg, results["bandit"], ms[-1])
