@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -131,3 +132,22 @@ def test_exact_signs_enumerate_every_pattern():
     signs = _signs(4, 0)
     assert signs.shape == (16, 4) and len({tuple(r) for r in signs}) == 16
     assert set(map(tuple, signs)) == set(itertools.product((1.0, -1.0), repeat=4))
+
+
+def test_documented_results_are_generated_from_the_committed_run_summary():
+    """The figure1 block of docs/toy/results.md is markdown() of docs/toy/figure1_summary.json, the summary of the
+    full run (python -m toy.experiments.figure1_report RUN/figure1.json --summary ...): no hand-copied number ..."""
+    from pathlib import Path
+
+    from toy.experiments.figure1_report import BEGIN, END, markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "toy"
+    summ = json.loads((docs / "figure1_summary.json").read_text())
+    text = (docs / "results.md").read_text()
+    block = text[text.index(BEGIN): text.index(END) + len(END)]
+    assert block == markdown(summ)
+    # ... of a run with the defaults as they stand (changing a default fails this test until the docs are rerun)
+    import dataclasses
+
+    default = json.loads(json.dumps({**dataclasses.asdict(Figure1Config()), "smoke": False}))
+    assert summ["config"] == default
