@@ -117,7 +117,8 @@ def judge(cfg, results: dict) -> tuple[list[dict], list[dict]]:
         escaped = np.mean([cells["none"][str(m)]["escaped"] for m in cfg.m_values])
         for spec in claim_specs(cfg, dom["plan"]):
             rec = {**spec, "sweep": f"{domain} sampled, {steps} steps", "none_escaped": float(escaped)}
-            if not all(spec["ms"]) if spec["kind"] == "contrast" else not spec["ms"]:
+            sides = spec["ms"] if spec["kind"] == "contrast" else [spec["ms"]]
+            if not all(sides):
                 rec["status"] = "no m value on a side"
             elif escaped >= 0.5:
                 rec["status"] = "premise absent"

@@ -19,6 +19,7 @@ import math
 
 import torch
 
+from aent.entropy import clamped_entropy
 from toy.exact import regularized_optimum
 from toy.multiset import kept_counts, multiset_entropy
 from toy.regime import TrapRegime, aent_fixed_point, gibbs_point
@@ -108,10 +109,8 @@ def plan_tree(cfg, tcfg: TrapTreeConfig) -> dict:
                   arm_name("entropy_bonus", lam): {str(m): _tree_point(t, *args, 0.0)
                                                    for m, t in zip(cfg.m_values, tables)},
                   arm_name("clamped", lam, p): {str(m): _tree_point(t, *args, p) for m, t in zip(cfg.m_values, tables)}}
-    from aent.entropy import clamped_entropy  # the starting policy's per-token clamped entropy at the root
-
     roots = torch.stack([make_tree_layout(tcfg, [(s, 1)]).logits0[s][0] for s in seeds])
-    h0 = float(clamped_entropy(roots, p).mean())
+    h0 = float(clamped_entropy(roots, p).mean())  # the starting policy's per-token clamped entropy at the root
     common = _aent_common(cfg, lam)
     band = _start_band(cfg, h0)
     pred["aent"] = {str(m): {**_tree_point(t, *args, p), "ent_coef": lam} for m, t in zip(cfg.m_values, tables)}
