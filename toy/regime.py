@@ -16,7 +16,9 @@ u = 1 / lambda and n_kept items kept (all optimal and trap items among them):
 
 An uncontrolled policy that committed to the traps ends at V = r_t, so a bonus "beats no control" at its fixed
 point exactly when V > r_t. Because P(A*) grows with m, the full bonus (n_kept = N) crosses r_t at some m_c;
-:func:`derive_ent_coef` picks lambda so that m_c sits between two chosen m values (Figure 1: between 5 and 10),
+:func:`derive_ent_coef` finds the lambda at which m_c sits between two chosen m values (a closed-form device of the
+tutorials; toy.experiments.figure1 does not use it, because a lambda solved for the crossing reproduces the crossing
+by construction: its lambda is a fixed grid),
 :func:`min_kept` says how small the kept set must be for the clamped bonus to keep its edge at the smallest m,
 and :func:`aent_fixed_point` where AEnt's coefficient settles for a given entropy band. All float64 arithmetic on
 counts, so N may be 10^5 or 10^9.

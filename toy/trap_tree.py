@@ -19,7 +19,8 @@ computes). Its unbiased sampled gradient, LLM-style:
 - plus lambda grad H_kind(s) at the root and at every visited state, averaged over the G sequences (the token-mean
   entropy bonus of the LLM trainer), computed by aent.entropy / aent.clamped_entropy.
 
-Adam (toy.pg) updates only the states visited in the step (lazy Adam; unvisited states keep their logits). V, P(A*)
+The update (``update``) is the plain policy-gradient step on the visited states' logits ("sgd", the rule of
+toy.experiments.figure1) or lazy Adam (toy.pg; the tutorials); unvisited states keep their logits either way. V, P(A*)
 and P(trap) are exact (products of the relevant sequences' token probabilities); the recorded entropy is the
 step's token mean over its samples, as in the LLM metrics.
 """
@@ -62,8 +63,10 @@ class TrapTreeConfig:
     """Baseline: "rloo" or "mean" (no std normalisation)."""
     group_size: int = 16
     """G, sequences per run per step (>= 2)."""
+    update: str = "adam"
+    """"sgd": the plain policy-gradient step z <- z + lr g; "adam": lazy Adam (toy.pg) with step size lr."""
     lr: float = 0.1
-    """Adam step size (> 0)."""
+    """Step size (> 0)."""
     steps: int = 1000
     """Training steps (>= 1)."""
     record_every: int = 10
@@ -81,6 +84,7 @@ class TrapTreeConfig:
         need(2 <= self.opt_rank_hi <= self.vocab, "opt_rank_hi", f"in [2, vocab={self.vocab}]")
         need(self.baseline in BASELINES, "baseline", f"one of {BASELINES}")
         need(self.group_size >= 2, "group_size", ">= 2")
+        need(self.update in ("sgd", "adam"), "update", "'sgd' or 'adam'")
         need(self.lr > 0, "lr", "> 0")
         need(self.steps >= 1, "steps", ">= 1")
         need(self.record_every >= 1, "record_every", ">= 1")
@@ -280,7 +284,10 @@ def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int
         grads = torch.cat([g_root, g_deep.reshape(-1, A) if g_deep is not None else g_root[:0]])
         uniq, inverse = torch.unique(keys, return_inverse=True)
         g = torch.zeros(len(uniq), A).index_add_(0, inverse, grads)
-        state = adam_update(z, g, state, cfg.lr, rows=uniq)
+        if cfg.update == "adam":
+            state = adam_update(z, g, state, cfg.lr, rows=uniq)
+        else:  # plain policy-gradient step on the touched states
+            z.view(-1, A).index_add_(0, uniq, cfg.lr * g)
         h_full = (h_root + h_deep.sum(-1).mean(1)) / H
         k_tok = (k_root.detach() + k_deep.detach().sum(-1).mean(1)) / H
         h_tok = h_full

@@ -351,7 +351,7 @@ fig.savefig(OUT / "figure1_closed_form.png", dpi=100)
 # This is the closed-form skeleton of Figure 1: the full bonus wins over a trapped policy only when the optimal
 # set is large enough to outweigh $10^5$ irrelevant arms, and the clamped bonus (with $p$ large enough: here
 # the LLM value $p = 0.33$ is not) keeps the win at every $m$. Whether training actually *gets there* is another
-# question: `python -m toy figure1` trains every arm with 32 paired seeds, on this bandit and on a token tree,
+# question: `python -m toy figure1` trains every arm with 16 paired seeds, on this bandit and on a token tree,
 # and puts the sampled result next to these lines (docs/toy/results.md). Tutorial 2 trains the tree version.
 #
 # ## 5. What carries over to an LLM

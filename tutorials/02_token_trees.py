@@ -312,7 +312,7 @@ fig.savefig(OUT / "trap_tree_training.png", dpi=100)
 # optimum. The full bonus at $m = 1$ typically ends *above* its optimum: its optimum spreads most of the mass over
 # the 1,600 sequences, and a run with 16 samples per step keeps collapsing below that entropy (sampling noise pushes
 # the policy toward the sequences it already samples). `python -m toy figure1` runs the same comparison at
-# $|A| = 316$ per step (99,856 sequences) with 32 paired seeds, next to the 10^5-arm bandit
+# $|A| = 316$ per step (99,856 sequences) with 16 paired seeds, next to the 10^5-arm bandit
 # (docs/toy/results.md).
 #
 # %% [markdown]

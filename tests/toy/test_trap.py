@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from aent import EntropyConfig, clamped_entropy, entropy
 from toy.exact import bandit_gibbs
-from toy.experiments.paired import edge_status, paired_test, t_quantile
 from toy.pg import adam_init, adam_update, baseline_advantages, inverse_cdf
 from toy.regime import TrapRegime, aent_fixed_point, derive_ent_coef, gibbs_point, min_kept
 from toy.trap_bandit import TrapBanditConfig, kept_counts, make_layout, multiset_entropy, train_trap_bandit
@@ -152,20 +151,23 @@ def test_adam_matches_torch_adam_and_lazy_rows():
 
 # -------------------------------------------------------------------------------------------------- trainer
 SMALL = TrapBanditConfig(n_arms=3000, n_individual=1000, tail_group=100, opt_rank_lo=200, opt_rank_hi=900,
-                         steps=300, lr=0.05, record_every=50)
+                         steps=300, record_every=50)
 
 
-def test_exact_training_reaches_the_closed_form_fixed_point():
-    lam = 0.1
-    reg = TrapRegime(n_items=3000, n_traps=10, trap_reward=0.6)
+def test_exact_plain_pg_reaches_the_closed_form_fixed_point():
+    """From a flat prior, exact plain gradient steps end at the Gibbs optimum of V + lambda H_kind (closed form; the
+    removed arms of the clamped bonus lose their mass only like 1/t, hence the 10,000 steps)."""
+    lam, n = 0.2, 300
+    cfg = TrapBanditConfig(n_arms=n, n_individual=100, tail_group=10, opt_rank_lo=20, opt_rank_hi=90, init_scale=0.3,
+                           estimator="exact", lr=16.0, steps=10_000, record_every=10_000)
+    reg = TrapRegime(n_items=n, n_traps=10, trap_reward=0.6)
     rows = [(0, 1), (0, 5), (1, 5)]
     arms = [EntropyConfig(method="entropy_bonus", ent_coef=lam),
             EntropyConfig(method="clamped_bonus", ent_coef=lam, clamp_p=0.9),
             EntropyConfig(method="clamped_bonus", ent_coef=lam, clamp_p=0.9)]
-    cfg = SMALL.__class__(**{**SMALL.__dict__, "estimator": "exact"})
     run = train_trap_bandit(cfg, make_layout(cfg, rows), [s for s, _ in rows], arms)
-    want = [gibbs_point(reg, 1, lam)["value"], gibbs_point(reg, 5, lam, 300)["value"],
-            gibbs_point(reg, 5, lam, 300)["value"]]
+    want = [gibbs_point(reg, 1, lam)["value"], gibbs_point(reg, 5, lam, 30)["value"],
+            gibbs_point(reg, 5, lam, 30)["value"]]
     assert run.value[-1].tolist() == pytest.approx(want, abs=2e-3)
 
 
@@ -181,9 +183,9 @@ def test_layout_prior_is_shared_across_m_and_optima_are_nested():
 def test_common_random_numbers_and_same_seed_same_run():
     cfg = SMALL.__class__(**{**SMALL.__dict__, "steps": 30, "record_every": 10})
     rows = [(0, 3), (0, 3), (1, 3)]
-    none = EntropyConfig(method="none")
-    a = train_trap_bandit(cfg, make_layout(cfg, rows), [0, 0, 1], [none] * 3)
-    b = train_trap_bandit(cfg, make_layout(cfg, rows), [0, 0, 1], [none] * 3)
+    bonus = EntropyConfig(method="entropy_bonus", ent_coef=0.1)
+    a = train_trap_bandit(cfg, make_layout(cfg, rows), [0, 0, 1], [bonus] * 3)
+    b = train_trap_bandit(cfg, make_layout(cfg, rows), [0, 0, 1], [bonus] * 3)
     assert torch.equal(a.value, b.value)
     assert torch.equal(a.value[:, 0], a.value[:, 1]) and not torch.equal(a.value[:, 0], a.value[:, 2])
 
@@ -193,41 +195,6 @@ def test_trainer_errors_name_the_input():
         TrapBanditConfig(n_arms=3000, n_individual=1000, tail_group=300)
     with pytest.raises(ValueError, match="ecfgs"):
         train_trap_bandit(SMALL, make_layout(SMALL, [(0, 1)]), [0], [EntropyConfig(method="sac")])
-
-
-# ------------------------------------------------------------------------------------------------ paired test
-def test_t_quantile_against_tables():
-    assert t_quantile(0.975, 31) == pytest.approx(2.0395, abs=2e-3)
-    assert t_quantile(0.975, 10) == pytest.approx(2.2281, abs=3e-3)
-    assert t_quantile(0.975, 10_000) == pytest.approx(1.95996, abs=1e-3)
-
-
-def test_paired_test_exact_cases():
-    # all 6 differences equal to +1: only the identity and no other flip reach |mean| = 1 ... except all -1
-    t = paired_test([1.0] * 6, [0.0] * 6)
-    assert t["mean"] == 1 and t["p"] == pytest.approx(2 / 64, abs=0.01)
-    same = paired_test(np.arange(10.0), np.arange(10.0))
-    assert same["p"] == 1.0 and edge_status(same) == "no edge"
-    noisy = paired_test([0.1, -0.1] * 5, [0.0] * 10)
-    assert edge_status(noisy) == "undecided"
-
-
-@given(st.integers(0, 10_000), st.floats(0.0, 0.9), st.floats(0.0, 3.0))
-@settings(max_examples=50, deadline=None)
-def test_kept_set_reuse_is_exact(seed, p, noise):
-    """Whenever the cached kept counts pass the check they equal a fresh kept_counts (so skipping the sort is exact)."""
-    from toy.trap_bandit import _still_kept
-
-    gen = torch.Generator().manual_seed(seed)
-    counts = torch.tensor([1.0] * 6 + [3.0] * 4)
-    z = torch.randn(3, 10, generator=gen)
-    kept = kept_counts(z, counts, p)
-    z2 = z + noise * torch.randn(3, 10, generator=gen)
-    ok = _still_kept(z2, counts, kept)
-    fresh = kept_counts(z2, counts, p)
-    for i in ok.nonzero().squeeze(1).tolist():
-        assert multiset_entropy(z2[i], kept[i]) == pytest.approx(float(multiset_entropy(z2[i], fresh[i])), abs=1e-5)
-    assert bool(_still_kept(z, counts, kept).all())
 
 
 # ------------------------------------------------------------------------------------------------------ tree
@@ -267,3 +234,111 @@ def test_tree_sampled_gradient_is_unbiased_by_enumeration(clamp_p, baseline):
         step.index_add_(0, 1 + seqs[:, 0], g_deep[0, :, 0].double())
         got += float(np.prod([p_seq[s] for s in tup])) * step
     assert torch.allclose(got, want, atol=2e-6)
+
+
+# ------------------------------------------------------------------------------- sampled arms, no pooling
+def _state(cfg, rows, seed=0):
+    """The trainer's state for ``rows`` plus an ``origin`` attribute (the starting entry of every arm)."""
+    from toy.trap_bandit import _init_state
+
+    st = _init_state(make_layout(cfg, rows))
+    st["origin"] = torch.arange(st["z"].shape[1], dtype=torch.float64).expand_as(st["z"]).clone()
+    st["attrs"] = [*st["attrs"], "origin"]
+    return st
+
+
+def _expand(st, row):
+    """(arm logits, arm rewards) of one row, sorted by (reward, logit): the multiset of its N arms."""
+    used = int(st["used"][row])
+    n = st["n"][row, :used].round().long()
+    z = st["z"][row, :used].repeat_interleave(n)
+    r = st["r"][row, :used].repeat_interleave(n)
+    key = torch.argsort(z + 100.0 * r)
+    return z[key], r[key]
+
+
+def _dense_clamped_entropy(z, p):
+    """Reference in float64: drop the floor(p N) smallest logits (torch.topk keeps the rest), entropy of the rest."""
+    keep = torch.topk(z, len(z) - math.floor(p * len(z))).indices
+    logp = torch.log_softmax(z[keep], -1)
+    return -(logp.exp() * logp).sum()
+
+
+TINY = TrapBanditConfig(n_arms=80, n_traps=3, n_individual=20, tail_group=20, opt_rank_lo=5, opt_rank_hi=15,
+                        init_scale=1.0, group_size=6, lr=6.0)
+
+
+@pytest.mark.parametrize("method,clamp_p", [("none", 0.0), ("entropy_bonus", 0.0), ("clamped_bonus", 0.3),
+                                            ("clamped_bonus", 0.9)])
+def test_sparse_sampled_step_equals_the_dense_step_on_all_arms(method, clamp_p):
+    """One step on tied entries (drawn arms split off, the clamp threshold split) == the plain PG step on all N
+    arms with autograd through a float64 top-k clamped entropy, for every arm (as multisets), for 12 steps."""
+    from toy.trap_bandit import _draw, _entropy_step, _groups, _pg_term
+
+    lam = 0.3
+    ecfg = EntropyConfig(method=method, ent_coef=lam, clamp_p=clamp_p)
+    st = _state(TINY, [(0, 2), (1, 2)])
+    groups, coefs = _groups([ecfg] * 2), torch.full((2,), lam if method != "none" else 0.0, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    for step in range(12):
+        st["u_member"] = torch.rand(2, TINY.group_size, generator=gen, dtype=torch.float64)
+        before = [_expand(st, i) for i in range(2)]
+        actions = _draw(st, torch.rand(2, TINY.group_size, generator=gen, dtype=torch.float64))
+        for i in range(2):  # splitting changes no arm
+            assert torch.equal(_expand(st, i)[0], before[i][0])
+        # dense reference on the split state: one entry per arm (the drawn arms are count-1 entries)
+        dense = []
+        for i in range(2):
+            used = int(st["used"][i])
+            n = st["n"][i, :used].round().long()
+            owner = torch.arange(used).repeat_interleave(n)
+            z = st["z"][i, :used].repeat_interleave(n).clone().requires_grad_(True)
+            r = st["r"][i, :used].repeat_interleave(n)
+            pos = torch.stack([(owner == a).nonzero()[0, 0] for a in actions[i].tolist()])
+            adv = baseline_advantages(r[pos][None], TINY.baseline)[0]
+            ent = 0.0 if method == "none" else _dense_clamped_entropy(z, clamp_p)
+            obj = (adv * torch.log_softmax(z, -1)[pos]).sum() / TINY.group_size + lam * ent
+            (g,) = torch.autograd.grad(obj, z)
+            new = (z + TINY.lr * g).detach()
+            key = torch.argsort(new + 100.0 * r)
+            dense.append(new[key])
+        ent_grad, _ = _entropy_step(st, groups, coefs, fresh=step == 0)
+        st["z"] += TINY.lr * (_pg_term(TINY, st, actions) + ent_grad)
+        for i in range(2):
+            assert torch.allclose(_expand(st, i)[0], dense[i], atol=1e-10, rtol=0)
+
+
+def test_expected_sampled_update_is_the_exact_gradient():
+    """Mean over 40,000 independent draws of the sparse REINFORCE term (aggregated per starting entry) == the exact
+    term pi (r - V) per arm times the entry's count, within 5 standard errors per entry (RLOO is unbiased)."""
+    from toy.trap_bandit import _draw, _pg_term
+
+    k = 40_000
+    st = _state(TINY, [(0, 2)] * k)
+    exact = _pg_term(TINY, st, None)[0] * st["n"][0]
+    gen = torch.Generator().manual_seed(3)
+    st["u_member"] = torch.rand(k, TINY.group_size, generator=gen, dtype=torch.float64)
+    actions = _draw(st, torch.rand(k, TINY.group_size, generator=gen, dtype=torch.float64))
+    pg = _pg_term(TINY, st, actions)
+    per_entry = torch.zeros(k, len(exact), dtype=torch.float64).scatter_add_(1, st["origin"].long(), pg)
+    mean, se = per_entry.mean(0), per_entry.std(0) / math.sqrt(k)
+    assert bool(((mean - exact).abs() <= 5 * se + 1e-12).all()), (mean - exact) / se
+
+
+@given(st.integers(0, 10_000), st.floats(0.0, 0.95))
+@settings(max_examples=40, deadline=None)
+def test_entropy_grad_is_the_per_arm_autograd_gradient(seed, p):
+    """toy.multiset.entropy_grad (closed form) == autograd of aent.clamped_entropy on the expanded arms, per arm."""
+    from toy.multiset import entropy_grad
+
+    gen = torch.Generator().manual_seed(seed)
+    n = torch.tensor([1.0, 1.0, 2.0, 3.0, 1.0, 4.0], dtype=torch.float64)
+    z = torch.randn(2, 6, generator=gen, dtype=torch.float64)
+    kept = kept_counts(z, n, p)
+    kept_whole = (kept == n.expand_as(kept)) | (kept == 0)  # compare on entries the threshold does not cut
+    g, h = entropy_grad(z, kept)
+    dense = z.repeat_interleave(n.long(), dim=1).requires_grad_(True)
+    (gd,) = torch.autograd.grad(clamped_entropy(dense, p).sum(), dense)
+    first = torch.cumsum(n.long(), 0) - n.long()  # one arm of each entry
+    assert h.tolist() == pytest.approx(clamped_entropy(dense.detach(), p).tolist(), abs=1e-6)
+    assert torch.allclose(g[kept_whole], gd[:, first][kept_whole].double(), atol=1e-6)

@@ -1,85 +1,123 @@
-"""What Figure 1 fixes before training, from the closed form only: lambda, kept sets, AEnt's band, predictions.
+"""What Figure 1 fixes before training, by stated rules only: lambda grid, kept sets, AEnt's bands, predictions.
 
-For the bandit (N = n_arms items) toy.regime gives everything in closed form. For the token tree (N = A^H
-sequences) the full bonus's optimum is the same closed form over sequences, and the per-token clamped optimum is
-solved exactly on a task's reward table by toy.exact.regularized_optimum (soft value recursion keeping the K
-children of largest soft value per state). The tasks of one m differ between seeds only in which tokens are
-optimal, not in their counts or kept-tree shape, so the prediction of the first seed's task holds for all.
-
-lambda (both domains): toy.regime.derive_ent_coef puts the full bonus's crossover V = r_t at
-m_c = sqrt(crossover[0] crossover[1]). AEnt's band is the range over m of the (token-mean) clamped entropy of its
-clamped optimum at that lambda; its box is [lambda/4, 4 lambda].
+Rules (docs/toy/results.md, "The rules, written before the runs"):
+- lambda: a fixed grid (Figure1Config.ent_coefs), reported whole; every fixed bonus arm runs at every lambda;
+- clamp fractions: the paper's p = 0.33 next to a larger p (Figure1Config.clamp_ps);
+- AEnt (the non-oracle arm, as an LLM user would set it): lambda0 = the middle of the grid, p = aent_clamp_p, band =
+  ``aent_band_fractions`` times the clamped entropy of the *starting* policy (mean over the run seeds' priors), box
+  and beta in the authors' ratios to lambda0 (box [0.3, 4.5] lambda0, beta = lambda0: their Qwen2.5-Math setting,
+  lambda0 = 0.002, box [6e-4, 9e-3], beta = 0.002), warm-up as theirs;
+- AEnt oracle (labelled upper bound): its band is the range over m of the clamped entropy of its own clamped optimum,
+  which no LLM run can know.
+Predictions: the Gibbs optimum pi(y) ~ exp(R(y) / lambda) on the kept items (toy.regime.gibbs_point for the bandit;
+toy.exact.regularized_optimum on a task's reward table for the tree).
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
+
+from aent.entropy import clamped_entropy
 from toy.exact import regularized_optimum
-from toy.regime import TrapRegime, aent_fixed_point, derive_ent_coef, gibbs_point, min_kept
+from toy.multiset import kept_counts, multiset_entropy
+from toy.regime import TrapRegime, aent_fixed_point, gibbs_point
+from toy.trap_bandit import make_layout
 from toy.trap_tree import TrapTreeConfig, make_tree_layout
 
-__all__ = ["BOX_FACTOR", "plan_bandit", "plan_tree", "predicted_value"]
+__all__ = ["AUTHORS_BETA_RATIO", "AUTHORS_BOX_RATIO", "arm_name", "plan_bandit", "plan_tree", "predicted_value"]
 
-BOX_FACTOR = 4.0  # AEnt's box is [lambda / BOX_FACTOR, lambda * BOX_FACTOR]
+AUTHORS_BOX_RATIO = (0.3, 4.5)  # [6e-4, 9e-3] / 0.002 (AEnt, Qwen2.5-Math-1.5B on MATH)
+AUTHORS_BETA_RATIO = 1.0  # beta / lambda0 = 0.002 / 0.002
+
+
+def arm_name(kind: str, lam: float | None = None, p: float | None = None) -> str:
+    """Result-file key of an arm: none, aent, aent_oracle, entropy_bonus_l0.1, clamped_p0.33_l0.1."""
+    if kind in ("none", "aent", "aent_oracle"):
+        return kind
+    return f"entropy_bonus_l{lam:g}" if kind == "entropy_bonus" else f"clamped_p{p:g}_l{lam:g}"
 
 
 def _kept(n: int, p: float) -> int:
     return n - math.floor(p * n)
 
 
-def _base(regime: TrapRegime, m_values, crossover, trap_reward: float) -> tuple[float, dict]:
-    lam = derive_ent_coef(regime, *crossover)
-    # Sampled updates stop reinforcing arms that are no longer drawn, so a policy that committed to the traps stays
-    # there (V = r_t); the exact gradient of V has the global optimum V* = 1 as its only stable point.
-    none = {str(m): {"value": trap_reward, "value_exact": 1.0, "p_opt": 0.0, "note": "sampled: trapped at r_t; "
-                     "exact gradient: V* = 1"} for m in m_values}
-    return lam, none
+def _lam0(grid) -> float:
+    return sorted(grid)[len(grid) // 2]
 
 
-def plan_bandit(cfg) -> dict:
-    """The bandit's plan (cfg: toy.experiments.figure1.Figure1Config)."""
+def _aent_common(cfg, lam0: float) -> dict:
+    lo, hi = AUTHORS_BOX_RATIO
+    return {"ent_coef": lam0, "box": [lo * lam0, hi * lam0], "coef_lr": AUTHORS_BETA_RATIO * lam0,
+            "warmup": cfg.aent_warmup}
+
+
+def _start_band(cfg, start_entropy: float) -> list[float]:
+    return [f * start_entropy for f in cfg.aent_band_fractions]
+
+
+def plan_bandit(cfg, bcfg) -> dict:
+    """The bandit's plan (cfg: toy.experiments.figure1.Figure1Config; bcfg: its TrapBanditConfig)."""
     reg = TrapRegime(n_items=cfg.n_arms, n_traps=cfg.n_traps, trap_reward=cfg.trap_reward)
-    lam, none = _base(reg, cfg.m_values, cfg.crossover, cfg.trap_reward)
-    k_aent = _kept(cfg.n_arms, cfg.aent_clamp_p)
-    ents = [gibbs_point(reg, m, lam, k_aent)["entropy"] for m in cfg.m_values]
-    band, box = (min(ents), max(ents)), (lam / BOX_FACTOR, lam * BOX_FACTOR)
-    pred = {"none": none, "entropy_bonus": {str(m): gibbs_point(reg, m, lam) for m in cfg.m_values}}
-    for p in cfg.clamp_ps:
-        pred[f"clamped_p{p:g}"] = {str(m): gibbs_point(reg, m, lam, _kept(cfg.n_arms, p)) for m in cfg.m_values}
-    pred["aent"] = {str(m): aent_fixed_point(reg, m, k_aent, lam, band, box) for m in cfg.m_values}
-    return {"n_items": cfg.n_arms, "ent_coef": lam, "m_crossover": math.sqrt(cfg.crossover[0] * cfg.crossover[1]),
-            "largest_kept_with_edge_at_min_m": min_kept(reg, min(cfg.m_values), lam),
-            "clamp_ps": list(cfg.clamp_ps), "aent_clamp_p": cfg.aent_clamp_p,
-            "kept": {f"clamped_p{p:g}": _kept(cfg.n_arms, p) for p in cfg.clamp_ps} | {"aent": k_aent},
-            "aent_band": list(band), "aent_box": list(box), "predictions": pred}
+    seeds = [cfg.seed + s for s in range(cfg.seeds)]
+    lay = make_layout(bcfg, [(s, 1) for s in seeds])
+    counts = lay.counts.expand_as(lay.logits0)
+    h0 = float(multiset_entropy(lay.logits0, kept_counts(lay.logits0, counts, cfg.aent_clamp_p)).mean())
+    lam0 = _lam0(cfg.ent_coefs)
+    pred: dict = {"none": {str(m): {"value": cfg.trap_reward, "value_exact": 1.0, "note": "a policy committed to "
+                                    "the traps stays there (V = r_t); the exact gradient's only stable point is "
+                                    "V* = 1"} for m in cfg.m_values}}
+    for lam in cfg.ent_coefs:
+        pred[arm_name("entropy_bonus", lam)] = {str(m): gibbs_point(reg, m, lam) for m in cfg.m_values}
+        for p in cfg.clamp_ps:
+            pred[arm_name("clamped", lam, p)] = {str(m): gibbs_point(reg, m, lam, _kept(cfg.n_arms, p))
+                                                 for m in cfg.m_values}
+    common = _aent_common(cfg, lam0)
+    band = _start_band(cfg, h0)
+    k_a, k_o = _kept(cfg.n_arms, cfg.aent_clamp_p), _kept(cfg.n_arms, cfg.aent_oracle_clamp_p)
+    pred["aent"] = {str(m): aent_fixed_point(reg, m, k_a, lam0, tuple(band), tuple(common["box"]))
+                    for m in cfg.m_values}
+    ents = [gibbs_point(reg, m, lam0, k_o)["entropy"] for m in cfg.m_values]
+    oracle_band = [min(ents), max(ents)]
+    pred["aent_oracle"] = {str(m): aent_fixed_point(reg, m, k_o, lam0, tuple(oracle_band), tuple(common["box"]))
+                           for m in cfg.m_values}
+    return {"n_items": cfg.n_arms, "ent_coefs": list(cfg.ent_coefs), "clamp_ps": list(cfg.clamp_ps),
+            "kept": {f"p{p:g}": _kept(cfg.n_arms, p) for p in {*cfg.clamp_ps, cfg.aent_clamp_p,
+                                                                cfg.aent_oracle_clamp_p}},
+            "aent": {**common, "clamp_p": cfg.aent_clamp_p, "band": band, "start_clamped_entropy": h0,
+                     "band_rule": f"{list(cfg.aent_band_fractions)} x the starting policy's clamped entropy"},
+            "aent_oracle": {**common, "clamp_p": cfg.aent_oracle_clamp_p, "band": oracle_band,
+                            "band_rule": "range over m of the clamped entropy of the clamped optimum (oracle)"},
+            "predictions": pred}
 
 
 def _tree_point(table, vocab: int, horizon: int, lam: float, p: float) -> dict[str, float]:
     opt = regularized_optimum(table, vocab, lam, p)
-    return {"value": opt.value, "entropy_per_token": opt.entropy / horizon, "n_optimal_kept": opt.n_optimal_kept}
+    return {"value": opt.value, "entropy_per_token": opt.entropy / horizon}
 
 
 def plan_tree(cfg, tcfg: TrapTreeConfig) -> dict:
-    """The tree's plan (cfg: Figure1Config; tcfg: the tree task family)."""
+    """The tree's plan: one lambda (tree_ent_coef), the full bonus, one clamp fraction and the non-oracle AEnt."""
     n_seq = tcfg.vocab**tcfg.horizon
-    reg = TrapRegime(n_items=n_seq, n_traps=cfg.n_traps, trap_reward=cfg.trap_reward)
-    lam, none = _base(reg, cfg.m_values, cfg.crossover, cfg.trap_reward)
-    tables = make_tree_layout(tcfg, [(cfg.seed, m) for m in cfg.m_values]).tables.double()
+    seeds = [cfg.seed + s for s in range(cfg.seeds)]
+    lay = make_tree_layout(tcfg, [(cfg.seed, m) for m in cfg.m_values])
+    tables = lay.tables.double()
+    lam, p = cfg.tree_ent_coef, cfg.tree_clamp_p
     args = (tcfg.vocab, tcfg.horizon, lam)
-    pred = {"none": none, "entropy_bonus": {str(m): _tree_point(t, *args, 0.0) for m, t in zip(cfg.m_values, tables)}}
-    for p in cfg.tree_clamp_ps:
-        pred[f"clamped_p{p:g}"] = {str(m): _tree_point(t, *args, p) for m, t in zip(cfg.m_values, tables)}
-    aent = {str(m): _tree_point(t, *args, cfg.tree_aent_clamp_p) for m, t in zip(cfg.m_values, tables)}
-    ents = [a["entropy_per_token"] for a in aent.values()]
-    for a in aent.values():  # the band is the range of these entropies, so lambda stays put at the optimum
-        a["ent_coef"] = lam
-    pred["aent"] = aent
-    kept_tok = {f"clamped_p{p:g}": _kept(tcfg.vocab, p) for p in cfg.tree_clamp_ps}
-    return {"n_items": n_seq, "ent_coef": lam, "m_crossover": math.sqrt(cfg.crossover[0] * cfg.crossover[1]),
-            "clamp_ps": list(cfg.tree_clamp_ps), "aent_clamp_p": cfg.tree_aent_clamp_p,
-            "kept_tokens_per_state": kept_tok | {"aent": _kept(tcfg.vocab, cfg.tree_aent_clamp_p)},
-            "aent_band": [min(ents), max(ents)], "aent_box": [lam / BOX_FACTOR, lam * BOX_FACTOR],
+    pred: dict = {"none": {str(m): {"value": cfg.trap_reward} for m in cfg.m_values},
+                  arm_name("entropy_bonus", lam): {str(m): _tree_point(t, *args, 0.0)
+                                                   for m, t in zip(cfg.m_values, tables)},
+                  arm_name("clamped", lam, p): {str(m): _tree_point(t, *args, p) for m, t in zip(cfg.m_values, tables)}}
+    roots = torch.stack([make_tree_layout(tcfg, [(s, 1)]).logits0[s][0] for s in seeds])
+    h0 = float(clamped_entropy(roots, p).mean())  # the starting policy's per-token clamped entropy at the root
+    common = _aent_common(cfg, lam)
+    band = _start_band(cfg, h0)
+    pred["aent"] = {str(m): {**_tree_point(t, *args, p), "ent_coef": lam} for m, t in zip(cfg.m_values, tables)}
+    return {"n_items": n_seq, "ent_coefs": [lam], "clamp_ps": [p],
+            "kept_tokens_per_state": {f"p{p:g}": _kept(tcfg.vocab, p)},
+            "aent": {**common, "clamp_p": p, "band": band, "start_clamped_entropy": h0,
+                     "band_rule": f"{list(cfg.aent_band_fractions)} x the starting root's clamped entropy per token"},
             "predictions": pred}
 
 
