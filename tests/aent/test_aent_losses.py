@@ -153,6 +153,8 @@ logps = hnp.arrays(np.float64, BT, elements=st.floats(-3, 0, width=32))
 
 
 @given(logps, logps, tok, masks, st.floats(0, 1))
+@example(  # found un-derandomized: tau = 0.9999999999999999 rounded to 1.0 in float32, so p = 1.0 was not selected
+    np.zeros(BT), np.zeros(BT), np.ones(BT), np.ones(BT, dtype=bool), 0.9999999999999999)
 def test_entropic_term_matches_paper_formula_and_gradient(lp, old, adv, m, thr):
     """L_pic = -(1/|S|) sum_S r |A|, S = {valid, pi_theta > tau} (arXiv 2511.15248); dL/dlogp_t = -r_t |A_t| / |S|."""
     x = t(lp).float().requires_grad_(True)
