@@ -148,16 +148,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except Exception as err:
+    except KeyboardInterrupt:
+        print("interrupted; resume with the same command plus --resume", file=sys.stderr)
+        return 130
+    except BaseException as err:  # Preempted is a BaseException (llm.preempt says why)
         from llm.preempt import Preempted
 
         if not isinstance(err, Preempted):
             raise
         print(str(err), file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; resume with the same command plus --resume", file=sys.stderr)
-        return 130
     return 1
 
 
