@@ -119,7 +119,10 @@ def exact_number(text: str) -> Fraction | None:
 
 @dataclass
 class GradeBudget:
-    """A time budget shared by the math-verify calls of one batch (seconds of wall time).
+    """Time and timeouts of many math-verify calls, with an optional cap (seconds of wall time).
+
+    The rewards pass ``seconds=inf``: they only count, each answer having its own ``timeout_s``. A finite cap
+    makes a later answer's grade depend on the earlier ones, so use it only where that is wanted.
 
     Attributes:
         seconds: total seconds stage 2 may spend; once spent, further stage-2 pairs score no match.
