@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_claim", "is_list", "is_text", "is_unfinished", "has_foreign_digits", "not_a_number", "split_list",
-           "unwrap_dollars"]
+__all__ = ["has_foreign_digits", "is_claim", "is_list", "is_text", "is_unfinished", "leading_math", "not_a_number",
+           "split_list", "unwrap_dollars"]
 
 _RELATION = re.compile(r"\\(?:approx|neq|ne|leqslant|geqslant|leq|geq|le|ge|lt|gt|sim|simeq|equiv)(?![a-zA-Z])"
                        r"|[=<>\u2248\u2260\u2264\u2265]")
@@ -51,6 +51,18 @@ def is_text(text: str) -> bool:
     if any(d in text for d in _DELIMITERS):
         return True
     return any(w.lower() not in _MATH_WORDS for w in _WORD.findall(_UNIT_ANY.sub(" ", text)))
+
+
+def leading_math(text: str) -> str:
+    """The maths a text without math delimiters starts with, up to its first word (``5-3-1 rocks`` -> ``5-3-1``);
+    "" when it has a delimiter or starts with a word (math-verify then finds the answer in it)."""
+    if any(d in text for d in _DELIMITERS):
+        return ""
+    bare = _UNIT_ANY.sub(" ", text)
+    for m in _WORD.finditer(bare):
+        if m.group(1).lower() not in _MATH_WORDS:
+            return bare[: m.start()].strip()
+    return bare.strip()
 
 
 def has_foreign_digits(text: str) -> bool:

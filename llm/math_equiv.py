@@ -44,7 +44,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from numbers import Real
 
-from llm.answer_form import has_foreign_digits, is_claim, is_text, is_unfinished, not_a_number, unwrap_dollars
+from llm.answer_form import (
+    has_foreign_digits,
+    is_claim,
+    is_text,
+    is_unfinished,
+    leading_math,
+    not_a_number,
+    unwrap_dollars,
+)
 
 try:  # math-verify is a dependency of the `llm` extra; without it only the fast path counts
     from math_verify import parse as _mv_parse
@@ -229,11 +237,14 @@ def not_a_value(pred: str, gold: str) -> bool:
     s = _layout(pred)
     if s.lower().lstrip("+-") == "nan":  # not a number, by its name
         return True
-    if is_text(s):  # prose: math-verify finds the answer in it; the form of a bare answer is checked below
-        return False
+    plain_gold = exact_number(gold) is not None
+    if is_text(s):  # prose: math-verify finds the answer in it; against a plain number it must start with one
+        s = leading_math(s) if plain_gold else ""
+        if not s:
+            return False
     if has_foreign_digits(s) or is_claim(s) or is_unfinished(s):
         return True
-    return exact_number(gold) is not None and not_a_number(s)
+    return plain_gold and not_a_number(s)
 
 
 def answers_match(pred: str | None, gold: str | None, *, timeout_s: float = 2.0,
