@@ -8,7 +8,8 @@ extraction layer (:func:`llm.rewards.extract_answer`). Three stages:
    (``2+2 = 5``, ``5 \\approx 6``), unfinished (``5-``, ``5 (``), written with non-ASCII digits (``٥``, ``５``,
    ``5²``) or named ``nan`` is not paid; against a gold that is a plain number (GSM8K, the arithmetic tasks) only a
    number, a fraction of integers or a percentage is (``5-3-1`` is the question copied out, not an answer).
-   A text with math delimiters or words is left to math-verify, which finds the answer in it.
+   A text with math delimiters or words is left to math-verify, which finds the answer in it; against a
+   plain-number gold, the maths a text without delimiters starts with is checked (``5-3-1 rocks``).
 1. **Exact fast path**, only where it provably gives math-verify's verdict or a stricter one. After layout-only
    clean-up (surrounding ``$``, a leading currency ``$``/``\\$``, a trailing ``.``, thousands separators ``1,000``,
    LaTeX spaces), when both sides are plain integers or decimals in ASCII digits they match iff they are exactly
