@@ -50,7 +50,9 @@ def entropic_term(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor,
     if not 0.0 <= prob_threshold <= 1.0:
         raise ValueError(f"prob_threshold must be in [0, 1], got {prob_threshold!r}")
     a = broadcast_adv(adv, logp).expand(logp.shape)
-    selected = (mask.detach() > 0) & (logp.detach().float().exp() > prob_threshold)
+    # pi_theta(a_t) > tau decided in float64, where the Python float tau is exact: against a float32 tensor torch
+    # rounds tau to float32 first, and tau = 0.9999999999999999 became 1.0, so that p = 1.0 was not selected.
+    selected = (mask.detach() > 0) & (logp.detach().double().exp() > prob_threshold)
     log_ratio = (logp.float() - old_logp.detach().float()).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
     per_tok = torch.where(selected, -torch.exp(log_ratio) * a.abs(), torch.zeros((), dtype=torch.float32))
     return per_tok.sum() / selected.sum().clamp(min=1).to(torch.float32), selected

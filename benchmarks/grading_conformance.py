@@ -32,6 +32,9 @@ def explain(row: dict) -> str:
         return "the original test allows comparing an inequality with a set (allow_set_relation_comp=True)"
     if opts.get("strict") is False:
         return "the original test matches variables by position (strict=False), so f(x) = f(y)"
+    if "," in row["gold"] + row["pred"] and "." in row["gold"] + row["pred"] and len(row["pred"]) < 12:
+        return ("a bare decimal comma: math-verify reads a bare 1,22 as 1.22 but $1,22$ as the set {1, 22}; "
+                "answers_match reads every answer the LaTeX way, so that list golds such as -2,1 stay lists")
     if row["expected"] == 0:
         return ("the original test expects no match for a number split over lines inside the math delimiters; "
                 "math-verify's default parse reads 9 there too, and so does answers_match")

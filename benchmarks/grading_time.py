@@ -2,7 +2,7 @@
 
 A policy can write answers that keep sympy busy for seconds (power towers, factorials of huge numbers, long sums).
 This script builds a batch of such completions (64 by default, cycling through the kinds below), grades it with
-``llm.rewards.correctness_reward`` (per-call alarm and per-batch budget on) and, for comparison, grades a few of
+``llm.rewards.correctness_reward`` (an alarm of timeout_s per answer, no shared budget) and, for comparison, grades a few of
 them with math-verify's own defaults (a 5 s parse and a 5 s verify timeout per answer, no shared budget).
 The normal case for contrast: the 500 reference solutions of MATH-500 graded against their gold answers in batches
 of the same size (time per batch, and how many score 1: extraction and grading on real LaTeX answers).

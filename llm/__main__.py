@@ -5,6 +5,7 @@
 
     aent train --config tiny max_steps=5 output_dir=runs/smoke
     aent train --config tiny entropy.method=aent --resume
+    aent train --config tiny --resume max_steps=40   # overrides may also follow the flags
     aent train --config tiny output_dir=runs/smoke --overwrite   # replace the run already there
     accelerate launch --config_file configs/accelerate/fsdp_8gpu.yaml -m llm train \\
         --config aent_qwen2.5_math_1.5b model.path=/models/Qwen2.5-Math-1.5B
@@ -125,7 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    args = _parser("aent" if _invoked_as_aent() else "python -m llm").parse_args(argv)
+    parser = _parser("aent" if _invoked_as_aent() else "python -m llm")
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # key=value after a flag (`train --config tiny --resume max_steps=9`) is an override like the others
+        if args.cmd in ("train", "config") and all("=" in x and not x.startswith("-") for x in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)} (overrides are key=value, e.g. max_steps=5; "
+                         f"flags of `{args.cmd}`: see `{parser.prog} {args.cmd} --help`)")
     try:
         if args.cmd == "train":
             return _train(args)
@@ -159,16 +167,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except Exception as err:
+    except KeyboardInterrupt:
+        print("interrupted; resume with the same command plus --resume", file=sys.stderr)
+        return 130
+    except BaseException as err:  # Preempted is a BaseException (llm.preempt says why)
         from llm.preempt import Preempted
 
         if not isinstance(err, Preempted):
             raise
         print(str(err), file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; resume with the same command plus --resume", file=sys.stderr)
-        return 130
     return 1
 
 

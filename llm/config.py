@@ -7,6 +7,10 @@ keys for sections (``entropy.method=aent``, ``rollout.group_size=16``) and bare 
 is a float even though YAML 1.1 would read it as a string. Every field is documented by the string literal that
 follows it; :func:`field_docs` reads those strings so the documentation table is generated from the sources
 (the sections are in :mod:`llm.config_sections`, the model's shape fields in :class:`llm.model.ModelConfig`).
+
+A key given twice in one mapping and an empty file (or one of comments only) are errors naming the file and the
+line, not the last value or the defaults. Every int field is range-checked when the config is built (seeds fit in
+32 bits, as numpy needs; other ints are at most 2^31 - 1), with a message naming the field.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
-import functools
 import inspect
 import math
 import textwrap
@@ -32,6 +35,7 @@ from llm.config_sections import (
     RolloutSection,
     _check,
 )
+from llm.config_yaml import yaml_load, yaml_problem
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -118,6 +122,7 @@ class TrainConfig:
     always written."""
 
     def __post_init__(self) -> None:
+        _check_int_ranges(self)
         _check(self.seed >= 0, "seed", ">= 0", self.seed)
         _check(self.max_steps >= 1, "max_steps", ">= 1", self.max_steps)
         _check(bool(str(self.output_dir).strip()), "output_dir", "a non-empty path", self.output_dir)
@@ -194,6 +199,25 @@ class TrainConfig:
         return cls(**kw)
 
 
+_INT_MAX = 2**31 - 1  # counts and sizes: a larger value is a typo, and overflows int32 index tensors
+_SEED_MAX = 2**32 - 1  # numpy seeds (and CUDA's) must fit in 32 bits
+
+
+def _check_int_ranges(obj: Any, prefix: str = "") -> None:
+    """Every int field of a config (sections included) in range: seeds in [0, 2^32 - 1], other ints at most
+    2^31 - 1; the message names the field (``data.seed``)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_int_ranges(value, f"{name}.")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if f.name == "seed" or f.name.endswith("_seed"):
+                _check(0 <= value <= _SEED_MAX, name, f"an int in [0, {_SEED_MAX}] (32 bits)", value)
+            else:
+                _check(abs(value) <= _INT_MAX, name, f"an int of at most {_INT_MAX}", value)
+
+
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -232,6 +256,8 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         if tp is int:
             if isinstance(value, bool):
                 raise ValueError
+            if isinstance(value, int):  # exact (a float round trip would change 99999999999999999999999)
+                return value
             f = float(value)
             if f != int(f):
                 raise ValueError
@@ -272,7 +298,7 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
         try:
             value = yaml_load(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
-            raise ValueError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
+            raise ValueError(f"override {item!r}: the value is not valid YAML ({yaml_problem(err)})") from None
         if len(parts) == 1:
             out[key] = value
         elif len(parts) == 2 and parts[0] in SECTIONS:
@@ -284,40 +310,6 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
             raise ValueError(f"override key {key!r} must be a run field or section.field with section in "
                              f"{sorted(SECTIONS)}")
     return out
-
-
-def yaml_load(text: str) -> Any:
-    """Parse YAML with YAML 1.2 booleans: only true / false are booleans, so ``mixed_precision: no`` stays the
-    string "no" (PyYAML's safe_load follows YAML 1.1, where yes / no / on / off are booleans too). Boolean fields
-    still accept yes / no / on / off, through the field's type."""
-    import yaml
-
-    return yaml.load(text, Loader=_yaml12_loader())  # noqa: S506 (a SafeLoader subclass)
-
-
-@functools.cache
-def _yaml12_loader() -> type:
-    """yaml.SafeLoader with the boolean resolver limited to true / false (built once, on first use)."""
-    import re
-
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.yaml_implicit_resolvers = {
-        ch: [(tag, rx) for tag, rx in rs if tag != "tag:yaml.org,2002:bool"]
-        for ch, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                 list("tTfF"))
-    return Loader
-
-
-def _yaml_problem(err) -> str:
-    """One line from a YAML error: the problem and where (line, column; 1-based)."""
-    mark = getattr(err, "problem_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return f"{getattr(err, 'problem', None) or str(err).splitlines()[0]}{where}"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -337,9 +329,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         except FileNotFoundError as err:
             raise ValueError(str(err)) from None
         try:
-            d = yaml_load(p.read_text()) or {}
+            d = yaml_load(p.read_text())
         except yaml.YAMLError as err:
-            raise ValueError(f"config file {str(p)!r} is not valid YAML: {_yaml_problem(err)}") from None
+            raise ValueError(f"config file {str(p)!r} is not valid YAML: {yaml_problem(err)}") from None
+        if d is None:
+            raise ValueError(f"config file {str(p)!r} is empty (line 1: no fields); write the fields to set, e.g. "
+                             f"`max_steps: 20`, or leave out --config to run on the defaults")
         if not isinstance(d, dict):
             raise ValueError(f"config file {str(p)!r} must hold a YAML mapping of fields")
     return TrainConfig.from_dict(apply_overrides(d, overrides or []))

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
+from llm.answer_form import is_list
 from llm.data import Problem, format_prompts, load_problems
 from llm.rewards import correctness_reward, score_problems
 
@@ -101,7 +102,8 @@ def evaluate(
         return_texts: also return the completions (``"texts"``) and per-problem correct counts (``"correct"``).
 
     Returns:
-        A dict with ``n_problems, samples, pass@1, mean@k, accuracy`` (= mean@k), ``pass@j``, ``mean@{samples}``,
+        A dict with ``n_problems, samples, list_golds`` (golds that are comma-separated lists, graded as lists),
+        ``pass@1, mean@k, accuracy`` (= mean@k), ``pass@j``, ``mean@{samples}``,
         ``response_len`` (mean tokens, EOS included), ``truncated_frac`` (share that hit max_new_tokens) and the
         sampling settings.
     """
@@ -142,7 +144,8 @@ def evaluate(
     else:
         scores = correctness_reward(texts, [p.answer for p in repeated])
     correct = [int(sum(scores[i * samples : (i + 1) * samples])) for i in range(len(problems))]
-    result = {"n_problems": len(problems), "samples": samples}
+    result = {"n_problems": len(problems), "samples": samples,
+              "list_golds": sum(is_list(p.answer) for p in problems)}  # graded as lists (llm.answer_form)
     for k in _ks(samples):
         result[f"pass@{k}"] = sum(pass_at_k(samples, c, k) for c in correct) / len(problems)
     mean = sum(c / samples for c in correct) / len(problems)
@@ -241,6 +244,8 @@ def eval_main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     text = json.dumps(result, indent=2)
+    print(f"{result['task']}: {result['list_golds']} of {result['n_problems']} golds are lists (comma-separated; "
+          f"graded as lists: as sets, tuples in order)", file=sys.stderr)
     print(text)
     if args.out:
         with open(args.out, "w") as fh:

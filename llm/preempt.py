@@ -30,8 +30,12 @@ def _now() -> float:
     return time.monotonic()
 
 
-class Preempted(Exception):
-    """Training stopped on a signal after saving a checkpoint of the last completed step."""
+class Preempted(BaseException):
+    """Training stopped on a signal after saving a checkpoint of the last completed step.
+
+    A BaseException, like KeyboardInterrupt: the signal handler raises it wherever the main thread is, and the
+    ``except Exception`` of a library in progress (math-verify and sympy while grading, a reward function) must not
+    turn the stop into a wrong grade and keep training."""
 
     def __init__(self, signum: int, step: int | None) -> None:
         self.signum, self.step = signum, step

@@ -14,8 +14,10 @@ Two layers, kept apart:
   declared answer has no answer and scores 0. ``lenient=True`` adds the old fallback, the last number in the text;
   it is off for training because a policy learns to exploit it ("Tom has 5 apples and gets 3 more" would score
   against the answer 3 without ever answering).
-- **Equivalence** (:func:`answers_match`, from :mod:`llm.math_equiv`): an exact fast path for plain integers and
-  decimals, math-verify for everything else, under a per-call timeout and a per-batch time budget.
+- **Equivalence** (:func:`answers_match`, from :mod:`llm.math_equiv`): the answer's form first (a claim such as
+  ``2+2 = 5``, an unfinished ``5-`` or, against a plain-number gold, an expression such as ``5-3-1`` is not paid;
+  :mod:`llm.answer_form`), then an exact fast path for plain integers and decimals, math-verify for everything else
+  (lists, sets, tuples and intervals as such), under a timeout per answer: no answer's grade depends on another's.
 
 A reward function that fails on one sample raises :class:`RewardError` naming the sample's index and the
 start of its text, so a bad completion or a bad dataset row can be found at once.
@@ -50,7 +52,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _HASHES = re.compile(r"####")
-_ANSWER_LINE = re.compile(r"(?:^|\n)[ \t*]*(?:A|Answer|Final Answer)[ \t*]*:", re.IGNORECASE)
+# "A:" in capitals only: a lower-case "a: 5" is an option line of a multiple-choice list, not the answer.
+_ANSWER_LINE = re.compile(r"(?:^|\n)[ \t*]*(?:A|(?i:answer|final answer))[ \t*]*:")
 _ANSWER_IS = re.compile(r"answer\s+is\s*:?", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?|[-+]?\.\d+")
 # A word of two or more letters not preceded by a backslash ends a free-text answer ("18 dollars", "7 actually 9");
@@ -59,7 +62,6 @@ _WORD = re.compile(r"(?<![\\a-zA-Z])([a-zA-Z]{2,})")
 _MATH_WORDS = {"pi", "sqrt", "sin", "cos", "tan", "log", "ln", "exp", "inf", "infty"}
 _UNIT_CMD = re.compile(r"\\(?:text|mbox|mathrm)\s*\{")  # "5\text{ cm}": a unit ends the answer too
 _MAX_EXPR_CHARS = 200
-_BATCH_BUDGET_S = 5.0
 
 
 class RewardError(ValueError):
@@ -179,14 +181,24 @@ def reference_answer(ref: str) -> str:
 
 
 def _report(name: str, budget: GradeBudget) -> None:
-    if budget.skipped or budget.timed_out:
-        log.warning("%s: %d answers timed out and %d were not graded (batch grading budget of %.1f s spent); "
-                    "they score 0", name, budget.timed_out, budget.skipped, budget.seconds)
+    if budget.timed_out:
+        log.warning("%s: %d answers timed out (each may use timeout_s of math-verify); they score 0", name,
+                    budget.timed_out)
+
+
+def _check_texts(name: str, values: object) -> None:
+    """Refuse a str (it would be graded character by character) or a non-sequence where a list of texts belongs."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a list of str (one per sample), got {type(values).__name__} "
+                        f"{values!r:.60}; wrap a single text in a list: [{values!r:.30}]")
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(v).__name__} {v!r:.60}")
 
 
 def correctness_reward(
     completions: Sequence[str], answers: Sequence[str], *, lenient: bool = False, symbolic: bool = True,
-    timeout_s: float = 2.0, budget_s: float = _BATCH_BUDGET_S,
+    timeout_s: float = 2.0,
 ) -> list[float]:
     """0/1 correctness of each completion's declared final answer against its reference answer.
 
@@ -196,13 +208,17 @@ def correctness_reward(
             ``#### n`` / ``\\boxed{}`` / ``A: n``.
         lenient: read the last number of a completion that declares no answer (see the module docstring).
         symbolic: allow math-verify beyond the exact fast path (see :mod:`llm.math_equiv`).
-        timeout_s: seconds allowed for one math-verify call.
-        budget_s: seconds all math-verify calls of this batch may spend together; later ones score 0.
+        timeout_s: seconds each answer's math-verify call may take (per answer, never shared).
 
     Returns:
         N floats in {0.0, 1.0}.
+
+    Raises:
+        TypeError: `completions` or `answers` is a str or holds a non-str (the message names which).
     """
-    budget = GradeBudget(budget_s)
+    _check_texts("completions", completions)
+    _check_texts("answers", answers)
+    budget = GradeBudget(float("inf"))  # counts timeouts only
 
     def one(completion: str, ref: str) -> float:
         pred = extract_answer(completion, lenient=lenient)
@@ -319,9 +335,10 @@ def score_problems(completions: Sequence[str], problems: Sequence[Any]) -> list[
         problems: N problems (:class:`llm.data.Problem`), possibly from different tasks.
 
     Returns:
-        N floats in {0.0, 1.0}. The correctness answers share one grading budget (``correctness_reward``).
+        N floats in {0.0, 1.0}. Each correctness answer has its own math-verify timeout.
     """
-    budget = GradeBudget(_BATCH_BUDGET_S)
+    _check_texts("completions", completions)
+    budget = GradeBudget(float("inf"))  # counts timeouts only; each answer has its own timeout
 
     def one(completion: str, problem: Any) -> float:
         name = problem.meta.get("reward", "correctness")

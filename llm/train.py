@@ -249,7 +249,7 @@ def train(cfg: TrainConfig, *, hooks: Sequence[Hooks] | None = None) -> list[dic
             print(f"warning: grader: {env['grader']}", flush=True)
     log = run.log = MetricsLogger(out_dir, enabled=accelerator.is_main_process, total_steps=cfg.max_steps,
                                   start_step=start, tensorboard=False, report_to=cfg.trackers, config=cfg.to_dict(),
-                                  progress=cfg.progress)
+                                  progress=cfg.progress, rows=history if state is not None else None)
     timer, saved_at, state_step = StepTimer(), start, start  # state_step: the step the weights belong to
     if cfg.eval_every and run.eval_set and start == 0:  # the starting point (e.g. the warm-started model)
         st0 = StepState(step=0, eval=evaluate_heldout(cfg, sampling_model(accelerator, run.model), run.tokenizer,

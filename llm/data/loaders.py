@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from llm.data.golds import DataError, answer_text, gold, strip_dollars
 from llm.data.problem import Problem
 from llm.data.synthetic import TASK_ALIASES, TASKS, make_task
 from llm.rewards import extract_answer, last_boxed
@@ -57,10 +58,6 @@ _META_KEYS = ("id", "unique_id", "idx", "level", "subject", "type", "subfield", 
 _CALC = re.compile(r"<<[^<>]*>>")
 
 
-class DataError(ValueError):
-    """Bad dataset input: the message names the file, the line and the field."""
-
-
 def _checkout() -> Path | None:
     """The source checkout this package runs from (it holds the project's pyproject.toml), None once installed."""
     root = Path(__file__).resolve().parents[2]
@@ -76,17 +73,6 @@ def default_data_dir() -> Path | None:
         return Path(env).expanduser()
     root = _checkout()
     return root.parent / "shared" / "data" if root is not None else None
-
-
-def _number_text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _strip_dollars(s: str) -> str:
-    s = s.strip()
-    return s[1:-1].strip() if len(s) >= 2 and s.startswith("$") and s.endswith("$") else s
 
 
 _MISSING = object()
@@ -138,19 +124,12 @@ def _question(row: dict[str, Any], where: str, prompt_field: str) -> tuple[str, 
     if prompt_field:
         raise DataError(f"{where}: field {prompt_field!r} (data.prompt_field) must be a non-empty string or a list "
                         f"of chat messages; got {candidates[0][1]!r}")
+    if candidates:
+        key, value = candidates[0]
+        raise DataError(f"{where}: field {key!r} must be a non-empty string or a list of chat messages; got "
+                        f"{value!r:.60} ({type(value).__name__})")
     raise DataError(f"{where}: missing field 'question' (or 'problem' / 'prompt', a string or chat messages; "
                     f"set data.prompt_field to name another); the row has {sorted(row)}")
-
-
-def _answer_text(raw: Any) -> tuple[str | None, str | None]:
-    """(answer, worked solution or None) of an answer value: GSM8K ``#### n`` text, or a bare answer."""
-    if isinstance(raw, str) and "####" in raw:
-        return extract_answer(raw, fallback_last_number=False), raw
-    if isinstance(raw, str) and "\\boxed" in raw:
-        return last_boxed(raw), raw
-    if isinstance(raw, list):
-        return ", ".join(_strip_dollars(str(a)) for a in raw), None
-    return _number_text(raw), None
 
 
 def problem_from_row(row: dict[str, Any], where: str, source: str = "", *, prompt_field: str = "",
@@ -184,20 +163,19 @@ def problem_from_row(row: dict[str, Any], where: str, source: str = "", *, promp
         raw = _get(row, answer_field)
         if raw is _MISSING or raw in (None, "", []):
             raise DataError(f"{where}: missing field {answer_field!r} (data.answer_field); the row has {sorted(row)}")
-        answer, worked = _answer_text(raw)
+        answer, worked = answer_text(raw, where, answer_field)
         solution = solution or worked
-    elif row.get("final_answer") not in (None, "", []):
-        fa = row["final_answer"]
-        answer = ", ".join(_strip_dollars(str(a)) for a in fa) if isinstance(fa, list) else _strip_dollars(str(fa))
+    elif row.get("final_answer") not in (None, "", []):  # absent or empty: the next source is tried
+        answer = strip_dollars(gold(row["final_answer"], where, "final_answer"))
     elif row.get("answer") not in (None, ""):
         raw = row["answer"]
         if isinstance(raw, str) and "####" in raw:
             answer = extract_answer(raw, fallback_last_number=False)
             solution = solution or raw
         else:
-            answer = _number_text(raw)
+            answer = gold(raw, where, "answer")
     elif verl_truth not in (_MISSING, None, "", []):
-        answer, worked = _answer_text(verl_truth)
+        answer, worked = answer_text(verl_truth, where, "reward_model.ground_truth")
         solution = solution or worked
     elif isinstance(row.get("ground_truth"), str):
         answer = extract_answer(row["ground_truth"], fallback_last_number=False)
@@ -255,11 +233,12 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _rows_to_problems(rows: Iterable[tuple[int, Any]], label: str, unit: str, n: int, **fields: str) -> list[Problem]:
+    """The first n problems (0 = all); every row is validated, so a bad row beyond the first n is found too."""
     out = []
     for lineno, row in rows:
-        out.append(problem_from_row(row, f"{label}:{unit}{lineno}" if unit else f"{label}:{lineno}", label, **fields))
-        if n and len(out) >= n:
-            break
+        problem = problem_from_row(row, f"{label}:{unit}{lineno}" if unit else f"{label}:{lineno}", label, **fields)
+        if not n or len(out) < n:
+            out.append(problem)
     if not out:
         raise DataError(f"{label}: the dataset is empty (no rows)")
     return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import aent
 from llm.checkpoint import (
@@ -138,6 +140,80 @@ def test_resume_falls_back_past_a_truncated_latest_checkpoint(tmp_path, victim):
         assert torch.equal(v, at_1[k])
     assert any("resumed from step-00000001, the newest intact checkpoint" in ln for ln in lines)
     assert latest.is_dir()  # nothing is deleted: the user may want to inspect it
+
+
+def _flip_bit(f, bit):
+    data = bytearray(f.read_bytes())
+    data[bit // 8] ^= 1 << (bit % 8)
+    f.write_bytes(bytes(data))
+
+
+def test_resume_falls_back_past_a_same_size_bit_flip_in_the_weights(tmp_path):
+    """Issue 25: a bit flipped in the weights (same size) trained on silently; the manifest's CRC-32 catches it
+    and resume falls back to the newest intact checkpoint, as for a truncated file."""
+    from llm.checkpoint import checkpoint_problem, resume_checkpoint
+
+    acc, model, opt, sched, control = _objects(0)
+    cfg = {"seed": 0, "max_steps": 5}
+    save_checkpoint(acc, tmp_path, 1, control=control, metrics=[{"step": 1}], config=cfg, keep=5)
+    at_1 = {k: v.clone() for k, v in model.state_dict().items()}
+    _train_a_bit(model, opt, sched, control)
+    save_checkpoint(acc, tmp_path, 2, control=control, metrics=[{"step": 1}, {"step": 2}], config=cfg, keep=5)
+    latest = checkpoint_dir(tmp_path, 2)
+    weights = _weights_file(latest)
+    size = weights.stat().st_size
+    _flip_bit(weights, 8 * (size - 64) + 3)  # inside the last tensor's data: torch.load would still succeed
+    assert weights.stat().st_size == size
+    assert "does not match its CRC-32 checksum" in checkpoint_problem(latest)
+    acc2, model2, opt2, sched2, control2 = _objects(1)
+    lines = []
+    with pytest.warns(RuntimeWarning, match="step-00000002' is corrupt .*CRC-32"):
+        state = resume_checkpoint(acc2, tmp_path, control=control2, config=cfg, warn=lines.append)
+    assert state["step"] == 1
+    for k, v in model2.state_dict().items():
+        assert torch.equal(v, at_1[k])
+    assert any("resumed from step-00000001, the newest intact checkpoint" in ln for ln in lines)
+
+
+@pytest.fixture(scope="module")
+def saved_once(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("crc")
+    acc, model, opt, sched, control = _objects(0)
+    save_checkpoint(acc, tmp, 1, control=control, metrics=[{"step": 1}], keep=5)
+    return checkpoint_dir(tmp, 1)
+
+
+@given(st.data())
+def test_any_single_bit_flip_in_any_file_is_detected(saved_once, data):
+    """CRC-32 detects every single-bit error: flip one bit of one checkpoint file anywhere, then flip it back."""
+    from llm.checkpoint import MANIFEST, checkpoint_problem
+
+    files = sorted(f for f in saved_once.rglob("*") if f.is_file() and f.name != MANIFEST)
+    f = data.draw(st.sampled_from(files))
+    bit = data.draw(st.integers(0, 8 * f.stat().st_size - 1))
+    assert checkpoint_problem(saved_once) is None
+    _flip_bit(f, bit)
+    try:
+        assert "CRC-32" in checkpoint_problem(saved_once)
+    finally:
+        _flip_bit(f, bit)
+
+
+def test_manifests_without_checksums_are_checked_for_sizes_only(tmp_path):
+    """Checkpoints saved before checksums: still resumable, sizes checked as before."""
+    import json
+
+    from llm.checkpoint import MANIFEST, checkpoint_problem
+
+    acc, model, opt, sched, control = _objects(0)
+    ck = save_checkpoint(acc, tmp_path, 1, control=control, metrics=[], keep=5)
+    m = json.loads((ck / MANIFEST).read_text())
+    assert set(m["crc32"]) == set(m["files"]) and all(len(c) == 8 for c in m["crc32"].values())
+    del m["crc32"]
+    (ck / MANIFEST).write_text(json.dumps(m))
+    assert checkpoint_problem(ck) is None
+    _truncate(_weights_file(ck))
+    assert "cut short" in checkpoint_problem(ck)
 
 
 def test_truncated_checkpoint_without_manifest_is_detected_on_load(tmp_path):

@@ -209,6 +209,36 @@ def test_bad_input_gives_one_clear_message(tmp_path):
         load_problems("nonsense")
 
 
+@pytest.mark.parametrize(("row", "message"), [
+    ({"question": "q", "answer": True}, r"field 'answer' is true \(bool\), not an answer"),
+    ({"question": "q", "answer": [1, 2]}, r"field 'answer' is the list \[1, 2\]"),
+    ({"question": "q", "answer": {"a": 1}}, r"field 'answer' is \{\"a\": 1\} \(dict\)"),
+    ({"question": "q", "answer": "None"}, r"field 'answer' is 'None': the gold answer is missing"),
+    ({"question": "q", "final_answer": [None]}, r"field 'final_answer' is the list \[null\]"),
+    ({"question": "q", "final_answer": ["$None$"]}, r"field 'final_answer' .* the gold answer is missing"),
+    ({"question": "q", "answer": "1", "answer_type": "x", "unused": 1, "reward_model": 3}, None),
+    ({"question": 5, "answer": "1"}, r"field 'question' must be a non-empty string .* \(int\)"),
+])
+def test_wrong_field_types_are_refused_with_file_and_line(tmp_path, row, message):
+    """Issue 25: `"answer": true` became "True" and `[1, 2]` "[1, 2]"; a missing gold became "None", which
+    `\\boxed{None}` was paid for. Each is now refused at load time with file:line (here line 2)."""
+    path = _write_jsonl(tmp_path / "d.jsonl", [{"question": "ok", "answer": "7"}, row])
+    if message is None:
+        assert load_file(path)[1].answer == "1"
+        return
+    with pytest.raises(DataError, match=rf"d\.jsonl:2: {message}"):
+        load_file(path)
+
+
+def test_the_whole_file_is_validated_not_only_the_first_n_rows(tmp_path):
+    rows = [{"question": f"q{i}", "answer": str(i)} for i in range(5)] + [{"question": "bad", "answer": True}]
+    path = _write_jsonl(tmp_path / "d.jsonl", rows)
+    with pytest.raises(DataError, match=r"d\.jsonl:6: field 'answer' is true"):
+        load_file(path, n=2)
+    good = _write_jsonl(tmp_path / "g.jsonl", rows[:5])
+    assert [p.answer for p in load_file(good, n=2)] == ["0", "1"]
+
+
 def test_load_problems_synthetic_matches_make_task():
     train, test = make_task("countdown", 5, 7, seed=2)
     assert load_problems("countdown", split="train", n=5, seed=2) == train

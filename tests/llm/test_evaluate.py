@@ -99,3 +99,29 @@ def test_evaluate_cli_and_main(saved, tmp_path, capsys):
     capsys.readouterr()
     assert eval_main(["--model", str(tmp_path / "missing"), "--n", "1"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_list_golds_are_counted_and_graded_as_lists(monkeypatch, shared_data):
+    """MATH-500's list golds (1,-2; 3, 5, 7; -2,1): the list in another order is correct, its first item and the
+    decimal-comma reading (-2.1 for -2,1) are not; the result says how many golds are lists."""
+    from llm.answer_form import is_list, split_list
+    from llm.data import load_problems
+
+    problems = [p for p in load_problems("math500", n=0) if is_list(p.answer)]
+    assert [p.answer for p in problems] == ["1,-2", "3, 5, 7", "-2,1"]
+    texts = []
+    for p in problems:
+        items = split_list(p.answer)
+        texts += [f"\\boxed{{{', '.join(reversed(items))}}}", f"\\boxed{{{items[0]}}}",
+                  f"\\boxed{{{'.'.join(items[:2])}}}"]
+
+    def fake_generate(model, tokenizer, prompts, *, n, max_new_tokens, **kw):
+        rows = texts[: len(prompts) * n]
+        del texts[: len(prompts) * n]
+        mask = torch.ones(len(rows), 3, dtype=torch.long)
+        return llm.generate.Samples(mask, mask, mask, mask, mask.float(), rows, n)
+
+    monkeypatch.setattr(llm.generate, "generate", fake_generate)
+    r = evaluate(None, None, problems, samples=3, max_new_tokens=3, template="boxed")
+    assert r["list_golds"] == 3 and r["n_problems"] == 3
+    assert r["mean@3"] == pytest.approx(1 / 3)

@@ -35,10 +35,12 @@ def mv_reference(pred: str, gold: str) -> bool:
     [("18", Fraction(18)), ("-3", Fraction(-3)), ("0.25", Fraction(1, 4)), ("1,234,567", Fraction(1234567)),
      ("$1,234.50", Fraction(246900, 200)), ("\\$18.00", Fraction(18)), ("$5$", Fraction(5)), ("18.", Fraction(18)),
      ("007", Fraction(7)), ("0.000001", Fraction(1, 10**6)),
+     # any number of decimals is exact (0.5000004 is not 0.5, where math-verify rounds to 6 decimals)
+     ("0.1234567", Fraction(1234567, 10**7)), ("1234567890.1234567", Fraction(12345678901234567, 10**7)),
      # not decided by the fast path: math-verify reads these (or refuses them) its own way
-     ("+5", None), (".5", None), ("0.1234567", None), ("0,111", None), ("1/2", None), ("\\frac12", None),
+     ("+5", None), (".5", None), ("0,111", None), ("1/2", None), ("\\frac12", None),
      ("50%", None), ("5\\,000", None), ("1234567890123456", Fraction(1234567890123456)),
-     ("1234567890.1234567", None), ("x+1", None), ("", None)],
+     ("x+1", None), ("", None), ("\u0665", None), ("\uff15", None), ("5\u00b2", None)],
 )
 def test_exact_number_hand_cases(text, value):
     assert exact_number(text) == value
@@ -115,14 +117,18 @@ def test_unequal_pairs_do_not_match(x, k):
 
 @needs_mv
 @given(st.text(alphabet=st.sampled_from(list("0123456789+-*/=() ")), min_size=1, max_size=8), st.integers(0, 99))
-@example("0=", 0)  # the old arithmetic fast path called this unparseable; math-verify reads it as 0
-def test_arithmetic_answers_get_math_verify_verdict(text, n):
-    """Arithmetic-looking answers get math-verify's verdict: where the fast path decides (digits only) it agrees,
-    elsewhere math-verify decides. Settles the '0=' failure: the old fast path was wrong, not the property."""
-    if not text.strip():
-        assert not answers_match(text, str(n))
-        return
-    assert answers_match(text, str(n)) is mv_reference(text, str(n)), (text, n)
+@example("0=", 0)  # unfinished: math-verify reads it as 0, the grader refuses it
+@example("5-3-1", 1)  # the question copied out: math-verify evaluates it to 1, the grader wants a number
+@example("(1)", 1)
+def test_arithmetic_answers_pay_only_numbers(text, n):
+    """Against a plain-number gold an answer is paid only when it is one number (an optional sign, digits,
+    optional brackets around it) that math-verify also accepts; an expression or an unfinished text is not."""
+    one_number = re.fullmatch(r"\s*\(*\s*[+-]?\s*[0-9]+\s*\)*\s*", text) and text.count("(") == text.count(")")
+    got = answers_match(text, str(n))
+    if not one_number:
+        assert not got, (text, n)
+    else:
+        assert got is (mv_reference(text, str(n)) and int(text.replace("(", "").replace(")", "").replace(" ", "")) == n)
 
 
 @needs_mv
@@ -131,7 +137,9 @@ def test_arithmetic_answers_get_math_verify_verdict(text, n):
     [("2\\sqrt{2}", "\\sqrt{8}", True), ("(x+1)^2", "x^2+2x+1", True), ("\\frac13", "1/3", True),
      ("\\dfrac{1}{3}", "\\frac{1}{3}", True), ("k = \\frac{1}{3}", "\\frac13", True), ("10/9", "\\frac{10}{9}", True),
      ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\frac{\\pi}{2})", True), ("[1, 2)", "[1,2)", True),
-     ("50\\%", "0.5", True), ("0,111", "0.111", True), ("18\\text{ cm}", "18", True),
+     ("50\\%", "0.5", True), ("18\\text{ cm}", "18", True),
+     # a comma read as math-verify's LaTeX reading has it: $0,111$ is 0.111, $1,22$ and $-2,1$ are sets
+     ("0,111", "0.111", True), ("1,22", "1.22", False), ("-2,1", "-2.1", False), ("1, -2", "-2,1", True),
      ("\\sqrt{3}", "\\sqrt{2}", False), ("(1, 2)", "(1, 3)", False), ("0.33", "\\frac13", False)],
 )
 def test_latex_answers(pred, gold, equal):
@@ -140,7 +148,8 @@ def test_latex_answers(pred, gold, equal):
 
 @needs_mv
 def test_conformance_cases(shared_data):
-    """>= 0.97 agreement with the expected verdicts of math-verify's own test cases (measured 262/268)."""
+    """>= 0.97 agreement with the expected verdicts of math-verify's own test cases (measured 260/268: the two
+    decimal commas of bare numbers, 1,22 and 1000,99, are read as lists as in math-verify's LaTeX reading)."""
     rows = [json.loads(line) for line in (shared_data / "math_verify_cases" / "cases.jsonl").open()]
     agree = sum(answers_match(r["pred"], r["gold"]) is bool(r["expected"]) for r in rows)
     assert len(rows) == 268 and agree / len(rows) >= 0.97, f"{agree}/{len(rows)}"

@@ -263,3 +263,77 @@ def test_sigterm_to_a_two_process_run_then_resume_equals_one_process(tmp_path):
         for key in a:
             if not key.startswith("time_") and key != "num_processes":
                 assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["step"], key)
+
+
+# ------------------------------------------------------------------- metrics.jsonl rebuilt on resume (issue 25)
+@pytest.fixture(scope="module")
+def killed_run(sub_reference):
+    """A run killed with -9 after at least 3 checkpoints (one after every step); tests resume copies of it."""
+    tmp, _ = sub_reference
+    out = tmp / "killed"
+    proc = _launch(out, tmp / "cache", "save_every_minutes=1e-9")
+    _wait_until(proc, lambda: len(list_checkpoints(out)) >= 3)
+    proc.kill()
+    _finish(proc)
+    return out
+
+
+def _copy_of(killed_run: Path, name: str) -> Path:
+    import shutil
+
+    out = killed_run.parent / name
+    shutil.copytree(killed_run, out)
+    return out
+
+
+def _resume_cli(out: Path, cache: Path) -> tuple[int, str]:
+    proc = _launch(out, cache, "--resume")
+    stdout, err = proc.communicate(timeout=300)
+    return proc.returncode, stdout + err
+
+
+def _metrics_warnings(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith("warning:") and "metrics.jsonl" in ln]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["deleted", "garbage line"])
+def test_resume_rebuilds_a_deleted_or_garbled_metrics_file(sub_reference, killed_run, damage):
+    """A deleted metrics.jsonl used to lose rows 1..k; a garbage line stopped the resume (exit 2). Both now come
+    back complete from the checkpoint's rows, with one warning line, equal to the uninterrupted run."""
+    tmp, ref = sub_reference
+    out = _copy_of(killed_run, f"damaged-{damage.split()[0]}")
+    path = out / "metrics.jsonl"
+    if damage == "deleted":
+        path.unlink()
+    else:
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join([lines[0], "{garbage", *lines[1:]]) + "\n")
+    rc, text = _resume_cli(out, tmp / "cache")
+    assert rc == 0, text[-2000:]
+    assert len(_metrics_warnings(text)) == 1, text[-2000:]
+    _same_exactly(ref, _rows(out))
+
+
+@pytest.mark.slow
+def test_kill_9_inside_the_metrics_rewrite_then_resume_equals_uninterrupted(sub_reference, killed_run):
+    """Issue 25's done-when: a kill -9 while a resume rewrites metrics.jsonl (the test hook pauses it halfway),
+    then another resume, leaves metrics.jsonl equal to an uninterrupted run's on every non-timing key."""
+    from llm.metrics import PAUSE_ENV
+
+    tmp, ref = sub_reference
+    out = _copy_of(killed_run, "killed-in-rewrite")
+    err_file = tmp / "rewrite.err"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", PAUSE_ENV: "60"}
+    with err_file.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "llm", "train", "--config", "tiny", *SUB, f"output_dir={out}",
+                                 f"cache_dir={tmp / 'cache'}", "--resume"], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)
+        _wait_until(proc, lambda: "metrics rewrite paused" in err_file.read_text())
+        proc.kill()
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert (out / ".metrics.jsonl.tmp").is_file()  # killed inside the rewrite, half of it written
+    rc, text = _resume_cli(out, tmp / "cache")
+    assert rc == 0, text[-2000:]
+    _same_exactly(ref, _rows(out))

@@ -121,8 +121,10 @@ def test_reference_may_be_full_solution():
 
 
 def test_reward_error_names_the_sample():
-    with pytest.raises(RewardError, match="sample 1"):
+    with pytest.raises(TypeError, match=r"completions\[1\] must be a str, got NoneType"):
         correctness_reward(["#### 1", None, "#### 3"], ["1", "2", "3"])
+    with pytest.raises(RewardError, match="sample 1"):
+        score_problems(["#### 1", "#### 2"], [Problem("q", "1"), Problem("q", "2", meta={"reward": "countdown"})])
     with pytest.raises(ValueError, match="2 completions but 1 references"):
         correctness_reward(["a", "b"], ["1"])
 
