@@ -188,8 +188,9 @@ for r in rows:
 # ## 4. The AEnt coefficient, read off the log
 #
 # `ent_coef` of step $t+1$ must be the AEnt update of `ent_coef` of step $t$ with that step's clamped entropy
-# (after `warmup` controller updates, clipped to the box; the controller updates once per step that made at
-# least one optimizer update, logged as `updates`). A freshly initialised model spreads its mass almost
+# (clipped to the box; the controller counts its updates from 1 and moves $\lambda$ from the update whose count
+# reaches `warmup` on, `steps >= warmup` in `aent.AEntCoef.update`; it updates once per step that made at least
+# one optimizer update, logged as `updates`). A freshly initialised model spreads its mass almost
 # uniformly (clamped entropy near $\log|K|$, far above the band), so under the smoke switch $\lambda$ drops to
 # its floor at once; a warm-started model sits lower.
 
@@ -202,7 +203,7 @@ for t in range(len(rows) - 1):
     expected = lam
     if rows[t].get("updates", 1) > 0:
         n_updates += 1
-        if n_updates > e.warmup:
+        if n_updates >= e.warmup:  # as AEntCoef.update: steps counted from 1, moves at steps >= warmup
             drive = min(0.0, h - e.band_low) + max(0.0, h - e.band_high)
             expected = min(e.coef_max, max(e.coef_min, lam - e.coef_lr * drive))
     got = rows[t + 1]["ent_coef"]
