@@ -224,7 +224,7 @@ def test_exercise_second_order_term(seed):
     pi = torch.softmax(z, 0)
     h = -(pi * pi.log()).sum()
     centred = dz - (pi * dz).sum()
-    assert float(d1) == pytest.approx(-float((pi * (pi.log() + h) * centred).sum()), abs=1e-12)
+    assert float(d1.detach()) == pytest.approx(-float((pi * (pi.log() + h) * centred).sum()), abs=1e-12)
     assert float(d2) == pytest.approx(-float((pi * (1 + pi.log() + h) * centred ** 2).sum()), abs=1e-10)
     eps = 1e-2
     taylor = float(ent(torch.tensor(0.0, dtype=F64)) + eps * d1.detach() + eps ** 2 / 2 * d2)
@@ -263,3 +263,54 @@ def test_exercise_epsilon_terms_of_props_1_and_2():
     pi = torch.softmax(z, 0)
     (grad_v,) = torch.autograd.grad((pi * r).sum(), z)
     assert float(grad_v.norm()) < 1e-8 and 1.0 - float(r[m]) > 0.1
+
+
+# ------------------------------------------------------------------ the misconceptions page (docs/misconceptions.md)
+
+def test_misconception_p_is_the_removed_fraction():
+    """p = 0.33 on z = (3, 2, 1, 0, -1, -2) keeps 5 tokens (H~ 1.000 nats, H 1.023); nucleus 0.33 keeps 1."""
+    from aent import entropy
+
+    z = torch.tensor([3.0, 2.0, 1.0, 0.0, -1.0, -2.0], dtype=F64)
+    pi = torch.softmax(z, 0)
+    assert [round(float(x), 3) for x in pi] == [0.634, 0.233, 0.086, 0.032, 0.012, 0.004]
+    assert kept_count(6, 0.33) == 5
+    assert round(float(clamped_entropy(z, 0.33)), 3) == 1.000 and round(float(entropy(z)), 3) == 1.023
+    nucleus = int((torch.cumsum(torch.sort(pi, descending=True).values, 0) < 0.33).sum()) + 1
+    assert nucleus == 1
+
+
+def test_misconception_bonus_fixed_point():
+    """Full bonus at |A| = 1e5, 10 traps at 0.6, m = 5: V = 0.9997, 0.526, 0.009 at lambda 0.05, 0.1, 0.2."""
+    from toy.regime import TrapRegime, gibbs_point
+
+    regime = TrapRegime(n_items=100_000, n_traps=10, trap_reward=0.6)
+    values = [gibbs_point(regime, 5, lam)["value"] for lam in (0.05, 0.1, 0.2)]
+    assert [round(values[0], 4), round(values[1], 3), round(values[2], 3)] == [0.9997, 0.526, 0.009]
+    assert values[1] < 0.6 < values[0]
+    # the Gibbs closed form against enumeration over every arm
+    r = torch.zeros(100_000, dtype=F64)
+    r[:5], r[5:15] = 1.0, 0.6
+    assert float((bandit_gibbs(r, 0.1) * r).sum()) == pytest.approx(values[1], rel=1e-9)
+
+
+def test_misconception_floor_needs_lambda_max():
+    """m = 1, K = 1000, band [0.15, 0.24]: at the paper's cap 0.009 AEnt settles at the cap with H~ = 0;
+    with a cap of 0.1 at lambda 0.065 with H~ = 0.150."""
+    from toy.regime import TrapRegime, aent_fixed_point
+
+    regime = TrapRegime(n_items=100_000, n_traps=10, trap_reward=0.6)
+    capped = aent_fixed_point(regime, 1, 1000, 0.002, (0.15, 0.24), (6e-4, 9e-3))
+    assert capped["ent_coef"] == 9e-3 and round(capped["entropy"], 3) == 0.0 < 0.15
+    free = aent_fixed_point(regime, 1, 1000, 0.002, (0.15, 0.24), (6e-4, 0.1))
+    assert round(free["ent_coef"], 3) == 0.065 and round(free["entropy"], 3) == 0.150
+
+
+def test_tutorial5_run_ends_at_the_cap_below_the_floor():
+    """The figure docs quote: T5's AEnt run (site notebook) ends with lambda at 0.009 and H~ 0.06 < 0.15."""
+    nb = json.loads((REPO / "docs" / "tutorials" / "05_train_small_math_reasoner.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                      for o in c.get("outputs", []))
+    lams = json.loads(re.search(r"ent_coef by step: (\[[^\]]*\])", printed).group(1))
+    ents = json.loads(re.search(r"clamped entropy : (\[[^\]]*\])", printed).group(1))
+    assert lams[-1] == 0.009 and round(ents[-1], 2) == 0.06 < 0.15
