@@ -314,3 +314,38 @@ def test_tutorial5_run_ends_at_the_cap_below_the_floor():
     lams = json.loads(re.search(r"ent_coef by step: (\[[^\]]*\])", printed).group(1))
     ents = json.loads(re.search(r"clamped entropy : (\[[^\]]*\])", printed).group(1))
     assert lams[-1] == 0.009 and round(ents[-1], 2) == 0.06 < 0.15
+
+
+def test_exercise_w1_kept_count():
+    """W1: K = 101,798 of 151,936 and 7 of 10 at p = 0.33 (kept_count and the clamped entropy's own kept set)."""
+    assert kept_count(151_936, 0.33) == 101_798 and kept_count(10, 0.33) == 7
+    z = torch.randn(10, dtype=F64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    (grad,) = torch.autograd.grad(clamped_entropy(z, 0.33), z)
+    assert int((grad != 0).sum()) == 7  # removed tokens get exactly zero gradient
+
+
+def test_exercise_w2_one_aent_step():
+    """W2: 0.002 -> 0.0021 below the band, unchanged inside it, first move at the 30th call."""
+    def ctl():
+        return AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=30, min=6e-4, max=9e-3)
+
+    below, inside = ctl(), ctl()
+    for _ in range(39):
+        below.update(0.20)  # inside the band: no move
+        inside.update(0.20)
+    assert below.value == inside.value == 0.002
+    assert below.update(0.10) == pytest.approx(0.0021) and inside.update(0.20) == 0.002
+    first = ctl()
+    moved = [i for i in range(1, 41) if first.update(0.10) != 0.002]
+    assert moved[0] == 30
+
+
+def test_exercise_w3_figure1_point():
+    """W3: full bonus V = 0.526 < 0.6; clamped (p = 0.9, K = 10,000) V = 0.907 > 0.6; 47% irrelevant mass."""
+    from toy.regime import TrapRegime, gibbs_point
+
+    regime = TrapRegime(n_items=100_000, n_traps=10, trap_reward=0.6)
+    full = gibbs_point(regime, 5, 0.1)
+    clamped = gibbs_point(regime, 5, 0.1, kept_count(100_000, 0.9))
+    assert round(full["value"], 3) == 0.526 and round(clamped["value"], 3) == 0.907
+    assert round(full["p_irrelevant"], 2) == 0.47

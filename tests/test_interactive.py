@@ -79,8 +79,9 @@ class Page:
 
 
 @contextlib.contextmanager
-def open_page(path: Path):
-    """Start headless Chromium on ``path`` and yield a :class:`Page` once the document has loaded."""
+def open_page(path: Path, ready: str = "!!window.figure1State"):
+    """Start headless Chromium on ``path`` and yield a :class:`Page` once the document has loaded and the
+    JavaScript expression ``ready`` is true."""
     browser = _browser()
     if browser is None:
         pytest.skip("no Chromium or Chrome installed (apt-get install chromium); CI installs it in .ci/run")
@@ -103,7 +104,7 @@ def open_page(path: Path):
                 time.sleep(0.1)
             with sync_client.connect(pages[0]["webSocketDebuggerUrl"], max_size=None) as ws:
                 page = Page(ws)
-                while page.js("document.readyState") != "complete" or not page.js("!!window.figure1State"):
+                while page.js("document.readyState") != "complete" or not page.js(ready):
                     if time.time() > deadline:
                         pytest.fail("the page did not finish loading")
                     time.sleep(0.1)
@@ -178,3 +179,42 @@ def screenshot(path: Path = REPO / "docs" / "interactive" / "figure1.png") -> No
 
 if __name__ == "__main__":
     screenshot()
+
+
+def test_bundled_mathjax_typesets_offline(tmp_path):
+    """The site's MathJax is the bundled copy (no URL in mkdocs.yml) and typesets both kinds of math offline:
+    arithmatex's \\( \\) of the Markdown pages and the $ ... $ of the tutorial notebooks."""
+    import yaml
+
+    scripts = yaml.safe_load((REPO / "mkdocs.yml").read_text())["extra_javascript"]
+    assert scripts and not [s for s in scripts if "://" in s], f"MathJax must be bundled, not loaded from {scripts}"
+    for script in scripts:
+        assert (REPO / "docs" / script).is_file(), script
+    js = REPO / "docs" / "javascripts"
+    page = tmp_path / "math.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<script src='{(js / 'mathjax-config.js').as_uri()}'></script>"
+        f"<script src='{(js / 'mathjax' / 'tex-chtml.js').as_uri()}'></script></head><body>"
+        "<p><span class='arithmatex'>\\(\\lVert\\nabla_\\theta V\\rVert \\le 2H\\)</span></p>"
+        "<p>notebook math $\\tilde H_p$ and</p><p>$$\\boxed{\\frac{\\partial H}{\\partial z_a}}$$</p>"
+        "<pre>$ python -m toy --help</pre></body></html>")
+    with open_page(page, ready="true") as tab:
+        deadline = time.time() + 30
+        while not tab.js("!!(window.MathJax && MathJax.startup && MathJax.startup.promise)"):
+            assert time.time() < deadline, "MathJax did not start"
+            time.sleep(0.1)
+        tab.js("MathJax.startup.promise.then(() => { window.typeset = true; })")
+        while not tab.js("!!window.typeset"):
+            assert time.time() < deadline, "MathJax did not typeset"
+            time.sleep(0.1)
+        assert tab.js("document.querySelectorAll('mjx-container').length") == 3
+        assert tab.js("document.querySelectorAll('mjx-merror').length") == 0
+        assert tab.js("document.querySelector('pre').textContent") == "$ python -m toy --help"
+        # the bundled woff-v2 fonts load (a missing font file would leave them 'error')
+        tab.js("document.fonts.ready.then(() => { window.fontsDone = true; })")
+        while not tab.js("!!window.fontsDone"):
+            assert time.time() < deadline, "fonts did not load"
+            time.sleep(0.1)
+        status = tab.js("[...document.fonts].filter(f => f.family.startsWith('MJX')).map(f => f.status)")
+        assert status and "loaded" in status and "error" not in status, status
