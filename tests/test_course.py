@@ -250,12 +250,12 @@ def test_exercise_epsilon_terms_of_props_1_and_2():
         ent = -(pi * pi.log()).sum()
         value = (pi * r).sum()
         (grad_v,) = torch.autograd.grad(value, z, retain_graph=True)
-        assert float(grad_v.norm()) <= 2 * float(ent)
+        assert float(grad_v.norm()) <= 2 * float(ent.detach())
         (grad,) = torch.autograd.grad(value + lam * ent, z)
-        eps, c = float(grad.norm()), float(pi.min()) ** 2
-        gap = best - float(value + lam * ent)
+        eps, c = float(grad.norm()), float(pi.min().detach()) ** 2
+        gap = best - float((value + lam * ent).detach())
         assert gap <= eps ** 2 / (2 * lam * c) + 1e-12
-        assert 1.0 - float(value) <= eps ** 2 / (2 * lam * c) + lam * (math.log(a) - math.log(m)) + 1e-12
+        assert 1.0 - float(value.detach()) <= eps ** 2 / (2 * lam * c) + lam * (math.log(a) - math.log(m)) + 1e-12
     # a collapsed, wrong policy is eps-stationary for a tiny eps: Prop 1 is about stalling, not about optimality
     z = torch.full((a,), -12.0, dtype=F64)
     z[m] = 12.0  # all mass on a non-optimal arm
