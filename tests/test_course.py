@@ -307,13 +307,16 @@ def test_misconception_floor_needs_lambda_max():
 
 
 def test_tutorial5_run_ends_at_the_cap_below_the_floor():
-    """The figure docs quote: T5's AEnt run (site notebook) ends with lambda at 0.009 and H~ 0.06 < 0.15."""
+    """What the docs quote: T5's AEnt run (site notebook) spends its last 7 steps at the cap 0.009 with H~ in
+    [0.04, 0.08], below the floor 0.15."""
     nb = json.loads((REPO / "docs" / "tutorials" / "05_train_small_math_reasoner.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
                       for o in c.get("outputs", []))
     lams = json.loads(re.search(r"ent_coef by step: (\[[^\]]*\])", printed).group(1))
     ents = json.loads(re.search(r"clamped entropy : (\[[^\]]*\])", printed).group(1))
-    assert lams[-1] == 0.009 and round(ents[-1], 2) == 0.06 < 0.15
+    capped = [h for lam, h in zip(lams, ents) if lam == 0.009]
+    assert lams[-7:] == [0.009] * 7 and len(capped) == 7
+    assert round(min(capped), 2) == 0.04 and round(max(capped), 2) == 0.08 and max(capped) < 0.15
 
 
 def test_exercise_w1_kept_count():
