@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -112,3 +113,66 @@ def test_tutorial_runs(path: Path, monkeypatch, tmp_path):
         client.execute()
     except CellExecutionError as err:
         pytest.fail(f"{path.name} failed under AENT_SMOKE=1:\n{err}", pytrace=False)
+
+
+# Machine-specific text that must not reach the site: absolute paths of the machine that rendered a notebook, the
+# render-only notes of tutorial 5, and warnings (which name the venv's site-packages).
+MACHINE_TEXT = re.compile(r"(?<![\w.])(/work/|/home/|/root/|/tmp/|/Users/|/private/var/|[A-Za-z]:\\\\Users\\\\)"
+                          r"|site-packages|AENT_TUTORIAL_REUSE=1: |Warning: ")
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_site_notebook_has_no_machine_paths(path: Path):
+    """No absolute path, venv path or render note in the outputs of a site notebook, and no stderr output."""
+    nb_path = REPO / "docs" / "tutorials" / f"{path.stem}.ipynb"
+    if not nb_path.is_file():
+        pytest.fail(f"{nb_path.relative_to(REPO)} is missing; run python tutorials/render.py {path.stem[:2]}")
+    found = []
+    for i, cell in enumerate(json.loads(nb_path.read_text())["cells"]):
+        for out in cell.get("outputs", []):
+            if out.get("name") == "stderr":
+                found.append(f"cell {i}: a stderr output")
+            texts = [out.get("text", "")] + [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+            for text in texts:
+                text = "".join(text) if isinstance(text, list) else text
+                found += [f"cell {i}: {m.group(0)!r} in {text[max(0, m.start() - 40):m.end() + 40]!r}"
+                          for m in MACHINE_TEXT.finditer(text)]
+    assert not found, f"{nb_path.relative_to(REPO)} shows machine-specific text:\n" + "\n".join(found[:20])
+
+
+def test_clean_text_hand_written_cases(tmp_path):
+    """render.clean_text: the output folder becomes runs/tutorials, the repository '.', the REUSE note goes."""
+    mod = _render_module()
+    out = tmp_path / "out"
+    text = (f"smoke=False, figures go to {out}/01\nrepo root {mod.REPO}, config {mod.REPO}/configs/tiny.yaml\n"
+            "(AENT_TUTORIAL_REUSE=1: reusing the finished run with this config)\ndone\n")
+    assert mod.clean_text(text, out) == ("smoke=False, figures go to runs/tutorials/01\n"
+                                         "repo root ., config configs/tiny.yaml\ndone\n")
+
+
+def test_stale_covers_the_library_code_a_tutorial_ran(tmp_path, monkeypatch):
+    """A site notebook is stale when its source, or any library file it recorded, changed or went missing."""
+    mod = _render_module()
+    (tmp_path / "tutorials").mkdir()
+    (tmp_path / "toy").mkdir()
+    src, lib = tmp_path / "tutorials" / "01_x.py", tmp_path / "toy" / "regime.py"
+    src.write_text("# %%\nimport toy.regime\n")
+    lib.write_text("X = 1\n")
+    site = tmp_path / "docs" / "tutorials"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(mod, "REPO", tmp_path)
+    monkeypatch.setattr(mod, "SITE", site)
+
+    def write(library):
+        meta = {"aent": {"source_sha256": mod.source_hash(src), "smoke": False, **library}}
+        (site / "01_x.ipynb").write_text(json.dumps({"cells": [], "metadata": meta}))
+
+    write({"library_sha256": mod.library_files([str(lib), str(src)])})
+    assert mod.library_files([str(lib), str(src)]) == {"toy/regime.py": mod.source_hash(lib)}
+    assert mod.stale([src]) == []
+    lib.write_text("X = 2\n")
+    assert mod.stale([src]) == ["docs/tutorials/01_x.ipynb was rendered with other versions of toy/regime.py"]
+    lib.unlink()
+    assert "toy/regime.py" in mod.stale([src])[0]
+    write({})  # a notebook rendered before the library hashes were recorded
+    assert "does not record the library code" in mod.stale([src])[0]

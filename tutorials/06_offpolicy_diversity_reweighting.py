@@ -379,7 +379,10 @@ assert acc_w[0.0].mean() <= acc_stage.mean() + 1e-6 and acc_stage.mean() < acc_w
 # covariance rule predicts for rewarded likely tokens; this is the study's strongest result (t = -30.7 over five
 # seeds). In the first half of the `scheduled` run $w_+ = 0$, so the positive tokens get no policy gradient of
 # their own; their entropy still falls, because the parameters are shared and the negative-advantage updates
-# move them too, but by less than in `grpo`. Under `AENT_SMOKE=1` the two-step runs only print the columns.
+# move them too. Whether it falls *less* than in `grpo` one run cannot say: in the run below (one seed) the two
+# means are close (their ratio is printed; on an earlier version of the trainer this run showed a clearer gap);
+# the `reweighting` study answers it over several seeds. Under `AENT_SMOKE=1` the two-step runs only print
+# the columns.
 #
 # </details>
 
@@ -392,4 +395,5 @@ for name in ("grpo", "scheduled"):
 if not SMOKE:
     pos_grpo = np.nanmean([r["dh_pos"] for r in llm_runs["grpo"][:half]])
     pos_sched = np.nanmean([r["dh_pos"] for r in llm_runs["scheduled"][:half]])
-    assert pos_grpo < 0 and abs(pos_sched) < abs(pos_grpo)
+    print(f"scheduled / grpo, mean dh_pos of the first half: {pos_sched / pos_grpo:.2f}")
+    assert pos_grpo < 0 and pos_sched < 0, "positive tokens lose entropy even without their own gradient"

@@ -10,9 +10,13 @@ tutorial, so ``mkdocs build`` and the test suite stay fast. This script is how t
 
 Each ``tutorials/NN_name.py`` (jupytext percent format) is executed with nbclient on the ``python3`` kernel
 and written to ``docs/tutorials/NN_name.ipynb``, with links to documentation pages rewritten for the site
-(``../docs/page.md`` -> ``../../page/``), execution timestamps dropped, and the source file's SHA-256 in the
-notebook metadata (``aent.source_sha256``). ``--check`` compares those hashes with the sources; the test
-suite runs the same check (tests/test_tutorials.py), so a tutorial edited without re-rendering fails CI.
+(``../docs/page.md`` -> ``../../page/``), execution timestamps dropped, and outputs cleaned for the site (see
+:func:`clean_text`: the output folder is shown as ``runs/tutorials``, the repository as ``.``, the
+``AENT_TUTORIAL_REUSE`` notes and warnings printed to stderr are dropped). The notebook metadata records the
+SHA-256 of the source file (``aent.source_sha256``) and of every project module the kernel had imported when the
+last cell finished (``aent.library_sha256``: ``aent/``, ``toy/``, ``llm/``, ``reproduce/`` files, transitive
+imports included). ``--check`` compares both with the working tree; the test suite runs the same check
+(tests/test_tutorials.py), so a tutorial, or library code it calls, edited without re-rendering fails CI.
 
 Environment: ``AENT_TUTORIAL_OUT`` (default: a fresh temporary folder) is where the runs go; with
 ``AENT_TUTORIAL_REUSE=1``, tutorial 5 reuses a finished run in that folder whose saved config equals the one it
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import sys
@@ -35,6 +40,11 @@ SOURCES = REPO / "tutorials"
 SITE = REPO / "docs" / "tutorials"
 # ](../docs/llm/setting.md#x) -> ](../../llm/setting/#x): a notebook page NN_name.ipynb is served at
 # /tutorials/NN_name/, two levels below the site root.
+LIBRARY = ("aent", "toy", "llm", "reproduce")  # project packages whose code a tutorial's output depends on
+# run in the kernel after the last cell: the project files it imported (printed as JSON, then the cell is dropped)
+_IMPORTED = ("import json as _j, sys as _s\n"
+             "print(_j.dumps(sorted({{m.__file__ for m in list(_s.modules.values())\n"
+             "    if (getattr(m, '__file__', None) or '').startswith({root!r})}})))")
 DOC_LINK = re.compile(r"\]\(\.\./docs/([^)#\s]+?)\.md(#[^)\s]*)?\)")
 TUTORIAL_LINK = re.compile(r"\]\((?:\.\./tutorials/)?(\d\d_[a-z0-9_]+)\.py\)")
 
@@ -53,6 +63,49 @@ def sources(selected: list[str]) -> list[Path]:
 
 def source_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def library_files(files: list[str]) -> dict[str, str]:
+    """{repository-relative path: SHA-256} of the project library files among ``files`` (absolute paths)."""
+    out = {}
+    for f in files:
+        rel = Path(f).resolve().relative_to(REPO)
+        if rel.parts[0] in LIBRARY and rel.suffix == ".py":
+            out[rel.as_posix()] = source_hash(REPO / rel)
+    return dict(sorted(out.items()))
+
+
+_REUSE_NOTE = re.compile(r"^\(AENT_TUTORIAL_REUSE=1: [^\n]*\)\n?", re.M)
+
+
+def clean_text(text: str, out_dir: Path) -> str:
+    """An output text as the site shows it: no machine paths, no render-only notes.
+
+    The folder the runs went to becomes ``runs/tutorials`` (the tutorials' own default), the repository root
+    becomes ``.``, and the ``AENT_TUTORIAL_REUSE`` notes of tutorial 5 are removed.
+    """
+    for path in sorted({str(out_dir), str(Path(out_dir).resolve())}, key=len, reverse=True):
+        text = text.replace(path, "runs/tutorials")
+    text = text.replace(str(REPO) + os.sep, "").replace(str(REPO), ".")
+    return _REUSE_NOTE.sub("", text)
+
+
+def clean_outputs(cell, out_dir: Path) -> None:
+    """Drop stderr streams (warnings, progress bars) and clean the text of every other output in place."""
+    kept = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            if out.get("name") == "stderr":
+                continue
+            out["text"] = clean_text(out["text"], out_dir)
+            if not out["text"]:
+                continue
+        for mime in ("text/plain", "text/html", "text/markdown"):
+            if mime in out.get("data", {}):
+                data = out["data"][mime]
+                out["data"][mime] = clean_text("".join(data) if isinstance(data, list) else data, out_dir)
+        kept.append(out)
+    cell["outputs"] = kept
 
 
 def site_links(text: str) -> str:
@@ -77,6 +130,8 @@ def render(path: Path, out_dir: Path, smoke: bool, timeout: int) -> Path:
     os.environ.pop("AENT_SMOKE", None)
     if smoke:
         os.environ["AENT_SMOKE"] = "1"
+    probe = nbformat.v4.new_code_cell(_IMPORTED.format(root=str(REPO)))
+    nb.cells.append(probe)
     try:
         nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(REPO)}}).execute()
@@ -86,12 +141,16 @@ def render(path: Path, out_dir: Path, smoke: bool, timeout: int) -> Path:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    nb.cells.pop()
+    imported = json.loads("".join(o["text"] for o in probe.outputs if o.get("name") == "stdout"))
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "markdown":
             cell.source = site_links(cell.source)
+        else:
+            clean_outputs(cell, out_dir)
     nb.metadata["aent"] = {"source": f"tutorials/{path.name}", "source_sha256": source_hash(path),
-                           "smoke": smoke}
+                           "library_sha256": library_files(imported), "smoke": smoke}
     SITE.mkdir(parents=True, exist_ok=True)
     target = SITE / f"{path.stem}.ipynb"
     nbformat.write(nb, target)
@@ -99,9 +158,8 @@ def render(path: Path, out_dir: Path, smoke: bool, timeout: int) -> Path:
 
 
 def stale(paths: list[Path]) -> list[str]:
-    """Tutorials whose site notebook is missing or was rendered from another version of the source."""
-    import json
-
+    """Tutorials whose site notebook is missing or was rendered from another version of the source or of the
+    library code the tutorial imported."""
     problems = []
     for p in paths:
         target = SITE / f"{p.stem}.ipynb"
@@ -111,6 +169,13 @@ def stale(paths: list[Path]) -> list[str]:
         meta = json.loads(target.read_text()).get("metadata", {}).get("aent", {})
         if meta.get("source_sha256") != source_hash(p):
             problems.append(f"{target.relative_to(REPO)} was rendered from another version of tutorials/{p.name}")
+        library = meta.get("library_sha256")
+        if not library:
+            problems.append(f"{target.relative_to(REPO)} does not record the library code it ran (render it again)")
+            continue
+        changed = [f for f, h in library.items() if not (REPO / f).is_file() or source_hash(REPO / f) != h]
+        if changed:
+            problems.append(f"{target.relative_to(REPO)} was rendered with other versions of {', '.join(changed)}")
     return problems
 
 
