@@ -146,7 +146,7 @@ def _replay(lams: list[float], ents: list[float], ctl: AEntCoef, rule: str) -> l
 def test_warmup_replay_matches_the_controller():
     """AEntCoef moves lambda at the update whose count reaches warmup; the old `>` replay misses it when the
     entropy is outside the band at that step, and Tutorial 5 uses the controller's rule."""
-    ctl = AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=5, min=6e-4, max=9e-3)
+    ctl = AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=5, coef_min=6e-4, coef_max=9e-3)
     ents = [0.5, 0.4, 0.3, 0.2, 0.05, 0.05, 0.5, 0.2]  # outside the band at update 5
     lams = [ctl.value]
     for h in ents:
@@ -330,7 +330,7 @@ def test_exercise_w1_kept_count():
 def test_exercise_w2_one_aent_step():
     """W2: 0.002 -> 0.0021 below the band, unchanged inside it, first move at the 30th call."""
     def ctl():
-        return AEntCoef(init=0.002, low=0.15, high=0.24, lr=0.002, warmup=30, min=6e-4, max=9e-3)
+        return AEntCoef(init=0.002, band_low=0.15, band_high=0.24, lr=0.002, warmup=30, coef_min=6e-4, coef_max=9e-3)
 
     below, inside = ctl(), ctl()
     for _ in range(39):
