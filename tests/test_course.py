@@ -138,8 +138,8 @@ def _replay(lams: list[float], ents: list[float], ctl: AEntCoef, rule: str) -> l
     for lam, h in zip(lams, ents):
         n += 1
         move = n >= ctl.warmup if rule == ">=" else n > ctl.warmup
-        drive = min(0.0, h - ctl.low) + max(0.0, h - ctl.high)
-        out.append(min(ctl.max, max(ctl.min, lam - ctl.lr * drive)) if move else lam)
+        drive = min(0.0, h - ctl.band_low) + max(0.0, h - ctl.band_high)
+        out.append(min(ctl.coef_max, max(ctl.coef_min, lam - ctl.lr * drive)) if move else lam)
     return out
 
 
