@@ -340,13 +340,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return TrainConfig.from_dict(apply_overrides(d, overrides or []))
 
 
-def save_config(cfg: TrainConfig, path: str | Path) -> None:
-    """Write the full resolved config as YAML (what the run actually used)."""
-    import yaml
-
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-
 def field_docs(cls: type) -> dict[str, str]:
     """Map each dataclass field to the docstring written under it (read from the class source with ast)."""
     docs: dict[str, str] = {}

@@ -148,21 +148,18 @@ def _declarations(text: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def extract_answer(text: str, *, lenient: bool = False, fallback_last_number: bool | None = None) -> str | None:
+def extract_answer(text: str, *, lenient: bool = False) -> str | None:
     """Extract the declared final answer from a solution text (strict; see the module docstring).
 
     Args:
         text: a model completion or a dataset solution.
         lenient: when no declared answer is found, return the last number in the text (off for training rewards).
-        fallback_last_number: former name of `lenient` (kept for old callers).
 
     Returns:
         The answer string (not normalised), or None when nothing is declared.
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    if fallback_last_number is not None:
-        lenient = fallback_last_number
     for pos, kind in reversed(_declarations(text)):  # the last declaration wins; an empty one yields to earlier
         found = _boxed_at(text, pos) if kind == "box" else _leading_answer(text[pos:])
         if found:

@@ -170,7 +170,7 @@ def problem_from_row(row: dict[str, Any], where: str, source: str = "", *, promp
     elif row.get("answer") not in (None, ""):
         raw = row["answer"]
         if isinstance(raw, str) and "####" in raw:
-            answer = extract_answer(raw, fallback_last_number=False)
+            answer = extract_answer(raw)
             solution = solution or raw
         else:
             answer = gold(raw, where, "answer")
@@ -178,7 +178,7 @@ def problem_from_row(row: dict[str, Any], where: str, source: str = "", *, promp
         answer, worked = answer_text(verl_truth, where, "reward_model.ground_truth")
         solution = solution or worked
     elif isinstance(row.get("ground_truth"), str):
-        answer = extract_answer(row["ground_truth"], fallback_last_number=False)
+        answer = extract_answer(row["ground_truth"])
         solution = solution or row["ground_truth"]
     elif solution is not None:
         answer = last_boxed(solution)
