@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aent
-from llm.config import SECTIONS, TrainConfig, field_docs, field_table, load_config
+from llm.config import SECTIONS, TrainConfig, load_config
+from llm.config_docs import field_docs, field_table
 from llm.provenance import write_run_config
 
 REPO = Path(__file__).resolve().parents[2]
