@@ -283,7 +283,7 @@ def extract_expression(text: str) -> str | None:
     return found.split("=")[0].strip().strip("$").strip() or None
 
 
-def _countdown_one(completion: str, problem: Any) -> float:
+def _countdown_one(completion: str, problem: Any, budget: GradeBudget | None = None) -> float:
     meta = problem.meta
     if "numbers" not in meta or "target" not in meta:
         raise ValueError("problem.meta must hold 'numbers' and 'target' for the countdown reward")
@@ -316,7 +316,8 @@ def _correctness_one(completion: str, problem: Any, budget: GradeBudget | None =
     return 1.0 if answers_match(pred, reference_answer(problem.answer), budget=budget) else 0.0
 
 
-_ONE_SAMPLE: dict[str, Callable[..., float]] = {
+# The per-problem rewards of ``reward: task``, one signature: (completion, problem, grading budget) -> float.
+_ONE_SAMPLE: dict[str, Callable[[str, Any, GradeBudget | None], float]] = {
     "correctness": _correctness_one,
     "countdown": _countdown_one,
 }
@@ -341,9 +342,7 @@ def score_problems(completions: Sequence[str], problems: Sequence[Any]) -> list[
         name = problem.meta.get("reward", "correctness")
         if name not in _ONE_SAMPLE:
             raise ValueError(f"problem.meta['reward'] = {name!r} is unknown; known: {list(REWARDS)}")
-        if name == "correctness":
-            return _correctness_one(completion, problem, budget)
-        return _ONE_SAMPLE[name](completion, problem)
+        return _ONE_SAMPLE[name](completion, problem, budget)
 
     out = _per_sample("score_problems", one, completions, problems)
     _report("score_problems", budget)
