@@ -51,7 +51,7 @@ class EvalConfig:
     progress: bool = True
     """Show a progress bar."""
     prompt_field: str = ""
-    """Dataset row field of the question or chat messages (dotted; see llm.data.loaders)."""
+    """Dataset row field of the question or chat messages (dotted; see llm.data.rows)."""
     answer_field: str = ""
     """Dataset row field of the reference answer (dotted)."""
 
