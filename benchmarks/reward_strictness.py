@@ -66,7 +66,7 @@ def rollouts(cfg, n_prompts: int) -> tuple[list[str], list[str]]:
     from llm.data import format_prompts
     from llm.generate import generate
     from llm.policy import build_policy
-    from llm.train import load_problems
+    from llm.problems import load_problems
 
     train_set, test_set = load_problems(cfg)
     model, tokenizer = build_policy(cfg.model, cfg.data, train_set, cache_dir=cfg.cache_dir)
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from llm.config import load_config
     from llm.data import format_target
-    from llm.train import load_problems
+    from llm.problems import load_problems
 
     cfg = load_config(args.config)
     old = old_reward_module()

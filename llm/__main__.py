@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             print(yaml.safe_dump(load_config(args.config, args.overrides).to_dict(), sort_keys=False), end="")
             return 0
         if args.cmd == "fields":
-            from llm.config import field_table
+            from llm.config_docs import field_table
 
             print(field_table())
             return 0

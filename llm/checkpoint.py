@@ -5,7 +5,7 @@ A checkpoint is the folder ``output_dir/checkpoints/step-XXXXXXXX`` holding
 - what ``accelerate.Accelerator.save_state`` writes: model, optimizer and LR-scheduler state (sharded under
   FSDP / DeepSpeed) and the RNG states of every process (python ``random``, numpy, torch, CUDA);
 - ``trainer_state.pt``: the global step, the ``aent.EntropyControl`` state (coefficient controllers), the
-  metrics rows so far, the torch generator state of the sampler and the run config.
+  metrics rows so far and the run config.
 
 - ``manifest.json`` (written last): the step, the run's config and :func:`llm.runfolder.run_id`, and the size and
   CRC-32 checksum of every file. A file cut short (a full disk, a copy that stopped) shows as a size mismatch, a
@@ -144,8 +144,7 @@ def _prune(output_dir: str | Path, final: Path, keep: int, rid: str | None) -> N
 
 
 def save_checkpoint(accelerator, output_dir: str | Path, step: int, *, control, metrics: list[dict[str, Any]],
-                    generator: torch.Generator | None = None, config: dict[str, Any] | None = None,
-                    keep: int = 2) -> Path:
+                    config: dict[str, Any] | None = None, keep: int = 2) -> Path:
     """Write a checkpoint atomically; every process must call this (the model state may be sharded).
 
     Args:
@@ -154,7 +153,6 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, *, control, 
         step: Global steps completed.
         control: The ``aent.EntropyControl`` (its ``state_dict()`` is saved).
         metrics: Metric rows of the steps so far.
-        generator: Optional torch generator whose state is saved too.
         config: The run config as a plain dict (saved, and its run id marks the checkpoint as this run's).
         keep: Number of most recent checkpoints of this run to keep (>= 1); older ones of this run are deleted.
 
@@ -179,7 +177,7 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, *, control, 
         accelerator.save_state(str(tmp), safe_serialization=False)
         if accelerator.is_main_process:
             state = {"step": int(step), "control": control.state_dict(), "metrics": list(metrics),
-                     "generator": None if generator is None else generator.get_state(), "config": config}
+                     "config": config}
             torch.save(state, tmp / TRAINER_STATE)
             manifest = json.dumps(_manifest(tmp, step, config))
             (tmp / MANIFEST).write_text(manifest)
@@ -210,15 +208,13 @@ class ShapeMismatch(ValueError):
     """The checkpoint's model has other parameter names or shapes than the run's model."""
 
 
-def load_checkpoint(accelerator, path: str | Path, *, control,
-                    generator: torch.Generator | None = None) -> dict[str, Any]:
+def load_checkpoint(accelerator, path: str | Path, *, control) -> dict[str, Any]:
     """Restore model, optimizer, scheduler, RNG states and the EntropyControl state from a checkpoint folder.
 
     Args:
         accelerator: The run's accelerator, after ``prepare`` (same objects, same order as when saving).
         path: A folder from :func:`save_checkpoint` (e.g. :func:`latest_checkpoint`).
         control: The ``aent.EntropyControl`` to restore in place.
-        generator: Optional torch generator whose saved state is restored.
 
     Returns:
         The trainer state dict: {"step", "metrics", "config", ...}.
@@ -240,13 +236,11 @@ def load_checkpoint(accelerator, path: str | Path, *, control,
         raise
     state = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=False)
     control.load_state_dict(state["control"])
-    if generator is not None and state.get("generator") is not None:
-        generator.set_state(state["generator"])
     return state
 
 
 def resume_checkpoint(accelerator, output_dir: str | Path, *, control, config: dict[str, Any] | None = None,
-                      generator: torch.Generator | None = None, warn=print) -> dict[str, Any] | None:
+                      warn=print) -> dict[str, Any] | None:
     """Load the newest intact checkpoint of a run folder; a corrupt newer one is skipped with a warning.
 
     A checkpoint is skipped when a file is shorter or longer than its manifest says, or when loading it fails the
@@ -258,7 +252,6 @@ def resume_checkpoint(accelerator, output_dir: str | Path, *, control, config: d
         output_dir: Run folder.
         control: The ``aent.EntropyControl`` to restore in place.
         config: This run's config as a nested dict, checked against each checkpoint's identity.
-        generator: Optional torch generator whose saved state is restored.
         warn: Called with each warning line (main process only).
 
     Returns:
@@ -280,7 +273,7 @@ def resume_checkpoint(accelerator, output_dir: str | Path, *, control, config: d
                 raise ValueError(f"--resume: checkpoint {str(ckpt)!r} belongs to a run with a different config: "
                                  f"{'; '.join(diff)}")
             try:
-                state = load_checkpoint(accelerator, ckpt, control=control, generator=generator)
+                state = load_checkpoint(accelerator, ckpt, control=control)
             except ShapeMismatch:
                 raise
             except _CORRUPT as err:

@@ -1,11 +1,12 @@
-"""Configuration of the GRPO trainer: frozen dataclasses, YAML loading and ``key=value`` overrides.
+"""Configuration of the GRPO trainer: the frozen, validated :class:`TrainConfig` and :func:`load_config`.
 
 A config file is YAML with one mapping per section (``model``, ``data``, ``rollout``, ``optim``, ``entropy``)
 plus top-level run fields (``seed``, ``max_steps``, ``output_dir``, ...). Overrides on the command line use dotted
 keys for sections (``entropy.method=aent``, ``rollout.group_size=16``) and bare keys for run fields
 (``max_steps=5``, ``output_dir=runs/x``). Values are converted to the declared type of the field, so ``lr=2e-6``
-is a float even though YAML 1.1 would read it as a string. Every field is documented by the string literal that
-follows it; :func:`field_docs` reads those strings so the documentation table is generated from the sources
+is a float even though YAML 1.1 would read it as a string (:mod:`llm.config_values`; YAML reading and overrides:
+:mod:`llm.config_yaml`). Every field is documented by the string literal that follows it;
+:func:`llm.config_docs.field_docs` reads those strings so the documentation table is generated from the sources
 (the sections are in :mod:`llm.config_sections`, the model's shape fields in :class:`llm.model.ModelConfig`).
 
 A key given twice in one mapping and an empty file (or one of comments only) are errors naming the file and the
@@ -15,12 +16,8 @@ line, not the last value or the defaults. Every int field is range-checked when 
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import difflib
-import inspect
-import math
-import textwrap
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +32,8 @@ from llm.config_sections import (
     RolloutSection,
     _check,
 )
-from llm.config_yaml import yaml_load, yaml_problem
-
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
+from llm.config_values import check_int_ranges, coerce
+from llm.config_yaml import apply_overrides, yaml_load, yaml_problem
 
 
 def _unknown(keys: list[str], allowed: set[str], where: str) -> ValueError:
@@ -122,7 +117,7 @@ class TrainConfig:
     always written."""
 
     def __post_init__(self) -> None:
-        _check_int_ranges(self)
+        check_int_ranges(self)
         _check(self.seed >= 0, "seed", ">= 0", self.seed)
         _check(self.max_steps >= 1, "max_steps", ">= 1", self.max_steps)
         _check(bool(str(self.output_dir).strip()), "output_dir", "a non-empty path", self.output_dir)
@@ -195,27 +190,8 @@ class TrainConfig:
                     raise ValueError(f"config section `{name}` must be a mapping, got {value!r}")
                 kw[name] = _build_section(name, sec, value)
             else:
-                kw[name] = _coerce(name, _hints(cls)[name], value)
+                kw[name] = coerce(name, _hints(cls)[name], value)
         return cls(**kw)
-
-
-_INT_MAX = 2**31 - 1  # counts and sizes: a larger value is a typo, and overflows int32 index tensors
-_SEED_MAX = 2**32 - 1  # numpy seeds (and CUDA's) must fit in 32 bits
-
-
-def _check_int_ranges(obj: Any, prefix: str = "") -> None:
-    """Every int field of a config (sections included) in range: seeds in [0, 2^32 - 1], other ints at most
-    2^31 - 1; the message names the field (``data.seed``)."""
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        name = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(value):
-            _check_int_ranges(value, f"{name}.")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            if f.name == "seed" or f.name.endswith("_seed"):
-                _check(0 <= value <= _SEED_MAX, name, f"an int in [0, {_SEED_MAX}] (32 bits)", value)
-            else:
-                _check(abs(value) <= _INT_MAX, name, f"an int of at most {_INT_MAX}", value)
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -228,88 +204,12 @@ def _build_section(name: str, sec: type, values: dict[str, Any]) -> Any:
     if unknown:
         raise _unknown([f"{name}.{k}" for k in unknown], allowed, f"section `{name}`")
     hints = _hints(sec)
-    coerced = {k: _coerce(f"{name}.{k}", hints[k], v) for k, v in values.items() if k != "preset"}
+    coerced = {k: coerce(f"{name}.{k}", hints[k], v) for k, v in values.items() if k != "preset"}
     if sec is EntropyConfig:
         preset = values.get("preset")
         base = EntropyConfig.preset(str(preset)).to_dict() if preset else {}
         return EntropyConfig.from_dict({**base, **coerced}, prefix=f"{PREFIX}{name}.")
     return sec(**coerced)
-
-
-def _coerce(name: str, tp: Any, value: Any) -> Any:
-    """Convert a YAML / command-line value to the field's declared type (int, float, bool, str, Optional)."""
-    args = typing.get_args(tp)
-    if type(None) in args:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~", "")):
-            return None
-        rest = [a for a in args if a is not type(None)]
-        tp = rest[0] if len(rest) == 1 else tp
-    allowed = ""  # set where the value has the type but not an allowed value
-    try:
-        if tp is bool:
-            if isinstance(value, bool):
-                return value
-            s = str(value).strip().lower()
-            if s in _TRUE | _FALSE:
-                return s in _TRUE
-            raise ValueError
-        if tp is int:
-            if isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, int):  # exact (a float round trip would change 99999999999999999999999)
-                return value
-            f = float(value)
-            if f != int(f):
-                raise ValueError
-            return int(f)
-        if tp is float:
-            if isinstance(value, bool):
-                raise ValueError
-            f = float(value)
-            if not math.isfinite(f):
-                allowed = "a finite number"
-                raise ValueError
-            return f
-        if tp is str:
-            return "" if value is None else str(value)
-        if tp == tuple[str, ...]:  # a YAML list, or "a,b" from the command line; "" / none = empty
-            items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
-            return tuple(str(v).strip() for v in items if str(v).strip() and str(v).strip().lower() != "none")
-    except (TypeError, ValueError, OverflowError):
-        pass
-    else:
-        return value
-    # outside the except: no chained traceback
-    _check(False, name, allowed or f"of type {tp.__name__}", value)
-    return value
-
-
-def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key=value`` / ``section.key=value`` strings to a nested dict (a copy is returned)."""
-    import yaml
-
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key=value or section.key=value")
-        key, raw = item.split("=", 1)
-        key = key.strip().lstrip("-")
-        parts = key.split(".")
-        try:
-            value = yaml_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as err:
-            raise ValueError(f"override {item!r}: the value is not valid YAML ({yaml_problem(err)})") from None
-        if len(parts) == 1:
-            out[key] = value
-        elif len(parts) == 2 and parts[0] in SECTIONS:
-            sec = out.get(parts[0]) or {}
-            if not isinstance(sec, dict):
-                sec = dataclasses.asdict(sec)
-            out[parts[0]] = {**sec, parts[1]: value}
-        else:
-            raise ValueError(f"override key {key!r} must be a run field or section.field with section in "
-                             f"{sorted(SECTIONS)}")
-    return out
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -337,44 +237,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                              f"`max_steps: 20`, or leave out --config to run on the defaults")
         if not isinstance(d, dict):
             raise ValueError(f"config file {str(p)!r} must hold a YAML mapping of fields")
-    return TrainConfig.from_dict(apply_overrides(d, overrides or []))
-
-
-def save_config(cfg: TrainConfig, path: str | Path) -> None:
-    """Write the full resolved config as YAML (what the run actually used)."""
-    import yaml
-
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """Map each dataclass field to the docstring written under it (read from the class source with ast)."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for stmt, nxt in zip(body, body[1:]):
-            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                    and isinstance(nxt.value.value, str)):
-                docs[stmt.target.id] = " ".join(nxt.value.value.split())
-    return docs
-
-
-def field_table(cfg: TrainConfig | None = None) -> str:
-    """Markdown table of every config field (dotted key, default, doc), generated from the dataclass docstrings."""
-    cfg = cfg or TrainConfig()
-    rows = ["| key | default | description |", "| --- | --- | --- |"]
-    top = field_docs(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in SECTIONS:
-            continue
-        rows.append(f"| `{f.name}` | `{getattr(cfg, f.name)!r}` | {top.get(f.name, '')} |")
-    for name, sec in SECTIONS.items():
-        docs = field_docs(sec)
-        for f in dataclasses.fields(sec):
-            rows.append(f"| `{name}.{f.name}` | `{getattr(getattr(cfg, name), f.name)!r}` | {docs.get(f.name, '')} |")
-    return "\n".join(rows)
+    return TrainConfig.from_dict(apply_overrides(d, overrides or [], sections=SECTIONS))

@@ -1,12 +1,14 @@
-"""YAML reading of config files and override values: YAML 1.2 booleans, duplicate keys refused, one-line errors."""
+"""YAML reading of config files and ``key=value`` overrides: YAML 1.2 booleans, duplicate keys refused, one-line
+errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from typing import Any
 
-__all__ = ["yaml_load", "yaml_problem"]
+__all__ = ["apply_overrides", "yaml_load", "yaml_problem"]
 
 
 def yaml_load(text: str) -> Any:
@@ -52,3 +54,32 @@ def yaml_problem(err) -> str:
     mark = getattr(err, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     return f"{getattr(err, 'problem', None) or str(err).splitlines()[0]}{where}"
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[str], *, sections: Collection[str]) -> dict[str, Any]:
+    """Apply ``key=value`` / ``section.key=value`` strings to a nested dict (a copy is returned); ``sections``
+    names the config's sections (``llm.config.SECTIONS``)."""
+    import yaml
+
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value or section.key=value")
+        key, raw = item.split("=", 1)
+        key = key.strip().lstrip("-")
+        parts = key.split(".")
+        try:
+            value = yaml_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ValueError(f"override {item!r}: the value is not valid YAML ({yaml_problem(err)})") from None
+        if len(parts) == 1:
+            out[key] = value
+        elif len(parts) == 2 and parts[0] in sections:
+            sec = out.get(parts[0]) or {}
+            if not isinstance(sec, dict):
+                sec = dataclasses.asdict(sec)
+            out[parts[0]] = {**sec, parts[1]: value}
+        else:
+            raise ValueError(f"override key {key!r} must be a run field or section.field with section in "
+                             f"{sorted(sections)}")
+    return out

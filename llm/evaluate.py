@@ -9,7 +9,8 @@ For each problem we sample n completions with the given temperature / top-p and 
   product. For $j = 1$ it equals $c_i / n$, so ``pass@1`` and ``mean@k`` coincide numerically (as in the
   DeepSeek-R1 convention of pass@1 from k samples); both are reported because both names are in use.
 
-`evaluate` is library code (no file IO); `evaluate_cli` loads a saved model and a dataset spec and is what
+`evaluate` is library code (no file IO); `evaluate_cli` loads a saved model and a dataset spec (one
+:class:`llm.eval_config.EvalConfig`) and is what
 ``python -m llm eval`` calls; `eval_main(argv)` is a standalone command line (``python -m llm.evaluate``).
 """
 
@@ -24,6 +25,7 @@ import torch
 
 from llm.answer_form import is_list
 from llm.data import Problem, format_prompts, load_problems
+from llm.eval_config import EvalConfig
 from llm.rewards import correctness_reward, score_problems
 
 __all__ = ["eval_main", "evaluate", "evaluate_cli", "pass_at_k"]
@@ -159,56 +161,25 @@ def evaluate(
     return result
 
 
-def evaluate_cli(
-    model_path: str,
-    task: str = "arithmetic",
-    n: int = 64,
-    samples: int = 4,
-    temperature: float = 1.0,
-    max_new_tokens: int = 64,
-    template: str = "plain",
-    seed: int = 0,
-    *,
-    top_p: float = 1.0,
-    batch_size: int = 64,
-    tokenizer_path: str | None = None,
-    split: str = "test",
-    data_seed: int = 0,
-    difficulty: int | None = None,
-    dtype: str = "float32",
-    progress: bool = True,
-    prompt_field: str = "",
-    answer_field: str = "",
-) -> dict:
+def evaluate_cli(cfg: EvalConfig) -> dict:
     """Load a saved model (and its tokenizer) by path, load a problem set by spec, and :func:`evaluate` it.
 
     Args:
-        model_path: folder written by ``save_pretrained`` (e.g. ``RUN_DIR/final``).
-        task: a dataset spec of :func:`llm.data.load_problems` (synthetic task, benchmark name, file path).
-        n: number of problems (synthetic tasks: >= 1; datasets: first n rows, 0 = all).
-        samples, temperature, max_new_tokens, template, seed, top_p, batch_size: see :func:`evaluate`.
-        tokenizer_path: tokenizer folder; None = `model_path`.
-        split: synthetic tasks: ``"test"`` (default) or ``"train"``.
-        data_seed: synthetic tasks: split seed (the trainer's problems use 0 unless configured otherwise).
-        difficulty: synthetic tasks: 1..8, None = default.
-        dtype: model dtype.
-        progress: tqdm bar.
-        prompt_field, answer_field: dataset row fields of the question and the answer (see llm.data.loaders).
+        cfg: the model, the problem set and the sampling settings (:class:`llm.eval_config.EvalConfig`).
 
     Returns:
         The dict of :func:`evaluate` plus ``"model"`` and ``"task"``.
     """
     from llm.model import load_pretrained
 
-    if temperature == 0:
-        samples = 1
-    model, tokenizer = load_pretrained(model_path, tokenizer_path=tokenizer_path, dtype=dtype)
-    problems = load_problems(task, split=split, n=n, seed=data_seed, difficulty=difficulty,
-                             prompt_field=prompt_field, answer_field=answer_field)
-    result = evaluate(model, tokenizer, problems, samples=samples, temperature=temperature, top_p=top_p,
-                      max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, template=template,
-                      progress=progress)
-    return {"model": str(model_path), "task": task, **result}
+    samples = 1 if cfg.temperature == 0 else cfg.samples
+    model, tokenizer = load_pretrained(cfg.model_path, tokenizer_path=cfg.tokenizer_path, dtype=cfg.dtype)
+    problems = load_problems(cfg.task, split=cfg.split, n=cfg.n, seed=cfg.data_seed, difficulty=cfg.difficulty,
+                             prompt_field=cfg.prompt_field, answer_field=cfg.answer_field)
+    result = evaluate(model, tokenizer, problems, samples=samples, temperature=cfg.temperature, top_p=cfg.top_p,
+                      max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, seed=cfg.seed,
+                      template=cfg.template, progress=cfg.progress)
+    return {"model": str(cfg.model_path), "task": cfg.task, **result}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -236,10 +207,11 @@ def eval_main(argv: list[str] | None = None) -> int:
     """Command line: prints the result as JSON; a user error prints one line and returns 2."""
     args = _parser().parse_args(argv)
     try:
-        result = evaluate_cli(args.model, args.task, args.n, args.samples, args.temperature, args.max_new_tokens,
-                              args.template, args.seed, top_p=args.top_p, batch_size=args.batch_size,
-                              tokenizer_path=args.tokenizer, data_seed=args.data_seed, difficulty=args.difficulty,
-                              prompt_field=args.prompt_field, answer_field=args.answer_field)
+        result = evaluate_cli(EvalConfig(
+            model_path=args.model, task=args.task, n=args.n, samples=args.samples, temperature=args.temperature,
+            max_new_tokens=args.max_new_tokens, template=args.template, seed=args.seed, top_p=args.top_p,
+            batch_size=args.batch_size, tokenizer_path=args.tokenizer, data_seed=args.data_seed,
+            difficulty=args.difficulty, prompt_field=args.prompt_field, answer_field=args.answer_field))
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -63,7 +63,7 @@ try:  # math-verify is a dependency of the `llm` extra; without it only the fast
 except ImportError:  # pragma: no cover - exercised only without the extra
     HAS_MATH_VERIFY = False
 
-__all__ = ["HAS_MATH_VERIFY", "MAX_ANSWER_CHARS", "GradeBudget", "answers_equal", "answers_match", "exact_number",
+__all__ = ["HAS_MATH_VERIFY", "MAX_ANSWER_CHARS", "GradeBudget", "answers_match", "exact_number",
            "math_verify_match", "not_a_value"]
 
 MAX_ANSWER_CHARS = 20_000
@@ -292,7 +292,3 @@ def answers_match(pred: str | None, gold: str | None, *, timeout_s: float = 2.0,
     budget.timed_out += verdict is None and HAS_MATH_VERIFY
     return bool(verdict)
 
-
-def answers_equal(pred: str | None, ref: str | None, *, symbolic: bool = True, timeout_s: float = 2.0) -> bool:
-    """Former name of :func:`answers_match` (``ref`` is the gold answer); kept for old imports."""
-    return answers_match(pred, ref, timeout_s=timeout_s, symbolic=symbolic)

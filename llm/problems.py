@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
+from collections.abc import Callable
 
 from llm.config import TrainConfig
 
@@ -34,14 +36,20 @@ def load_problems(cfg: TrainConfig) -> tuple[list, list]:
     return train_set, test_set[: d.n_test]
 
 
-def make_reward_fn(spec: str):
-    """The reward function named by config field `reward`: f(completions, problems) -> list of floats."""
+def make_reward_fn(spec: str) -> Callable[[list[str], list], list[float]]:
+    """The reward function named by config field `reward`, in the one signature the trainer and :func:`score`
+    call: f(completions, problems) -> list of floats.
+
+    ``task`` is each problem's own reward (:func:`llm.rewards.score_problems`); ``correctness``
+    (:func:`llm.rewards.correctness_reward`) and a ``module:function`` take (completions, answers) and are handed
+    each problem's reference answer.
+    """
     from llm.rewards import correctness_reward, score_problems
 
     if spec == "task":
         return score_problems
     if spec == "correctness":
-        return lambda completions, problems: correctness_reward(completions, [p.answer for p in problems])
+        return functools.partial(_on_answers, correctness_reward)
     if ":" not in spec:
         raise ValueError(f"config field `reward` must be task, correctness or module:function; got {spec!r}")
     module, name = spec.split(":", 1)
@@ -49,7 +57,12 @@ def make_reward_fn(spec: str):
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
         raise ValueError(f"config field `reward` = {spec!r}: cannot import it ({err})") from None
-    return lambda completions, problems: fn(completions, [p.answer for p in problems])
+    return functools.partial(_on_answers, fn)
+
+
+def _on_answers(fn: Callable[[list[str], list[str]], list[float]], completions: list[str], problems: list):
+    """A reward over (completions, answers) called in the trainer's signature (completions, problems)."""
+    return fn(completions, [p.answer for p in problems])
 
 
 def score(reward_fn, spec: str, completions: list[str], problems: list, step: int) -> list[float]:

@@ -148,21 +148,18 @@ def _declarations(text: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def extract_answer(text: str, *, lenient: bool = False, fallback_last_number: bool | None = None) -> str | None:
+def extract_answer(text: str, *, lenient: bool = False) -> str | None:
     """Extract the declared final answer from a solution text (strict; see the module docstring).
 
     Args:
         text: a model completion or a dataset solution.
         lenient: when no declared answer is found, return the last number in the text (off for training rewards).
-        fallback_last_number: former name of `lenient` (kept for old callers).
 
     Returns:
         The answer string (not normalised), or None when nothing is declared.
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    if fallback_last_number is not None:
-        lenient = fallback_last_number
     for pos, kind in reversed(_declarations(text)):  # the last declaration wins; an empty one yields to earlier
         found = _boxed_at(text, pos) if kind == "box" else _leading_answer(text[pos:])
         if found:
@@ -286,7 +283,7 @@ def extract_expression(text: str) -> str | None:
     return found.split("=")[0].strip().strip("$").strip() or None
 
 
-def _countdown_one(completion: str, problem: Any) -> float:
+def _countdown_one(completion: str, problem: Any, budget: GradeBudget | None = None) -> float:
     meta = problem.meta
     if "numbers" not in meta or "target" not in meta:
         raise ValueError("problem.meta must hold 'numbers' and 'target' for the countdown reward")
@@ -319,7 +316,8 @@ def _correctness_one(completion: str, problem: Any, budget: GradeBudget | None =
     return 1.0 if answers_match(pred, reference_answer(problem.answer), budget=budget) else 0.0
 
 
-_ONE_SAMPLE: dict[str, Callable[..., float]] = {
+# The per-problem rewards of ``reward: task``, one signature: (completion, problem, grading budget) -> float.
+_ONE_SAMPLE: dict[str, Callable[[str, Any, GradeBudget | None], float]] = {
     "correctness": _correctness_one,
     "countdown": _countdown_one,
 }
@@ -344,9 +342,7 @@ def score_problems(completions: Sequence[str], problems: Sequence[Any]) -> list[
         name = problem.meta.get("reward", "correctness")
         if name not in _ONE_SAMPLE:
             raise ValueError(f"problem.meta['reward'] = {name!r} is unknown; known: {list(REWARDS)}")
-        if name == "correctness":
-            return _correctness_one(completion, problem, budget)
-        return _ONE_SAMPLE[name](completion, problem)
+        return _ONE_SAMPLE[name](completion, problem, budget)
 
     out = _per_sample("score_problems", one, completions, problems)
     _report("score_problems", budget)

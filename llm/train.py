@@ -6,11 +6,9 @@ reference model (as in the AEnt paper, arXiv 2509.03493). Every entropy control 
 bonus, AEnt, SAC, threshold, EntroPIC, positive re-weighting, Clip-Cov, KL-Cov, top-entropy masking, asymmetric
 clipping) is one ``aent.EntropyControl`` selected by ``config.entropy``; nothing about entropy lives here.
 
-One global step: prompts -> G rollouts each -> rewards -> group advantages -> ``ppo_epochs`` passes of
-mini-batch updates (micro-batches with gradient accumulation, grad clipping, LR warm-up/schedule) ->
-``EntropyControl.step_end`` once -> metrics -> periodic held-out eval -> checkpoint. The updates live in
-:mod:`llm.update`, the problems and rewards in :mod:`llm.problems`; the run's objects travel as one
-:class:`llm.hooks.Run`.
+One global step (``_global_step``): prompts -> G rollouts each -> rewards -> group advantages -> ``ppo_epochs``
+passes of mini-batch updates (:mod:`llm.update`) -> ``EntropyControl.step_end`` once -> metrics -> periodic
+held-out eval; then :func:`train` logs and checkpoints. The run's objects travel as one :class:`llm.hooks.Run`.
 
 Extension: ``train(cfg, hooks=[...])`` calls user hooks (:mod:`llm.hooks`) before the rollout, after it, before
 and after the updates, on every held-out evaluation and on every checkpoint; the studies (``llm.studies``) add
@@ -34,8 +32,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,6 +41,7 @@ import torch
 from aent import EntropyConfig, EntropyControl, group_advantages, zero_adv_frac
 from llm.checkpoint import resume_checkpoint, save_checkpoint
 from llm.config import TrainConfig
+from llm.final_weights import save_final
 from llm.generate import generate, group_uniforms
 from llm.hooks import Hooks, Run, StepState, call_hooks, check_hooks
 from llm.metrics import MetricsLogger, StepTimer
@@ -51,19 +50,11 @@ from llm.preempt import Preempted, StopGuard
 from llm.problems import load_problems, make_reward_fn, score
 from llm.provenance import write_run_config
 from llm.runfolder import prepare_run_folder
-from llm.update import (
-    epoch_micro_batches,
-    micro_slices,
-    mix_seed,
-    params_finite,
-    ppo_update,
-    recompute_old_logp,
-)
+from llm.seeding import mix_seed
+from llm.update import params_finite, ppo_update, recompute_old_logp
 
-__all__ = ["Hooks", "Run", "StepState", "epoch_micro_batches", "evaluate_heldout", "gather_rollout",
-           "load_problems", "lr_lambda", "make_reward_fn", "micro_slices", "mix_seed", "params_finite",
-           "ppo_update", "recompute_old_logp", "rollout", "run_entropy_config", "sampling_model", "save_final",
-           "score", "setup", "step_prompts", "train"]
+__all__ = ["evaluate_heldout", "gather_rollout", "lr_lambda", "rollout", "run_entropy_config", "sampling_model",
+           "setup", "step_prompts", "train"]
 
 
 def lr_lambda(cfg: TrainConfig, total_updates: int):
@@ -94,7 +85,6 @@ def step_prompts(seed: int, step: int, n_problems: int, per_step: int) -> list[i
     return out
 
 
-# ------------------------------------------------------------------------------------------------- rollouts
 def sampling_model(accelerator, model):
     """The module to sample from: unwrapped under DDP (no collectives), the wrapper under FSDP / DeepSpeed
     (whose forward gathers the sharded parameters)."""
@@ -156,27 +146,6 @@ def run_entropy_config(cfg: TrainConfig) -> EntropyConfig:
     return cfg.entropy.replace(norm_const=float(cfg.rollout.max_new_tokens))
 
 
-# --------------------------------------------------------------------------------------------- checkpoints
-def save_final(accelerator, model, tokenizer, out_dir: Path) -> None:
-    """Write output_dir/final with save_pretrained (full weights even under FSDP / ZeRO-3), atomically."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # keep the run's own progress bar the only one
-    state = accelerator.get_state_dict(model)
-    if accelerator.is_main_process:
-        tmp = out_dir.with_name(f".tmp-{out_dir.name}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state)
-        tokenizer.save_pretrained(tmp)
-        old = out_dir.with_name(f".old-{out_dir.name}")
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
-# ------------------------------------------------------------------------------------------------ the loop
 def setup(cfg: TrainConfig) -> Run:
     """The run's objects: accelerator, problems, reward function, prepared model / optimizer / scheduler and the
     entropy control (``run.log`` and ``run.out_dir`` are set by :func:`train`)."""
@@ -218,6 +187,17 @@ def setup(cfg: TrainConfig) -> Run:
                eval_set=eval_set, reward_fn=reward_fn, out_dir=Path(cfg.output_dir))
 
 
+@dataclass
+class _Progress:
+    """What a stop needs to know: the metrics rows so far and two steps."""
+
+    history: list[dict]
+    saved_at: int
+    """The last checkpointed step."""
+    weights_step: int
+    """The step the weights belong to (-1 mid-update: to no completed step)."""
+
+
 def train(cfg: TrainConfig, *, hooks: Sequence[Hooks] | None = None) -> list[dict]:
     """Run GRPO training as configured; returns the metrics rows (one per global step).
 
@@ -235,9 +215,40 @@ def train(cfg: TrainConfig, *, hooks: Sequence[Hooks] | None = None) -> list[dic
     run = setup(cfg)
     if not run.train_set:
         raise ValueError(f"data.task {cfg.data.task!r} gave no training problems (data.n_train={cfg.data.n_train})")
-    accelerator, control, out_dir = run.accelerator, run.control, run.out_dir
+    start, history = _open_run(run)
+    if cfg.eval_every and run.eval_set and start == 0:
+        _initial_eval(run, hooks)
+    progress = _Progress(history=history, saved_at=start, weights_step=start)
+    with StopGuard(cfg.save_every_minutes) as guard:  # SIGTERM / SIGUSR1 and timed checkpoints (llm.preempt)
+        try:
+            for step in range(start + 1, cfg.max_steps + 1):
+                row = _global_step(run, hooks, step, progress)
+                progress.history.append(row)
+                run.log.log(row)
+                timed, signum = guard.poll(run.accelerator)
+                if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps or timed or signum:
+                    _checkpoint(run, hooks, guard, progress, step)
+                if signum:
+                    raise Preempted(signum, step)
+        except BaseException as err:
+            _save_on_stop(run, hooks, guard, progress, err)
+            run.log.close()
+            raise
+    save_final(run.accelerator, run.model, run.tokenizer, run.out_dir / "final")
+    if cfg.model.lora_r and cfg.model.lora_merge:
+        from llm.lora import save_merged
+
+        save_merged(run.accelerator, run.model, run.tokenizer, run.out_dir / "final_merged")
+    run.log.close()
+    return progress.history
+
+
+def _open_run(run: Run) -> tuple[int, list[dict]]:
+    """(the last completed step, its metrics rows) from the run folder's checkpoint under ``resume``, else
+    (0, []); writes config.yaml and opens the metrics log (``run.log``)."""
+    cfg, accelerator, out_dir = run.cfg, run.accelerator, run.out_dir
     start, history = 0, []
-    state = resume_checkpoint(accelerator, out_dir, control=control, config=cfg.to_dict()) if cfg.resume else None
+    state = resume_checkpoint(accelerator, out_dir, control=run.control, config=cfg.to_dict()) if cfg.resume else None
     if cfg.resume and state is None and accelerator.is_main_process:
         print(f"resume=true but no checkpoint in {out_dir}/checkpoints; starting from step 0", flush=True)
     if state is not None:
@@ -247,106 +258,93 @@ def train(cfg: TrainConfig, *, hooks: Sequence[Hooks] | None = None) -> list[dic
         env = write_run_config(cfg, out_dir / "config.yaml")  # config + library versions + grader path
         if "NO symbolic stage" in env["grader"]:
             print(f"warning: grader: {env['grader']}", flush=True)
-    log = run.log = MetricsLogger(out_dir, enabled=accelerator.is_main_process, total_steps=cfg.max_steps,
-                                  start_step=start, tensorboard=False, report_to=cfg.trackers, config=cfg.to_dict(),
-                                  progress=cfg.progress, rows=history if state is not None else None)
-    timer, saved_at, state_step = StepTimer(), start, start  # state_step: the step the weights belong to
-    if cfg.eval_every and run.eval_set and start == 0:  # the starting point (e.g. the warm-started model)
-        st0 = StepState(step=0, eval=evaluate_heldout(cfg, sampling_model(accelerator, run.model), run.tokenizer,
-                                                      run.eval_set))
-        call_hooks(hooks, "on_evaluation", run, st0)
-        if accelerator.is_main_process:
-            (out_dir / "initial_eval.json").write_text(json.dumps(st0.eval) + "\n")
-            log.write(f"initial held-out eval: {st0.eval}")
+    run.log = MetricsLogger(out_dir, enabled=accelerator.is_main_process, total_steps=cfg.max_steps,
+                            start_step=start, tensorboard=False, report_to=cfg.trackers, config=cfg.to_dict(),
+                            progress=cfg.progress, rows=history if state is not None else None)
+    return start, history
+
+
+def _initial_eval(run: Run, hooks: list) -> None:
+    """Evaluate the starting point (e.g. the warm-started model) into initial_eval.json."""
+    st = StepState(step=0, eval=evaluate_heldout(run.cfg, sampling_model(run.accelerator, run.model),
+                                                 run.tokenizer, run.eval_set))
+    call_hooks(hooks, "on_evaluation", run, st)
+    if run.accelerator.is_main_process:
+        (run.out_dir / "initial_eval.json").write_text(json.dumps(st.eval) + "\n")
+        run.log.write(f"initial held-out eval: {st.eval}")
+
+
+def _global_step(run: Run, hooks: list, step: int, progress: _Progress) -> dict:
+    """One global step: prompts, rollouts, rewards, advantages, PPO updates, entropy control; its metrics row
+    (with the held-out evaluation when one is due)."""
+    cfg, accelerator, timer = run.cfg, run.accelerator, StepTimer()
     G, P, world = cfg.rollout.group_size, cfg.rollout.prompts_per_step, accelerator.num_processes
-    mine = list(range(P))[accelerator.process_index * P // world:(accelerator.process_index + 1) * P // world]
+    mine = range(accelerator.process_index * P // world, (accelerator.process_index + 1) * P // world)
+    # 1. Prompts of this step (a function of seed and step); this process takes a contiguous share.
+    st = StepState(step=step, prompts=step_prompts(cfg.seed, step, len(run.train_set), P))
+    call_hooks(hooks, "before_rollout", run, st)
+    problems = [run.train_set[st.prompts[j]] for j in mine]
+    # 2. Rollouts: G samples per prompt from the current policy.
+    with timer("generate"), accelerator.autocast():  # same precision as the update's forward
+        local = rollout(cfg, sampling_model(accelerator, run.model), run.tokenizer, problems,
+                        [mix_seed(cfg.seed, step, j, 3) for j in mine])
+    # 3. Rewards (each process scores its own samples), then the global batch and advantages on every process.
+    with timer("reward"):
+        texts = local.pop("texts")
+        rewards = score(run.reward_fn, cfg.reward, texts, [p for p in problems for _ in range(G)], step)
+        local["reward"] = torch.tensor(rewards, dtype=torch.float32)  # (n_local,)
+        st.batch = gather_rollout(accelerator, local, pad_id=int(run.tokenizer.pad_token_id))
+        st.adv = group_advantages(st.batch["reward"], G, scale=cfg.adv_scale)  # (N,)
+    call_hooks(hooks, "after_rollout", run, st)
+    if cfg.recomputes_old_logp:
+        with timer("old_logp"):
+            recompute_old_logp(run, step, st.batch)
+    call_hooks(hooks, "before_update", run, st)
+    # 4. PPO updates; the entropy control adds its terms to every micro-batch loss, then steps once.
+    with timer("train"):
+        progress.weights_step = -1
+        st.stats = ppo_update(run, step, st.batch, st.adv)
+        if not params_finite(accelerator, run.model):
+            raise FloatingPointError(f"model weights became non-finite at step {step}; the last good "
+                                     f"checkpoint is step {progress.saved_at} (lower optim.lr or grad_clip)")
+        signals = ("entropy", "clamped_entropy", "sampled_entropy")  # token means over the updates
+        if st.stats["updates"] > 0 and all(math.isfinite(st.stats.get(k, math.nan)) for k in signals):
+            run.control.step_end({k: st.stats[k] for k in signals})
+        progress.weights_step = step
+    call_hooks(hooks, "after_update", run, st)
+    # 5. The metrics row, and the held-out evaluation when due.
+    lengths = st.batch["completion_mask"].sum(1).float()  # (N,)
+    row = {"step": step, "reward_mean": float(st.batch["reward"].mean()),
+           "accuracy": float((st.batch["reward"] >= 1.0).float().mean()),
+           "response_len": float(lengths.mean()), **st.stats, "num_processes": world, **timer.as_metrics()}
+    row["zero_adv_frac"] = zero_adv_frac(st.adv, G)  # groups without policy gradient
+    if cfg.eval_every and run.eval_set and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+        with timer("eval"):
+            st.eval = evaluate_heldout(cfg, sampling_model(accelerator, run.model), run.tokenizer, run.eval_set)
+        call_hooks(hooks, "on_evaluation", run, st)
+        row.update(st.eval)
+        row["time_eval_s"] = timer.seconds["eval"]
+    return row
 
-    guard = StopGuard(cfg.save_every_minutes)  # SIGTERM / SIGUSR1 and the timed checkpoints (llm.preempt)
 
-    def checkpoint(step: int) -> None:
-        nonlocal saved_at
-        path = save_checkpoint(accelerator, out_dir, step, control=control, metrics=history, config=cfg.to_dict(),
-                               keep=cfg.keep_checkpoints)
-        saved_at = step
-        guard.saved()
-        call_hooks(hooks, "on_checkpoint", run, StepState(step=step, checkpoint=path))
+def _checkpoint(run: Run, hooks: list, guard: StopGuard, progress: _Progress, step: int) -> None:
+    """Save a checkpoint of ``step`` (weights, optimizer, controller state, metrics) and call the hooks."""
+    path = save_checkpoint(run.accelerator, run.out_dir, step, control=run.control, metrics=progress.history,
+                           config=run.cfg.to_dict(), keep=run.cfg.keep_checkpoints)
+    progress.saved_at = step
+    guard.saved()
+    call_hooks(hooks, "on_checkpoint", run, StepState(step=step, checkpoint=path))
 
-    try:
-        guard.__enter__()
-        for step in range(start + 1, cfg.max_steps + 1):
-            timer.reset()
-            # 1. Prompts of this step (a function of seed and step); this process takes a contiguous share.
-            st = StepState(step=step, prompts=step_prompts(cfg.seed, step, len(run.train_set), P))
-            call_hooks(hooks, "before_rollout", run, st)
-            problems = [run.train_set[st.prompts[j]] for j in mine]
-            # 2. Rollouts: G samples per prompt from the current policy.
-            with timer("generate"), accelerator.autocast():  # same precision as the update's forward
-                local = rollout(cfg, sampling_model(accelerator, run.model), run.tokenizer, problems,
-                                [mix_seed(cfg.seed, step, j, 3) for j in mine])
-            # 3. Rewards (each process scores its own samples), then the global batch on every process.
-            with timer("reward"):
-                texts = local.pop("texts")
-                rewards = score(run.reward_fn, cfg.reward, texts, [p for p in problems for _ in range(G)], step)
-                local["reward"] = torch.tensor(rewards, dtype=torch.float32)  # (n_local,)
-                st.batch = gather_rollout(accelerator, local, pad_id=int(run.tokenizer.pad_token_id))
-                st.adv = group_advantages(st.batch["reward"], G, scale=cfg.adv_scale)  # (N,)
-            call_hooks(hooks, "after_rollout", run, st)
-            if cfg.recomputes_old_logp:
-                with timer("old_logp"):
-                    recompute_old_logp(run, step, st.batch)
-            call_hooks(hooks, "before_update", run, st)
-            # 4. PPO updates; the entropy control adds its terms to every micro-batch loss.
-            with timer("train"):
-                state_step = -1  # mid-update: the weights belong to no completed step
-                st.stats = ppo_update(run, step, st.batch, st.adv)
-                if not params_finite(accelerator, run.model):
-                    raise FloatingPointError(f"model weights became non-finite at step {step}; the last good "
-                                             f"checkpoint is step {saved_at} (lower optim.lr or grad_clip)")
-                signals = ("entropy", "clamped_entropy", "sampled_entropy")  # token means over the updates
-                if st.stats["updates"] > 0 and all(math.isfinite(st.stats.get(k, math.nan)) for k in signals):
-                    control.step_end({k: st.stats[k] for k in signals})
-                state_step = step
-            call_hooks(hooks, "after_update", run, st)
-            batch = st.batch
-            lengths = batch["completion_mask"].sum(1).float()  # (N,)
-            row = {"step": step, "reward_mean": float(batch["reward"].mean()),
-                   "accuracy": float((batch["reward"] >= 1.0).float().mean()),
-                   "response_len": float(lengths.mean()), **st.stats, "num_processes": world,
-                   **timer.as_metrics()}
-            row["zero_adv_frac"] = zero_adv_frac(st.adv, G)  # groups without policy gradient
-            # 5. Held-out evaluation and checkpoints.
-            if cfg.eval_every and run.eval_set and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-                with timer("eval"):
-                    st.eval = evaluate_heldout(cfg, sampling_model(accelerator, run.model), run.tokenizer,
-                                               run.eval_set)
-                call_hooks(hooks, "on_evaluation", run, st)
-                row.update(st.eval)
-                row["time_eval_s"] = timer.seconds["eval"]
-            history.append(row)
-            log.log(row)
-            timed, signum = guard.poll(accelerator)
-            if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps or timed or signum:
-                checkpoint(step)
-            if signum:
-                raise Preempted(signum, step)
-    except BaseException as err:
-        # Lose nothing: keep the last completed step (single process only: saving is collective and the other
-        # processes may not have stopped), unless the weights went bad or already hold a later, unlogged update.
-        done = history[-1]["step"] if history else 0
-        if world == 1 and done > saved_at and state_step == done and not isinstance(err, FloatingPointError):
-            if params_finite(accelerator, run.model):
-                checkpoint(done)
-                log.write(f"saved checkpoint of completed step {done} before stopping")
-            else:
-                log.write(f"model weights are not finite; no checkpoint written (last good: step {saved_at})")
-        log.close()
-        raise
-    finally:
-        guard.__exit__(None, None, None)
-    save_final(accelerator, run.model, run.tokenizer, out_dir / "final")
-    if cfg.model.lora_r and cfg.model.lora_merge:
-        from llm.lora import save_merged
 
-        save_merged(accelerator, run.model, run.tokenizer, out_dir / "final_merged")
-    log.close()
-    return history
+def _save_on_stop(run: Run, hooks: list, guard: StopGuard, progress: _Progress, err: BaseException) -> None:
+    """Lose nothing: checkpoint the last completed step (single process only: saving is collective and the other
+    processes may not have stopped), unless the weights went bad or already hold a later, unlogged update."""
+    done = progress.history[-1]["step"] if progress.history else 0
+    if (run.accelerator.num_processes != 1 or done <= progress.saved_at or progress.weights_step != done
+            or isinstance(err, FloatingPointError)):
+        return
+    if params_finite(run.accelerator, run.model):
+        _checkpoint(run, hooks, guard, progress, done)
+        run.log.write(f"saved checkpoint of completed step {done} before stopping")
+    else:
+        run.log.write(f"model weights are not finite; no checkpoint written (last good: step {progress.saved_at})")

@@ -15,14 +15,9 @@ import torch
 from aent import token_logprobs
 from llm.hooks import Run
 from llm.policy import completion_logits
+from llm.seeding import mix_seed
 
-__all__ = ["epoch_micro_batches", "micro_slices", "mix_seed", "params_finite", "ppo_update", "recompute_old_logp"]
-
-
-def mix_seed(*parts: int) -> int:
-    """A 63-bit seed derived from integers (numpy SeedSequence), e.g. (seed, step, prompt)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
-
+__all__ = ["epoch_micro_batches", "micro_slices", "params_finite", "ppo_update", "recompute_old_logp"]
 
 
 

@@ -214,8 +214,8 @@ def cpu_default_facts() -> dict:
     from llm.config import load_config
     from llm.model import count_parameters
     from llm.policy import build_policy
+    from llm.problems import load_problems
     from llm.tokenizer import bpe_size
-    from llm.train import load_problems
     from llm.warmstart import WarmStartConfig
 
     raw = _tiny_yaml()

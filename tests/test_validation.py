@@ -39,13 +39,13 @@ def test_the_four_configs_share_the_format(tmp_path):
     from aent import EntropyConfig
     from llm.config import load_config
     from reproduce.config import load_config as load_reproduce
-    from toy.train import TrainConfig as ToyConfig
+    from toy.pg_trainer_config import ToyTrainConfig as ToyConfig
 
     bad = tmp_path / "r.yaml"
     bad.write_text("llm:\n  seeds: [0, 0]\n")
     cases = {
         "EntropyConfig.clamp_p": lambda: EntropyConfig(clamp_p=2.0),
-        "TrainConfig.lr": lambda: ToyConfig(lr=-1.0),
+        "ToyTrainConfig.lr": lambda: ToyConfig(lr=-1.0),
         "config field `optim.lr`": lambda: load_config(None, ["optim.lr=-1"]),
         "config field `entropy.warmup`": lambda: load_config(None, ["entropy.warmup=-1"]),
         "reproduce config field `llm.seeds`": lambda: load_reproduce(bad),

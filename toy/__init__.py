@@ -10,7 +10,7 @@ native numpy vector env as its ``vector_entry_point``::
     envs = gym.make_vec("toy/TokenTree-v0", num_envs=1024, vectorization_mode="vector_entry_point")
 
 The registration itself lives in `toy.envs`. ``import toy`` loads numpy and gymnasium only; the torch-based submodules ``toy.exact``, ``toy.exact_bandit``,
-``toy.exact_tree``, ``toy.train``, ``toy.regime``, ``toy.pg``, ``toy.multiset``, ``toy.trap_bandit`` and ``toy.trap_tree`` are imported on first
+``toy.exact_tree``, ``toy.pg_trainer``, ``toy.regime``, ``toy.pg``, ``toy.multiset``, ``toy.trap_bandit`` and ``toy.trap_tree`` are imported on first
 attribute access (``toy.exact.bias_bound``).
 """
 
@@ -33,13 +33,13 @@ __all__ = [
     "exact_tree",
     "multiset",
     "pg",
+    "pg_trainer",
     "regime",
-    "train",
     "trap_bandit",
     "trap_tree",
 ]
 
-_LAZY_SUBMODULES = ("dynamics", "exact", "exact_bandit", "exact_tree", "multiset", "pg", "regime", "train",
+_LAZY_SUBMODULES = ("dynamics", "exact", "exact_bandit", "exact_tree", "multiset", "pg", "pg_trainer", "regime",
                     "trap_bandit", "trap_tree")
 
 

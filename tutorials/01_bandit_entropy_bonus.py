@@ -61,8 +61,9 @@ import torch
 
 from aent import EntropyConfig, entropy
 from toy.exact import bandit_gibbs, bandit_policy_gradient, bandit_value, sparse_gibbs
+from toy.pg_trainer import ToyTrainConfig as TrainConfig
+from toy.pg_trainer import train_bandit
 from toy.tasks import BanditTask
-from toy.train import TrainConfig, train_bandit
 
 torch.set_num_threads(1)
 SMOKE = os.environ.get("AENT_SMOKE") == "1"
@@ -180,7 +181,7 @@ assert float(bonus.accuracy[-1].mean()) > float(none.accuracy[-1].mean()), (
 # few hundred steps where plain gradient ascent on these logits would need tens of thousands:
 
 # %%
-from toy.train import bandit_rewards  # noqa: E402 (a later cell of the notebook)
+from toy.pg_trainer import bandit_rewards  # noqa: E402 (a later cell of the notebook)
 
 rewards_2 = bandit_rewards(base).double()  # (n_seeds, n_arms), the reward tables of the runs above
 gibbs_2 = [bandit_gibbs(row, 0.05) for row in rewards_2]

@@ -55,7 +55,8 @@ import torch
 
 from aent import AEntCoef, EntropyConfig, clamped_entropy, entropy
 from toy.exact import bandit_gibbs, kept_count, sparse_gibbs
-from toy.train import TrainConfig, train_bandit
+from toy.pg_trainer import ToyTrainConfig as TrainConfig
+from toy.pg_trainer import train_bandit
 
 torch.set_num_threads(1)
 SMOKE = os.environ.get("AENT_SMOKE") == "1"

@@ -55,7 +55,8 @@ from aent import EntropyConfig, entropy, group_advantages, plot_metrics, ppo_cli
 from llm.config import load_config
 from llm.studies import diversity, offpolicy, reweighting
 from llm.studies.common import base_overrides, entropy_change, run_one
-from toy.train import TrainConfig, train_bandit
+from toy.pg_trainer import ToyTrainConfig as TrainConfig
+from toy.pg_trainer import train_bandit
 
 torch.set_num_threads(1)
 SMOKE = os.environ.get("AENT_SMOKE") == "1"

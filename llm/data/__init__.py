@@ -6,9 +6,9 @@ from llm.data.loaders import (
     default_data_dir,
     load_file,
     load_problems,
-    problem_from_row,
 )
 from llm.data.problem import Problem
+from llm.data.rows import problem_from_row
 from llm.data.synthetic import (
     TASK_ALIASES,
     TASKS,

@@ -64,7 +64,7 @@ def strip_dollars(s: str) -> str:
 def answer_text(raw: Any, where: str, name: str) -> tuple[str | None, str | None]:
     """(answer, worked solution or None) of an answer value: GSM8K ``#### n`` text, or a bare answer."""
     if isinstance(raw, str) and "####" in raw:
-        return extract_answer(raw, fallback_last_number=False), raw
+        return extract_answer(raw), raw
     if isinstance(raw, str) and "\\boxed" in raw:
         return last_boxed(raw), raw
     return gold(raw, where, name), None

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from llm.__main__ import main
-from llm.config import field_table, load_config
+from llm.config import load_config
+from llm.config_docs import field_table
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["model.hidden=32", "model.layers=1", "model.heads=2", "model.kv_heads=2", "model.intermediate=64",

@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aent
-from llm.config import SECTIONS, TrainConfig, field_docs, field_table, load_config, save_config
+from llm.config import SECTIONS, TrainConfig, load_config
+from llm.config_docs import field_docs, field_table
+from llm.provenance import write_run_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
@@ -129,7 +131,7 @@ def test_save_then_load_round_trips(tmp_path_factory, seed, steps, lr, group, me
                              f"rollout.group_size={group}", "rollout.prompts_per_step=1",
                              f"entropy.method={method}"])
     path = tmp_path_factory.mktemp("cfg") / "config.yaml"
-    save_config(cfg, path)
+    write_run_config(cfg, path)  # what a run writes
     assert load_config(path) == cfg
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 

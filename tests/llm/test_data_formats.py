@@ -116,7 +116,7 @@ def test_missing_benchmark_names_every_source(monkeypatch, tmp_path):
 
 def test_trainer_runs_on_verl_parquet(tmp_path):
     from llm.config import load_config
-    from llm.train import load_problems as trainer_problems
+    from llm.problems import load_problems as trainer_problems
     from llm.train import train
 
     path = write_parquet(tmp_path / "train.parquet", verl_rows() * 4)

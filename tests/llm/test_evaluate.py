@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import llm.generate
 from llm.data import make_task
+from llm.eval_config import EvalConfig
 from llm.evaluate import eval_main, evaluate, evaluate_cli, pass_at_k
 from llm.model import ModelConfig, build_model
 from llm.tokenizer import build_tokenizer
@@ -90,7 +91,8 @@ def test_evaluate_real_model_is_seeded_and_batch_size_invariant(saved):
 
 def test_evaluate_cli_and_main(saved, tmp_path, capsys):
     _, _, path = saved
-    r = evaluate_cli(str(path), "arithmetic", n=3, samples=2, max_new_tokens=4, progress=False, difficulty=1)
+    r = evaluate_cli(EvalConfig(str(path), "arithmetic", n=3, samples=2, max_new_tokens=4, progress=False,
+                                difficulty=1))
     assert r["n_problems"] == 3 and r["samples"] == 2 and r["task"] == "arithmetic" and "mean@2" in r
     out = tmp_path / "r.json"
     assert eval_main(["--model", str(path), "--task", "arith", "--n", "2", "--samples", "1",
@@ -125,3 +127,11 @@ def test_list_golds_are_counted_and_graded_as_lists(monkeypatch, shared_data):
     r = evaluate(None, None, problems, samples=3, max_new_tokens=3, template="boxed")
     assert r["list_golds"] == 3 and r["n_problems"] == 3
     assert r["mean@3"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("kw, field", [({"n": -1}, "n"), ({"samples": 0}, "samples"), ({"top_p": 1.5}, "top_p"),
+                                       ({"temperature": -0.1}, "temperature"), ({"dtype": "fp8"}, "dtype"),
+                                       ({"difficulty": 0}, "difficulty"), ({"model_path": ""}, "model_path")])
+def test_eval_config_names_the_bad_field(kw, field):
+    with pytest.raises(ValueError, match=rf"^EvalConfig\.{field} must be"):
+        EvalConfig(**{"model_path": "m", **kw})

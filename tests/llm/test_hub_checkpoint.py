@@ -77,7 +77,7 @@ def test_generation_stops_at_any_eos_id(hub, which):
 
 def test_paper_config_evaluates_on_math500(hub, shared_data):
     cfg = load_config(PAPER, [f"model.path={hub}", f"data.task={shared_data / 'gsm8k' / 'train.jsonl'}", *SMALL])
-    from llm.train import load_problems
+    from llm.problems import load_problems
 
     _, held_out = load_problems(cfg)
     rows = [json.loads(line) for line in (shared_data / "math_bench" / "math500.jsonl").read_text().splitlines()[:3]]

@@ -53,7 +53,7 @@ def _ckpt_state(cfg, step):
 
 def _initial(cfg):
     from llm.policy import build_policy
-    from llm.train import load_problems
+    from llm.problems import load_problems
 
     train_set, _ = load_problems(cfg)
     model, tok = build_policy(cfg.model, cfg.data, train_set, cache_dir=cfg.cache_dir)

@@ -18,20 +18,13 @@ import aent
 from llm.checkpoint import list_checkpoints
 from llm.config import load_config
 from llm.generate import generate, group_uniforms
+from llm.hooks import Run
 from llm.model import ModelConfig, build_model
 from llm.policy import completion_logits
+from llm.problems import make_reward_fn, score
 from llm.tokenizer import build_tokenizer
-from llm.train import (
-    Run,
-    lr_lambda,
-    make_reward_fn,
-    ppo_update,
-    recompute_old_logp,
-    run_entropy_config,
-    score,
-    step_prompts,
-    train,
-)
+from llm.train import lr_lambda, run_entropy_config, step_prompts, train
+from llm.update import ppo_update, recompute_old_logp
 
 REPO = Path(__file__).resolve().parents[2]
 REWARD = "tests.llm.test_train:digit_reward"

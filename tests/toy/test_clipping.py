@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from aent.config import EntropyConfig
 from toy.experiments.clipping import CLAIMS, CoinFlipRewards, claim_status, judge_clipping, min_effect
 from toy.experiments.paired_t import holm, t_ppf, t_sf, t_test
-from toy.train import TrainConfig, train_bandit
+from toy.pg_trainer import ToyTrainConfig, train_bandit
 
 # ------------------------------------------------------------------------------------------ the coin-flip reward
 
@@ -34,7 +34,7 @@ class _Recorder:
 def _train_recording(sample_rewards_for, n_seeds=64, n_arms=20, steps=30):
     """A peaked-policy PPO run (two clip arms x n_seeds) whose sampled rewards are recorded."""
     seeds = list(range(n_seeds)) * 2
-    cfg = TrainConfig(n_arms=n_arms, m_optimal=1, estimator="grpo", steps=steps, group_size=16, lr=2.0,
+    cfg = ToyTrainConfig(n_arms=n_arms, m_optimal=1, estimator="grpo", steps=steps, group_size=16, lr=2.0,
                       ppo_epochs=2, init="gaussian", init_scale=3.0, seed=5, track_clamped=False,
                       common_random_numbers=True)
     table = (torch.rand(n_seeds, n_arms, generator=torch.Generator().manual_seed(3)) < 0.5).float().repeat(2, 1)
@@ -88,7 +88,7 @@ def test_coin_flips_pair_rows_of_a_seed_and_are_reproducible():
 
 
 def test_sample_rewards_need_a_sampled_estimator():
-    cfg = TrainConfig(n_arms=5, estimator="exact", steps=1, n_seeds=2)
+    cfg = ToyTrainConfig(n_arms=5, estimator="exact", steps=1, n_seeds=2)
     with pytest.raises(ValueError, match="sample_rewards"):
         train_bandit(cfg, sample_rewards=CoinFlipRewards([0, 1], seed=0))
 

@@ -51,7 +51,7 @@ from aent.config import EntropyConfig
 from toy.dynamics import ppo_token_step, predicted_entropy_change
 from toy.experiments.common import mean_std, progress, verdict
 from toy.experiments.paired_t import holm, t_test
-from toy.train import TrainConfig, train_bandit
+from toy.pg_trainer import ToyTrainConfig, train_bandit
 
 __all__ = ["ALPHA", "ARM_COLORS", "CLAIMS", "SETTINGS", "CoinFlipRewards", "claim_status", "judge_clipping",
            "mechanism", "min_effect", "plot_setting", "simulate_clipping"]
@@ -113,7 +113,7 @@ def _train_setting(cfg, setting: str, show_progress: bool) -> dict:
     arms, n, s0 = _arms(cfg.clip_eps), cfg.clip_seeds, cfg.clip_seed0
     seeds = [s0 + i for i in range(n)] * len(arms)
     ecfgs = [e for e in arms.values() for _ in range(n)]
-    tcfg = TrainConfig(n_arms=cfg.clip_arms, m_optimal=1, estimator="grpo", steps=cfg.clip_steps, group_size=16,
+    tcfg = ToyTrainConfig(n_arms=cfg.clip_arms, m_optimal=1, estimator="grpo", steps=cfg.clip_steps, group_size=16,
                        lr=cfg.clip_lr, ppo_epochs=cfg.clip_epochs, init="gaussian", init_scale=cfg.clip_init_scale,
                        seed=s0, track_clamped=False, common_random_numbers=True)
     if setting == "coin_flip":

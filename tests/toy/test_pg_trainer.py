@@ -1,4 +1,4 @@
-"""toy.train against references: closed-form bandit gradients, the Gibbs optimum, an enumerated GRPO expectation,
+"""toy.pg_trainer against references: closed-form bandit gradients, the Gibbs optimum, an enumerated GRPO expectation,
 aent.EntropyControl.loss on the same samples, and same seed == same metrics."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from aent import EntropyConfig, EntropyControl
 from toy.exact import bandit_gibbs, bandit_policy_gradient
-from toy.train import TrainConfig, train_bandit
+from toy.pg_trainer import ToyTrainConfig, train_bandit
 
 TIME_KEYS = ("time_generate_s", "time_train_s")
 SHARED_KEYS = ("step", "reward_mean", "accuracy", "entropy", "clamped_entropy", "ent_coef", "clip_frac",
@@ -43,7 +43,7 @@ def _np_entropy_grad(z, clamp_p=0.0):
 def _one_step(logits0, rewards, **cfg):
     z0 = torch.as_tensor(logits0, dtype=torch.float32)[None]
     r = torch.as_tensor(rewards, dtype=torch.float32)[None]
-    tc = TrainConfig(n_arms=z0.shape[1], m_optimal=1, steps=1, optimizer="sgd", **cfg)
+    tc = ToyTrainConfig(n_arms=z0.shape[1], m_optimal=1, steps=1, optimizer="sgd", **cfg)
     run = train_bandit(tc, rewards=r, logits0=z0)
     return (run.logits[0] - z0[0]).double().numpy() / tc.lr
 
@@ -78,7 +78,7 @@ def test_exact_ascent_converges_to_the_gibbs_optimum(p, tol):
     r = torch.tensor([1.0, 0.8, 0.5, 0.3, 0.2, 0.0])
     lam, kept = 0.3, 6 - int(p * 6)
     method = "entropy_bonus" if p == 0.0 else "clamped_bonus"
-    cfg = TrainConfig(n_arms=6, steps=300, estimator="exact", lr=10.0,
+    cfg = ToyTrainConfig(n_arms=6, steps=300, estimator="exact", lr=10.0,
                       entropy=EntropyConfig(method=method, ent_coef=lam, clamp_p=p))
     run = train_bandit(cfg, rewards=r[None], logits0=(2 * r)[None])  # kept set = largest rewards from the start
     got = torch.softmax(run.logits[0, :kept].double(), -1)
@@ -89,7 +89,7 @@ def test_exact_ascent_converges_to_the_gibbs_optimum(p, tol):
 # -------------------------------------------------------------------------------------- sampled estimators
 def _mean_step(estimator, z0, r, n_rows, group_size, seed=0):
     """Mean and standard error over n_rows independent one-step runs of (z1 - z0) / lr."""
-    cfg = TrainConfig(n_arms=len(z0), m_optimal=1, steps=1, estimator=estimator, group_size=group_size, lr=1.0,
+    cfg = ToyTrainConfig(n_arms=len(z0), m_optimal=1, steps=1, estimator=estimator, group_size=group_size, lr=1.0,
                       seed=seed)
     run = train_bandit(cfg, rewards=r[None].repeat(n_rows, 1), logits0=z0[None].repeat(n_rows, 1))
     steps = (run.logits - z0[None]).double()
@@ -131,7 +131,7 @@ def test_fast_path_equals_entropy_control_loss(method):
     gen = torch.Generator().manual_seed(3)
     z0, r = 2 * torch.randn(40, generator=gen), torch.rand(40, generator=gen)
     ecfg = EntropyConfig(method=method, ent_coef=0.05, clamp_p=0.3, coef_min=0.0, coef_max=1.0)
-    cfg = TrainConfig(n_arms=40, steps=1, estimator="grpo", group_size=8, lr=1.0, seed=11, entropy=ecfg)
+    cfg = ToyTrainConfig(n_arms=40, steps=1, estimator="grpo", group_size=8, lr=1.0, seed=11, entropy=ecfg)
     got = train_bandit(cfg, rewards=r[None], logits0=z0[None]).logits[0]
     # replay the trainer's draw (same generator, same call), then the reference loss
     actions = torch.multinomial(torch.softmax(z0, -1)[None], 8, replacement=True,
@@ -153,7 +153,7 @@ def _strip(metrics):
 
 @pytest.mark.parametrize("method", ["aent", "entropic"])
 def test_same_seed_same_metrics(method):
-    cfg = TrainConfig(n_arms=300, m_optimal=3, steps=8, n_seeds=3, group_size=8, seed=5,
+    cfg = ToyTrainConfig(n_arms=300, m_optimal=3, steps=8, n_seeds=3, group_size=8, seed=5,
                       entropy=EntropyConfig.preset(method) if method != "aent" else EntropyConfig.aent_paper())
     a, b = train_bandit(cfg), train_bandit(cfg)
     assert _strip(a.metrics) == _strip(b.metrics)
@@ -165,7 +165,7 @@ def test_same_seed_same_metrics(method):
 @pytest.mark.parametrize("method", ["none", "entropy_bonus", "clamped_bonus", "aent", "sac", "threshold", "entropic",
                                     "pos_reweight", "clip_cov", "kl_cov", "top_entropy"])
 def test_every_entropy_method_trains_and_logs_the_shared_metrics(method):
-    cfg = TrainConfig(n_arms=64, m_optimal=2, steps=3, n_seeds=2, group_size=4, ppo_epochs=2,
+    cfg = ToyTrainConfig(n_arms=64, m_optimal=2, steps=3, n_seeds=2, group_size=4, ppo_epochs=2,
                       entropy=EntropyConfig.preset(method))
     run = train_bandit(cfg)
     assert len(run.metrics) == 3 and run.accuracy.shape == (4, 2) and run.entropy.shape == (4, 2)
@@ -182,7 +182,7 @@ def test_accuracy_is_the_success_probability():
     """accuracy = probability mass on the optimal arms of the policy that sampled the step (hand computed)."""
     r = torch.tensor([[1.0, 0.0, 1.0, 0.5]])
     z0 = torch.tensor([[0.0, 1.0, 2.0, 0.5]])
-    run = train_bandit(TrainConfig(n_arms=4, m_optimal=1, steps=1, estimator="exact"), rewards=r, logits0=z0)
+    run = train_bandit(ToyTrainConfig(n_arms=4, m_optimal=1, steps=1, estimator="exact"), rewards=r, logits0=z0)
     e = np.exp([0.0, 1.0, 2.0, 0.5])
     assert run.metrics[0]["accuracy"] == pytest.approx((e[0] + e[2]) / e.sum(), rel=1e-6)
 
@@ -191,7 +191,7 @@ def test_rows_are_independent_of_each_other():
     """A run's trajectory (exact estimator) does not depend on which other runs share the tensor."""
     gen = torch.Generator().manual_seed(0)
     z0, r = torch.randn(3, 30, generator=gen), torch.rand(3, 30, generator=gen)
-    cfg = TrainConfig(n_arms=30, steps=20, estimator="exact", lr=1.0,
+    cfg = ToyTrainConfig(n_arms=30, steps=20, estimator="exact", lr=1.0,
                       entropy=EntropyConfig(method="clamped_bonus", ent_coef=0.1, clamp_p=0.5))
     together = train_bandit(cfg, rewards=r, logits0=z0).logits
     alone = train_bandit(cfg, rewards=r[1:2], logits0=z0[1:2]).logits
@@ -201,19 +201,19 @@ def test_rows_are_independent_of_each_other():
 @pytest.mark.parametrize(("field", "value"), [("estimator", "ppo"), ("lr", 0.0), ("group_size", 1), ("steps", 0),
                                               ("pattern", "dense"), ("init", "xavier"), ("opt_quantile", 1.5)])
 def test_bad_config_names_the_field(field, value):
-    with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
-        TrainConfig(**{field: value})
+    with pytest.raises(ValueError, match=f"ToyTrainConfig.{field}"):
+        ToyTrainConfig(**{field: value})
 
 
 def test_exact_estimator_rejects_sampling_only_methods():
     with pytest.raises(ValueError, match="exact"):
-        TrainConfig(estimator="exact", entropy=EntropyConfig.preset("clip_cov"))
+        ToyTrainConfig(estimator="exact", entropy=EntropyConfig.preset("clip_cov"))
 
 
 def test_common_random_numbers_share_the_sample_stream_per_seed():
     """With common_random_numbers, two rows with one seed and one entropy control follow identical trajectories;
     without it they do not (each row draws its own samples)."""
-    cfg = TrainConfig(n_arms=50, m_optimal=2, estimator="rloo", steps=5, group_size=4, lr=0.5,
+    cfg = ToyTrainConfig(n_arms=50, m_optimal=2, estimator="rloo", steps=5, group_size=4, lr=0.5,
                       common_random_numbers=True, track_clamped=False)
     rewards = torch.rand(1, 50, generator=torch.Generator().manual_seed(0)).repeat(3, 1)
     none, bonus = EntropyConfig(method="none"), EntropyConfig(method="entropy_bonus", ent_coef=0.1)

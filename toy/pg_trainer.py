@@ -5,7 +5,7 @@ tabular softmax of the theory). R independent runs (seeds x tasks x entropy cont
 (R, |A|) logits tensor and are trained together; they share nothing but the sampling generator, and each row has
 its own aent.EntropyControl (its own method, coefficient and controller state).
 
-Estimators (``TrainConfig.estimator``):
+Estimators (``ToyTrainConfig.estimator``):
 - ``"exact"``: gradient ascent on J(z) = V(z) + lambda * H_kind(z), V = sum_a pi(a) r(a), by autograd.
 - ``"reinforce"``: G arms a_j ~ pi per step, advantage r(a_j) (no baseline; unbiased).
 - ``"rloo"``: advantage r(a_j) - mean_{l != j} r(a_l) (leave-one-out baseline; unbiased).
@@ -17,7 +17,7 @@ step's batch (one pass: the plain policy gradient, ratio 1, nothing clipped), wi
 
 Entropy control: every option of aent.EntropyConfig. Methods whose loss is "surrogate - lambda * H" (none,
 entropy_bonus, clamped_bonus, aent, sac, threshold) take a fast path: the entropy of a run's single state is
-computed once per row instead of once per sampled arm (identical gradient: tests/toy/test_train.py compares it
+computed once per row instead of once per sampled arm (identical gradient: tests/toy/test_pg_trainer.py compares it
 with aent.EntropyControl.loss). Every other method calls aent.EntropyControl.loss with the run's G samples as
 the G tokens of one sequence.
 
@@ -39,26 +39,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from aent.advantages import group_advantages
-from aent.aggregate import aggregate_loss
 from aent.config import EntropyConfig
-from aent.entropy import clamped_entropy, entropy
-from aent.ppo import ppo_clip_loss
+from aent.entropy import entropy
 from aent.regularizer import BONUS_ENTROPY, EntropyControl
 from toy.pg import inverse_cdf
+from toy.pg_step import advantages, exact_backward, sampled_backward
+from toy.pg_trainer_config import ESTIMATORS, INITS, OPTIMIZERS, ToyTrainConfig
 from toy.tasks import BanditTask
-from toy.train_config import ESTIMATORS, INITS, OPTIMIZERS, TrainConfig
 
-__all__ = ["ESTIMATORS", "INITS", "OPTIMIZERS", "BanditRun", "TrainConfig", "bandit_rewards", "init_logits",
+__all__ = ["ESTIMATORS", "INITS", "OPTIMIZERS", "BanditRun", "ToyTrainConfig", "bandit_rewards", "init_logits",
            "train", "train_bandit"]
 
-def bandit_rewards(cfg: TrainConfig) -> Tensor:
+
+def bandit_rewards(cfg: ToyTrainConfig) -> Tensor:
     """(n_seeds, n_arms) float32 reward table, row i from BanditTask(..., seed=cfg.seed + i)."""
     rows = [BanditTask(n_arms=cfg.n_arms, m_optimal=cfg.m_optimal, pattern=cfg.pattern, gap=cfg.gap,
                        n_distractors=min(10, cfg.n_arms - cfg.m_optimal), seed=cfg.seed + i).rewards
             for i in range(cfg.n_seeds)]
     return torch.as_tensor(np.stack(rows), dtype=torch.float32)
-
 
 
 @dataclass
@@ -80,7 +78,7 @@ class BanditRun:
     logits: Tensor
 
 
-def init_logits(cfg: TrainConfig, rewards: Tensor, row_seeds: Sequence[int]) -> Tensor:
+def init_logits(cfg: ToyTrainConfig, rewards: Tensor, row_seeds: Sequence[int]) -> Tensor:
     """Initial logits (R, |A|): zeros, or init_scale * N(0, 1) from a generator seeded per row.
 
     With ``opt_quantile`` set, every optimal arm (reward equal to its row's maximum) gets the logit found at that
@@ -99,143 +97,7 @@ def init_logits(cfg: TrainConfig, rewards: Tensor, row_seeds: Sequence[int]) -> 
     return z
 
 
-# ------------------------------------------------------------------------------------------- one step's maths
-def _advantages(r: Tensor, estimator: str) -> Tensor:
-    """(R, G) advantages of a run's G sampled rewards (one group per run)."""
-    n_rows, g = r.shape
-    if estimator == "reinforce":
-        return r
-    if estimator == "rloo":
-        return (r - r.mean(dim=1, keepdim=True)) * (g / (g - 1))
-    return group_advantages(r.reshape(-1), g, scale="std").view(n_rows, g)
-
-
-def _groups(keys: Sequence) -> dict:
-    """{key: LongTensor of the row indices with that key}, in first-seen order."""
-    out: dict = {}
-    for i, k in enumerate(keys):
-        out.setdefault(k, []).append(i)
-    return {k: torch.tensor(v) for k, v in out.items()}
-
-
-def _bonus_kind(ecfg: EntropyConfig) -> tuple | None:
-    """Which entropy a fast method puts in its loss: None, ("full",) or ("clamped", p)."""
-    kind = BONUS_ENTROPY.get(ecfg.method)
-    return None if kind is None else ("full",) if kind == "full" else ("clamped", ecfg.clamp_p)
-
-
-def _entropy_terms(z: Tensor, ecfgs: Sequence[EntropyConfig], coefs: Tensor, track_clamped: bool
-                   ) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
-    """The entropy bonus sum_i lambda_i H_kind_i(z_i) and the full / clamped entropies (R,) of every row.
-
-    Returns ``(full_bonus, clamped_grad, h_full, h_clamp)``: ``full_bonus`` is the differentiable full-entropy
-    part (rows without a full bonus get weight 0, so one call serves every row); ``clamped_grad`` is the
-    gradient (R, |A|) of the clamped part, computed on the rows that need it only (a clamped entropy costs a
-    selection over |A| per row, and indexing the (R, |A|) logits inside the graph would cost a full-size
-    scatter per use), or None. The clamped entropy of a row uses its own clamp_p; it is NaN for rows that need
-    it neither in a loss nor in an AEnt controller when ``track_clamped`` is False.
-    """
-    kinds = [_bonus_kind(e) if float(coefs[i]) != 0.0 else None for i, e in enumerate(ecfgs)]
-    full_w = torch.where(torch.tensor([k == ("full",) for k in kinds]), coefs, torch.zeros_like(coefs))
-    if bool(full_w.any()) and torch.is_grad_enabled():
-        h_full = entropy(z)
-        full_bonus = (full_w * h_full).sum()
-        h_full = h_full.detach()
-    else:
-        with torch.no_grad():
-            h_full = entropy(z)
-        full_bonus = z.new_zeros(())
-    h_clamp = z.new_full((len(z),), float("nan"))
-    clamped_grad = None
-    for key, idx in _groups([("clamped", e.clamp_p) for e in ecfgs]).items():
-        in_loss = torch.tensor([kinds[i] == key for i in idx.tolist()])
-        needed = in_loss | torch.tensor([track_clamped or ecfgs[i].method == "aent" for i in idx.tolist()])
-        idx, in_loss = idx[needed], in_loss[needed]
-        if not len(idx):
-            continue
-        sub = z.detach()[idx].requires_grad_(bool(in_loss.any()))
-        with torch.set_grad_enabled(bool(in_loss.any())):
-            h = clamped_entropy(sub, key[1])
-        if in_loss.any():
-            (g,) = torch.autograd.grad((coefs[idx] * in_loss * h).sum(), sub)
-            clamped_grad = torch.zeros_like(z.detach()) if clamped_grad is None else clamped_grad
-            clamped_grad.index_add_(0, idx, g)
-        h_clamp[idx] = h.detach()
-    return full_bonus, clamped_grad, h_full, h_clamp
-
-
-def _surrogate(z: Tensor, actions: Tensor, old_logp: Tensor, adv: Tensor, ecfgs: Sequence[EntropyConfig],
-               fast: Tensor) -> tuple[Tensor, Tensor]:
-    """Sum over the ``fast`` rows of their aggregated PPO-clip loss, and the (R, G) clipped mask."""
-    logp = z.gather(1, actions) - torch.logsumexp(z, dim=1, keepdim=True)
-    total, clipped = z.new_zeros(()), torch.zeros_like(actions, dtype=torch.bool)
-    keys = [(e.eps_low, e.eps_high, e.dual_clip, e.loss_agg, e.norm_const) if f else None
-            for e, f in zip(ecfgs, fast.tolist())]
-    for key, sub in _groups(keys).items():
-        if key is None:
-            continue
-        lo, hi, dual, agg, norm = key
-        loss_tok, clip = ppo_clip_loss(logp[sub], old_logp[sub], adv[sub], eps_low=lo, eps_high=hi, dual_clip=dual)
-        # aggregate_loss averages over runs (sequences); times the number of runs gives the sum over runs.
-        total = total + aggregate_loss(loss_tok, torch.ones_like(loss_tok), agg, norm_const=norm) * len(sub)
-        clipped[sub] = clip
-    return total, clipped
-
-
-def _generic_loss(z: Tensor, actions: Tensor, old_logp: Tensor, adv: Tensor, controls: Sequence[EntropyControl],
-                  rows: Tensor) -> tuple[Tensor, Tensor]:
-    """Sum over ``rows`` of aent.EntropyControl.loss, a run's G arms being the G tokens of one sequence."""
-    g = actions.shape[1]
-    total, clip = z.new_zeros(()), z.new_zeros(len(rows))
-    for j, i in enumerate(rows.tolist()):
-        out = controls[i].loss(logits=z[i].expand(1, g, -1), actions=actions[i : i + 1],
-                               old_logp=old_logp[i : i + 1], adv=adv[i : i + 1], mask=torch.ones(1, g))
-        total = total + out.loss
-        clip[j] = out.metrics["clip_frac"]
-    return total, clip
-
-
-def _sampled_backward(z, actions, old_logp, adv, ecfgs, controls, coefs, track_clamped):
-    """One PPO pass: fills z.grad with the gradient of the total loss (sum over runs); returns statistics."""
-    n_rows = len(z)
-    fast = torch.tensor([e.method in BONUS_ENTROPY for e in ecfgs])
-    clip_frac = z.new_zeros(n_rows)
-    loss, clipped = _surrogate(z, actions, old_logp, adv, ecfgs, fast)
-    clip_frac[fast] = clipped[fast].float().mean(dim=1)
-    full_bonus, clamped_grad, h_full, h_clamp = _entropy_terms(z, ecfgs, coefs * fast, track_clamped)
-    slow_rows = (~fast).nonzero().squeeze(1)
-    if len(slow_rows):
-        gl, clip = _generic_loss(z, actions, old_logp, adv, controls, slow_rows)
-        loss = loss + gl
-        clip_frac[slow_rows] = clip
-    (loss - full_bonus).backward()
-    if clamped_grad is not None:
-        z.grad.sub_(clamped_grad)
-    with torch.no_grad():
-        log_ratio = z.gather(1, actions) - torch.logsumexp(z, dim=1, keepdim=True) - old_logp
-        kl = (torch.expm1(log_ratio) - log_ratio).mean()
-    bonus = float(full_bonus.detach()) + float((coefs * fast * torch.nan_to_num(h_clamp) *
-                                               torch.tensor([_bonus_kind(e) not in (None, ("full",)) for e in ecfgs])
-                                               ).sum())
-    stats = {"policy_loss": float(loss.detach()) / n_rows, "entropy_loss": -bonus / n_rows,
-             "clip_frac": float(clip_frac.mean()), "approx_kl": float(kl)}
-    return stats, h_full, h_clamp
-
-
-def _exact_backward(z: Tensor, rewards: Tensor, ecfgs, coefs: Tensor, track_clamped: bool):
-    """Fills z.grad with the gradient of -(V + lambda * H_kind) summed over runs; returns statistics."""
-    v = (z.softmax(dim=-1) * rewards).sum(dim=-1)
-    full_bonus, clamped_grad, h_full, h_clamp = _entropy_terms(z, ecfgs, coefs, track_clamped)
-    (-(v.sum() + full_bonus)).backward()
-    if clamped_grad is not None:
-        z.grad.sub_(clamped_grad)
-    v = v.detach()
-    stats = {"reward_mean": float(v.mean()), "policy_loss": -float(v.mean()), "clip_frac": 0.0, "approx_kl": 0.0}
-    return stats, h_full, h_clamp
-
-
-# ------------------------------------------------------------------------------------------------ the loop
-def _optimizer(cfg: TrainConfig, z: Tensor) -> torch.optim.Optimizer:
+def _optimizer(cfg: ToyTrainConfig, z: Tensor) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam([z], lr=cfg.lr)
     return torch.optim.SGD([z], lr=cfg.lr)
@@ -246,7 +108,7 @@ def _nanmean(x: Tensor) -> float:
     return float(x.mean()) if len(x) else float("nan")
 
 
-def _check_rows(cfg: TrainConfig, rewards: Tensor, row_seeds, entropy_cfgs, logits0):
+def _check_rows(cfg: ToyTrainConfig, rewards: Tensor, row_seeds, entropy_cfgs, logits0):
     n_rows = rewards.shape[0]
     row_seeds = [cfg.seed + i for i in range(n_rows)] if row_seeds is None else list(row_seeds)
     if len(row_seeds) != n_rows:
@@ -261,7 +123,7 @@ def _check_rows(cfg: TrainConfig, rewards: Tensor, row_seeds, entropy_cfgs, logi
     return row_seeds, ecfgs
 
 
-def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Sequence[int] | None = None,
+def train_bandit(cfg: ToyTrainConfig, rewards: Tensor | None = None, row_seeds: Sequence[int] | None = None,
                  entropy_cfgs: Sequence[EntropyConfig] | None = None, logits0: Tensor | None = None,
                  progress=None, sample_rewards=None) -> BanditRun:
     """Train R softmax policies on their reward rows with cfg's estimator and per-row entropy controls.
@@ -306,7 +168,7 @@ def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Seq
         if cfg.estimator == "exact":
             t1 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            st, h_full, h_clamp = _exact_backward(z, rewards, ecfgs, coefs, cfg.track_clamped)
+            st, h_full, h_clamp = exact_backward(z, rewards, ecfgs, coefs, cfg.track_clamped)
             grad_norm = z.grad.norm(dim=1).mean()
             opt.step()
         else:
@@ -317,14 +179,14 @@ def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Seq
                 else:
                     actions = torch.multinomial(probs, cfg.group_size, replacement=True, generator=gen)
                 r = rewards.gather(1, actions) if sample_rewards is None else sample_rewards(step, actions)
-                adv = _advantages(r, cfg.estimator)
+                adv = advantages(r, cfg.estimator)
                 old_logp = probs.gather(1, actions).log()
             t1 = time.perf_counter()
             st = {"reward_mean": float(r.mean()), "sampled_accuracy": float(optimal.gather(1, actions).mean())}
             parts = []
             for epoch in range(cfg.ppo_epochs):
                 opt.zero_grad(set_to_none=True)
-                part, hf, hc = _sampled_backward(z, actions, old_logp, adv, ecfgs, controls, coefs,
+                part, hf, hc = sampled_backward(z, actions, old_logp, adv, ecfgs, controls, coefs,
                                                  cfg.track_clamped)
                 if epoch == 0:  # entropies of the policy that sampled the step
                     h_full, h_clamp = hf, hc
@@ -354,6 +216,6 @@ def train_bandit(cfg: TrainConfig, rewards: Tensor | None = None, row_seeds: Seq
                      ent_coef=torch.stack(coef_curve), logits=z.detach())
 
 
-def train(cfg: TrainConfig) -> list[dict]:
+def train(cfg: ToyTrainConfig) -> list[dict]:
     """Train ``cfg.n_seeds`` runs of cfg's bandit; returns the per-step metrics (means over runs)."""
     return train_bandit(cfg).metrics

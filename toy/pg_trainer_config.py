@@ -1,4 +1,4 @@
-"""TrainConfig of the bandit trainer (:func:`toy.train.train_bandit`): one frozen, validated dataclass."""
+"""ToyTrainConfig of the bandit trainer (:func:`toy.pg_trainer.train_bandit`): one frozen, validated dataclass."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aent.regularizer import BONUS_ENTROPY
 from aent.validation import check, is_num
 from toy.tasks import BANDIT_PATTERNS
 
-__all__ = ["ESTIMATORS", "INITS", "OPTIMIZERS", "TrainConfig"]
+__all__ = ["ESTIMATORS", "INITS", "OPTIMIZERS", "ToyTrainConfig"]
 
 ESTIMATORS = ("exact", "reinforce", "rloo", "grpo")
 INITS = ("uniform", "gaussian")
@@ -18,12 +18,12 @@ OPTIMIZERS = ("sgd", "adam")
 
 
 def _fail(name: str, allowed: str, value) -> None:
-    """Raise the one-line error of :func:`aent.validation.check` naming ``TrainConfig.<name>``."""
-    check(False, name, allowed, value, "TrainConfig.")
+    """Raise the one-line error of :func:`aent.validation.check` naming ``ToyTrainConfig.<name>``."""
+    check(False, name, allowed, value, "ToyTrainConfig.")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class ToyTrainConfig:
     """One bandit training run (or ``n_seeds`` independent runs trained side by side)."""
 
     n_arms: int = 1000
@@ -69,7 +69,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
-            check(ok, name, allowed, getattr(self, name), "TrainConfig.")
+            check(ok, name, allowed, getattr(self, name), "ToyTrainConfig.")
 
         _int_field(self, "n_arms", 2)
         _int_field(self, "m_optimal", 1, self.n_arms)
@@ -94,12 +94,12 @@ class TrainConfig:
         if self.estimator == "exact" and self.entropy.method not in BONUS_ENTROPY:
             _fail("entropy", f"a method in {tuple(BONUS_ENTROPY)} with estimator='exact'", self.entropy.method)
 
-    def replace(self, **changes) -> TrainConfig:
+    def replace(self, **changes) -> ToyTrainConfig:
         """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
 
 
-def _int_field(cfg: TrainConfig, name: str, low: int, high: int | None = None) -> None:
+def _int_field(cfg: ToyTrainConfig, name: str, low: int, high: int | None = None) -> None:
     value = getattr(cfg, name)
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
     if not ok:
