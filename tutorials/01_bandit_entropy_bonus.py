@@ -33,7 +33,7 @@
 #    enough arms (at the $\lambda$ derived in section 4, $p \ge 0.86$; at the LLM value $p = 0.33$ it does not).
 #
 # **APIs used:** `toy.tasks.BanditTask`, `toy.exact` (`bandit_value`, `bandit_policy_gradient`,
-# `bandit_gibbs`, `sparse_gibbs`), `toy.train` (`TrainConfig`, `train_bandit`), `toy.regime`
+# `bandit_gibbs`, `sparse_gibbs`), `toy.pg_trainer` (`ToyTrainConfig`, imported as `TrainConfig`; `train_bandit`), `toy.regime`
 # (`TrapRegime`, `derive_ent_coef`, `gibbs_point`, `min_kept`), `aent.EntropyConfig`, `aent.entropy`.
 #
 # **The premise: tabular logits.** Everything here treats the logits $z$ themselves as the parameters (one free
@@ -129,7 +129,7 @@ fig.savefig(OUT / "grad_vs_entropy.png", dpi=100)
 # %% [markdown]
 # ## 2. Entropy collapse in training, and the bonus that prevents it
 #
-# `toy.train.train_bandit` runs gradient ascent on the tabular logits of several independent policies at once.
+# `toy.pg_trainer.train_bandit` runs gradient ascent on the tabular logits of several independent policies at once.
 # `estimator="exact"` uses the exact gradient of $V + \lambda H$, so every difference below comes from the
 # objective, not from sampling. The optimal arms start at the 99th percentile of a peaked random initial
 # policy (`opt_quantile=0.99`): plausible, but not the mode, like a correct token under a pretrained prior.

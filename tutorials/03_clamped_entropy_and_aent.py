@@ -37,7 +37,7 @@
 #    many seeds what it does and does not buy (spread, oscillation, and the role of the floor).
 #
 # **APIs used:** `aent.entropy`, `aent.clamped_entropy`, `aent.AEntCoef`, `aent.EntropyConfig`,
-# `toy.exact` (`bandit_gibbs`, `sparse_gibbs`, `kept_count`), `toy.train` (`TrainConfig`, `train_bandit`).
+# `toy.exact` (`bandit_gibbs`, `sparse_gibbs`, `kept_count`), `toy.pg_trainer` (`ToyTrainConfig`, imported as `TrainConfig`; `train_bandit`).
 
 # %%
 import math

@@ -29,7 +29,7 @@
 # 3. use `EntropyConfig(method="pos_reweight")` to down-weight positive-advantage tokens, and name its price;
 # 4. run the same three contrasts on the LLM trainer with `llm.studies` and read them with paired seeds.
 #
-# **APIs used:** `toy.train` (`TrainConfig`, `train_bandit`), `aent` (`EntropyConfig`, `entropy`,
+# **APIs used:** `toy.pg_trainer` (`ToyTrainConfig`, imported as `TrainConfig`; `train_bandit`), `aent` (`EntropyConfig`, `entropy`,
 # `group_advantages`, `ppo_clip_loss`, `plot_metrics`), `llm.studies` (`offpolicy`, `diversity`, `reweighting`,
 # `common.run_one`, `common.base_overrides`, `common.entropy_change`).
 #
