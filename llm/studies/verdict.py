@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from llm.studies.permutation import sign_flip
 from llm.studies.student_t import t_quantile, t_two_sided_p
 
-__all__ = ["COEF_STATES", "DESCRIPTION", "LABELS", "NO_HEADROOM", "PREMISE_ABSENT", "VERDICTS", "Hypothesis", "Judgement",
+__all__ = ["COEF_STATES", "DESCRIPTION", "ENTROPY_SESOI_FRAC", "LABELS", "NO_HEADROOM", "PREMISE_ABSENT", "VERDICTS", "Hypothesis", "Judgement",
            "PairedTest", "Verdict", "coef_status", "decide", "holm", "judge_family", "paired_t", "paired_verdict",
            "sign_flip", "t_critical"]
 
@@ -59,6 +59,9 @@ PREMISE_ABSENT = "premise absent"
 """Label of a claim whose premise (gated on the baseline alone) does not hold where it was to be tested."""
 LABELS = (*VERDICTS, DESCRIPTION, NO_HEADROOM, PREMISE_ABSENT)
 COEF_STATES = ("saturated", "moves", "stays")
+ENTROPY_SESOI_FRAC = 0.10
+"""SESOI of an entropy effect in every LLM comparison: this fraction of the baseline's mean step-1 entropy (nats),
+a quantity measured before any update, so the SESOI is fixed before any method's outcome."""
 
 # Two-sided 95% critical values of Student's t, degrees of freedom 1..30 (standard table; a test reference).
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
