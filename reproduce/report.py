@@ -24,7 +24,9 @@ TOY_TITLES = {
     "bias": "The bias of the entropy-regularised optimum against its bound",
     "dynamics": "Entropy dynamics: the covariance rule, advantage signs and clipping",
 }
-VERDICT_MARK = {"held": "✅ held", "did not hold": "❌ did not hold", "inconclusive": "➖ inconclusive"}
+VERDICT_MARK = {"held": "✅ held", "did not hold": "❌ did not hold", "inconclusive": "➖ inconclusive",
+                "description": "📝 description (not judged)", "headroom below SESOI": "⚠️ headroom below SESOI",
+                "premise absent": "⚠️ premise absent"}
 RUN, SUMMARY = "run.json", "llm/summary.json"
 
 
@@ -146,11 +148,53 @@ def _before_after(f: Fields, data: dict) -> list[str]:
     return lines + [""]
 
 
+def _list(f: Fields, data: dict, *field) -> str:
+    return ", ".join(f.num(SUMMARY, data, *field, i) for i in range(len(_get_path(data, field)))) or "none"
+
+
+def _protocol(f: Fields, data: dict) -> list[str]:
+    """The pairs the verdicts come from, and what chose the setting (listed, never used for a verdict)."""
+    pr = ("protocol",)
+    sel = data["protocol"].get("selection") or {}
+    lines = [f"Verdict pairs: {f.num(SUMMARY, data, *pr, 'n_pairs')} (warm starts `data.seed` "
+             f"{_list(f, data, *pr, 'warm_starts')} x run seeds {_list(f, data, *pr, 'seeds')}); every method "
+             "runs every pair, so each contrast between methods is paired, and every spread below covers "
+             "every warm start.", ""]
+    if sel:
+        cands = sel.get("candidates") or []
+        lines += [f"Selection: the setting and its arms were chosen on warm start(s) "
+                  f"{_list(f, data, *pr, 'selection', 'warm_starts')} with run seeds "
+                  f"{_list(f, data, *pr, 'selection', 'seeds')}"
+                  + (f" ({sel['page']})" if sel.get("page") else "") + "; claims the setting was chosen to show "
+                  "are judged on the other warm starts only. Every candidate tried "
+                  f"({f.num(SUMMARY, data, *pr, 'selection', 'candidates', {'len': 1})}): "
+                  + ", ".join(f"`{c}`" for c in cands) + ".", ""]
+    return lines
+
+
+def _claims_table(f: Fields, data: dict) -> list[str]:
+    lines = ["| claim | family | effect [CI] | SESOI | p (Holm) | verdict |", "|---|---|---|---|---|---|"]
+    for i, c in enumerate(data["findings"]):
+        at = ("findings", i)
+        if "p" not in c:  # a description without a test
+            lines.append(f"| {f.text(SUMMARY, data, *at, 'claim')} | {f.text(SUMMARY, data, *at, 'family')} | | | | "
+                         f"{_verdict(f, SUMMARY, data, *at)} |")
+            continue
+        lines.append(f"| {f.text(SUMMARY, data, *at, 'claim')} | {f.text(SUMMARY, data, *at, 'family')} | "
+                     f"{f.num(SUMMARY, data, *at, 'effect', nd=4)} [{f.num(SUMMARY, data, *at, 'ci_low', nd=4)}, "
+                     f"{f.num(SUMMARY, data, *at, 'ci_high', nd=4)}] | {f.num(SUMMARY, data, *at, 'sesoi', nd=4)} | "
+                     f"{f.num(SUMMARY, data, *at, 'p')} ({f.num(SUMMARY, data, *at, 'p_adj')}) | "
+                     f"{_verdict(f, SUMMARY, data, *at)} |")
+    return lines + [""]
+
+
 def _llm_section(f: Fields, out: Path) -> list[str]:
     data = _load(out / SUMMARY)
     lines = ["## LLM: entropy controls side by side on the synthetic math task", ""]
     if data is None:
         return lines + ["_The LLM stages did not run (no `llm/summary.json`)._", ""]
+    if "protocol" in data:
+        return lines + _llm_paired(f, out, data)
     methods = data["methods"]
     acc = data["accuracy_metric"]
     labs = {lab: f.text(SUMMARY, data, "methods", {"key": j}) for j, lab in enumerate(methods)}
@@ -178,6 +222,33 @@ def _llm_section(f: Fields, out: Path) -> list[str]:
     lines += [f"| {f.text(SUMMARY, data, 'findings', i, 'claim')} | {_verdict(f, SUMMARY, data, 'findings', i)} |"
               for i in range(len(data["findings"]))]
     lines.append("")
+    lines += [f"- {f.text(SUMMARY, data, 'findings', i, 'text')}" for i in range(len(data["findings"]))]
+    lines += ["", f"Baseline of every comparison: `{data['baseline']}`.", ""]
+    return lines
+
+
+def _llm_paired(f: Fields, out: Path, data: dict) -> list[str]:
+    """The LLM section of a summary judged by the protocol (docs/protocol.md): pairs, selection, claims."""
+    methods = data["methods"]
+    acc = data["accuracy_metric"]
+    lines = ["Each method trains from the same warm-started policies with the same run seeds and budget. 'Final' "
+             "values are the mean of the last quarter of the logged steps of each run (held-out metrics: their "
+             "last evaluation), then mean ± std over the pairs.", ""]
+    lines += _protocol(f, data)
+    if (out / "llm" / "curves.png").is_file():
+        lines += ["![LLM learning curves](llm/curves.png)", ""]
+    keys = [k for k in (acc, "accuracy", "reward_mean", "entropy", "clamped_entropy", "ent_coef", "response_len")
+            if any(k in m["metrics"] for m in methods.values())]
+    keys = list(dict.fromkeys(keys))
+    lines += ["| method | " + " | ".join(f"final {k}" for k in keys) + " |", "|---|" + "---|" * len(keys)]
+    for j, (lab, m) in enumerate(methods.items()):
+        cells = [(_pm(f, SUMMARY, data, "methods", lab, "metrics", k, mean="end_mean", std="end_std")
+                  if k in m["metrics"] else "") for k in keys]
+        lines.append(f"| {f.text(SUMMARY, data, 'methods', {'key': j})} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += _before_after(f, data)
+    lines += [f"Verdict rule: {f.text(SUMMARY, data, 'verdict_rule')}.", ""]
+    lines += _claims_table(f, data)
     lines += [f"- {f.text(SUMMARY, data, 'findings', i, 'text')}" for i in range(len(data["findings"]))]
     lines += ["", f"Baseline of every comparison: `{data['baseline']}`.", ""]
     return lines
