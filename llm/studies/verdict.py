@@ -127,8 +127,8 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values, in the input order: sorted ascending, the i-th (from 0) of m is
     multiplied by (m - i), made non-decreasing along that order, capped at 1. NaN stays NaN and is not counted.
 
-    >>> [round(p, 6) for p in holm([0.01, 0.04, 0.03, 0.005])]
-    [0.03, 0.06, 0.06, 0.02]
+    >>> tuple(round(p, 6) for p in holm([0.01, 0.04, 0.03, 0.005]))
+    (0.03, 0.06, 0.06, 0.02)
     """
     idx = [i for i, p in enumerate(pvalues) if p is not None and not math.isnan(p)]
     out = [math.nan] * len(pvalues)
