@@ -25,7 +25,7 @@ VERDICT_RULE = (
     "interval (Bonferroni level within the family) lies wholly short of the SESOI; inconclusive otherwise or with "
     "one pair. SESOIs, fixed before the runs: held-out accuracy {acc:g}, greedy and mean@k gain of RL {gain:g}, "
     "training-reward rise {reward:g}, entropy {hfrac:g} x the baseline's mean step-1 entropy, collapse ratio "
-    "{ratio:g}. Claims the setting was chosen to show are judged only on warm starts not used to choose it")
+    "{ratio:g}, starting entropy at least {bar:g} nats. Claims the setting was chosen to show are judged only on warm starts not used to choose it")
 
 
 def pair_id(key) -> str:
@@ -184,7 +184,7 @@ def summarise_llm(runs: Mapping[str, Mapping], method_entropy: Mapping[str, str]
                             "n_pairs": len(pair_ws), "selection": selection},
                "verdict_rule": VERDICT_RULE.format(alpha=fd.ALPHA, acc=fd.ACC_SESOI, gain=fd.MIN_GAIN,
                                                    reward=fd.REWARD_SESOI, hfrac=fd.ENTROPY_SESOI_FRAC,
-                                                   ratio=fd.COLLAPSE_RATIO)}
+                                                   ratio=fd.COLLAPSE_RATIO, bar=fd.START_ENTROPY_BAR)}
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n")
     if out_png is not None:

@@ -10,8 +10,8 @@ baseline's claims form one family, and each method's claims against the baseline
 
 - the baseline (plain GRPO) learns: held-out greedy accuracy and mean@k each gain at least ``MIN_GAIN``, and the
   training reward rises (last quarter of the steps above the first) by at least ``REWARD_SESOI``;
-- the baseline collapses: its entropy falls by at least the entropy SESOI and ends at most ``COLLAPSE_RATIO`` of
-  its start;
+- the baseline collapses: it starts with at least ``START_ENTROPY_BAR`` nats, its entropy falls by at least the
+  entropy SESOI and ends at most ``COLLAPSE_RATIO`` of its start;
 - pass@k before and after RL (whether RL lowers it is a published finding, arXiv 2504.13837; reported either way);
 - every other method against the baseline: the paper's expected effect on entropy (or, for the too-large bonus,
   that its entropy grows while its accuracy ends below the baseline's) and the final held-out accuracy;
@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from aent.summary import fmt
 from llm.studies.verdict import DESCRIPTION, ENTROPY_SESOI_FRAC, Hypothesis, coef_status, judge_family
 
-__all__ = ["ACC_SESOI", "ALPHA", "COLLAPSE_RATIO", "ENTROPY_SESOI_FRAC", "MIN_GAIN", "REWARD_SESOI", "Item",
+__all__ = ["ACC_SESOI", "ALPHA", "COLLAPSE_RATIO", "ENTROPY_SESOI_FRAC", "MIN_GAIN", "REWARD_SESOI",
+           "START_ENTROPY_BAR", "Item",
            "baseline_items", "judge_items", "mean_se", "method_items"]
 
 ALPHA = 0.05
@@ -45,6 +46,10 @@ MIN_GAIN = 0.10
 """SESOI of 'GRPO learns': held-out greedy accuracy and mean@k each gain at least this much (issue 10's bar)."""
 COLLAPSE_RATIO = 0.5
 """The baseline's final entropy must be at most this fraction of its starting entropy to count as a collapse."""
+START_ENTROPY_BAR = 0.22
+"""The baseline must start with at least this token entropy (nats, step 1) for a collapse to mean anything. Rule
+(docs/llm/setting.md): (1 - 2 x 0.20) x 0.368, the mean step-1 entropy of the selection runs (warm start 0, seeds
+0-2, 2-core development machine), less twice the largest cross-machine difference measured on it (-20%)."""
 ACC_SESOI = 0.05
 """SESOI of a difference in a held-out accuracy (greedy, mean@k, pass@k) between methods or before / after RL."""
 REWARD_SESOI = 0.05
@@ -117,6 +122,10 @@ def baseline_items(lab: str, summary: dict, rows: Mapping[str, list[dict]], k: i
         out.append(Item(Hypothesis("collapse", f"Without entropy control ({lab}) the policy entropy falls during "
                                    "training (entropy collapse)", -1, h_sesoi, fam), _op(h1, h0, lambda a, b: a - b),
                         "entropy", "final minus step-1 entropy (nats)", selected=True))
+        out.append(Item(Hypothesis("start_entropy", f"{lab} starts with at least {START_ENTROPY_BAR:g} nats of token "
+                                   "entropy (a premise of the collapse claims)", +1, 0.0, fam),
+                        {p: v - START_ENTROPY_BAR for p, v in h0.items()}, "entropy",
+                        f"step-1 entropy minus {START_ENTROPY_BAR:g} (nats)", selected=True))
         out.append(Item(Hypothesis("collapse_ratio", f"{lab}'s entropy ends at most {COLLAPSE_RATIO:g} of its "
                                    "start", -1, 0.0, fam),
                         _op(h1, h0, lambda a, b: a / b - COLLAPSE_RATIO if b else math.nan), "entropy",

@@ -10,7 +10,7 @@ import yaml
 
 from llm.studies.verdict import holm, paired_t
 from reproduce.analysis import summarise_llm
-from reproduce.findings import ACC_SESOI, COLLAPSE_RATIO, ENTROPY_SESOI_FRAC, MIN_GAIN
+from reproduce.findings import ACC_SESOI, COLLAPSE_RATIO, ENTROPY_SESOI_FRAC, MIN_GAIN, START_ENTROPY_BAR
 
 PAIRS = [(1, 0), (1, 1), (2, 0), (2, 1)]  # warm start x seed
 
@@ -57,6 +57,8 @@ def test_baseline_learns_and_collapses(tmp_path):
     assert collapse["effect"] == pytest.approx(-0.39) and collapse["sesoi"] == pytest.approx(ENTROPY_SESOI_FRAC * 0.6)
     assert collapse["p"] == pytest.approx(paired_t([-0.4, -0.36, -0.38, -0.42]).p)
     assert collapse["verdict"] == "held" and collapse["n"] == 4
+    assert by["start_entropy"]["effect"] == pytest.approx(0.6 - START_ENTROPY_BAR)
+    assert by["start_entropy"]["verdict"] == "held"  # every pair starts at 0.6 (sd 0: p = 0)
     ratio = by["collapse_ratio"]
     assert ratio["effect"] == pytest.approx((0.2 + 0.24 + 0.22 + 0.18) / 4 / 0.6 - COLLAPSE_RATIO)
     assert ratio["verdict"] == "held"
@@ -64,7 +66,7 @@ def test_baseline_learns_and_collapses(tmp_path):
     assert by["gain_eval_mean_at_4"]["verdict"] == "held" and by["reward"]["verdict"] == "held"
     # pass@4 0.5 -> 0.45, 0.44, 0.43, 0.42: falls by 0.065 on average, beyond the SESOI 0.05.
     assert by["pass_falls"]["effect"] == pytest.approx(-0.065) and by["pass_falls"]["verdict"] == "held"
-    # One family (the baseline's), Holm over its six claims.
+    # One family (the baseline's), Holm over its seven claims.
     raw = [f["p"] for f in s["findings"]]
     assert [f["p_adj"] for f in s["findings"]] == pytest.approx(holm(raw))
     assert s["protocol"]["warm_starts"] == [1, 2] and s["protocol"]["n_pairs"] == 4
