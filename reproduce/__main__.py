@@ -78,12 +78,25 @@ def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str
     return stages, runs
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _machine() -> dict:
     import torch
 
+    # The CPU model and torch's vector-instruction level: warm starts differ across CPUs (docs/llm/setting.md).
     return {"cpu_count": os.cpu_count(), "platform": f"{platform.system()} {platform.machine()}",
             "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
-            "torch": torch.__version__.split("+")[0]}
+            "torch": torch.__version__.split("+")[0], "cpu_model": _cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) -> Path:
