@@ -226,7 +226,7 @@ def coefficient_finding(lab: str, rows: Mapping[str, list[dict]], ecfg: Mapping)
 def judge_items(items: Sequence[Item], selection_ws: Sequence[int], pair_ws: Mapping[str, int | None]) -> list[dict]:
     """Judge the claims (Holm within each family) and write one finding record per claim."""
     sel = set(selection_ws)
-    hyps, diffs, rooms = [], {}, {}
+    hyps, diffs, rooms, used = [], {}, {}, {}
     for it in items:
         pairs = {p: v for p, v in it.per_pair.items() if math.isfinite(v)}
         h = it.hyp
@@ -237,12 +237,13 @@ def judge_items(items: Sequence[Item], selection_ws: Sequence[int], pair_ws: Map
                     f"the setting was chosen on warm start(s) {sorted(sel)} to show this, and every pair here uses "
                     "one of them"))
         hyps.append(h)
-        diffs[h.key] = [pairs[p] for p in sorted(pairs)] if pairs else list(it.per_pair.values())
+        used[h.key] = sorted(pairs) if pairs else sorted(it.per_pair)
+        diffs[h.key] = [(pairs or it.per_pair)[p] for p in used[h.key]]
         rooms[h.key] = it.headroom
     out = []
     for it, h, j in zip(items, hyps, judge_family(hyps, diffs, alpha=ALPHA, headroom=rooms)):
         t = j.test
-        n_ws = len({pair_ws.get(p) for p in it.per_pair})
+        n_ws = len({pair_ws.get(p) for p in used[h.key]})
         want = ">=" if h.sign > 0 else "<="
         text = (f"{h.text}: {it.what} {fmt(t.mean)} (mean over {t.n} pairs, {n_ws} warm start(s); "
                 f"{100 * t.level:.4g}% CI [{fmt(t.ci[0])}, {fmt(t.ci[1])}]; claim {want} "

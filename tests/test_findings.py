@@ -86,6 +86,7 @@ def test_selected_claims_are_judged_off_the_selection(tmp_path):
     s = summarise_llm(runs, {"grpo": "none"}, tmp_path / "a.json", selection={"warm_starts": [1]})
     g = _by_key(s)["gain_eval_accuracy"]
     assert g["n"] == 2 and g["effect"] == pytest.approx(0.35)  # warm start 2 only: gains 0.34, 0.36
+    assert "over 2 pairs, 1 warm start(s)" in g["text"]
     assert _by_key(s)["pass_falls"]["n"] == 4  # not a claim the setting was chosen to show
     s = summarise_llm(runs, {"grpo": "none"}, tmp_path / "b.json", selection={"warm_starts": [1, 2]})
     assert _by_key(s)["collapse"]["verdict"] == "description"
