@@ -2,9 +2,9 @@
 
 Stages, in order (each resumable; see reproduce.stages):
 1. toy experiments: ``python -m toy figure1|bias|dynamics --out OUT/toy/NAME`` (JSON + PNG + verdicts);
-2. LLM runs: ``python -m llm train --config CONFIG seed=S output_dir=OUT/llm/METHOD/seed-S ...`` for every method
-   and seed of the config (the first run builds and caches the warm-started policy; the rest reuse it and run
-   ``--jobs`` at a time);
+2. LLM runs: ``python -m llm train --config CONFIG data.seed=W seed=S output_dir=OUT/llm/METHOD/wsW-seed-S ...``
+   for every method, warm start W and seed S of the config (the first run of each warm start builds and caches
+   its warm-started policy, those first runs side by side; the rest reuse them and run ``--jobs`` at a time);
 3. summary of the LLM runs (``OUT/llm/summary.json``, ``OUT/llm/curves.png``);
 4. ``OUT/report.md``, generated from the JSON and written only after every printed number is re-derived from its
    JSON field (``OUT/report.numbers.json`` records which).
@@ -33,8 +33,9 @@ def _method_of(overrides: tuple[str, ...]) -> str:
     return "none"
 
 
-def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str, dict[int, Path]]]:
-    """The stage list of a config, and where each LLM run writes (label -> seed -> run folder)."""
+def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str, dict]]:
+    """The stage list of a config, and where each LLM run writes (label -> pair -> run folder; a pair is
+    (warm start, seed), or a bare seed when the config names no warm starts)."""
     py = sys.executable
     stages: list[Stage] = []
     for name in cfg.toy.experiments:
@@ -45,35 +46,57 @@ def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str
         stages.append(Stage(name=f"toy-{name}", title=f"toy {name}", cmd=cmd, expected_s=expected,
                             outputs=[d / f"{name}.json", d / f"{name}.png"], parallel=True))
 
-    runs: dict[str, dict[int, Path]] = {}
+    runs: dict[str, dict] = {}
     llm = cfg.llm
     launcher = list(llm.launcher) or [py]
-    first = True
+    first: dict[object, Stage] = {}  # the first run of each warm start builds its cache
     for label, overrides in llm.methods.items():
-        for seed in llm.seeds:
-            d = out / "llm" / label / f"seed-{seed}"
-            runs.setdefault(label, {})[seed] = d
-            cmd = [*launcher, "-m", "llm", "train", "--config", str(resolve(llm.config)), *llm.overrides,
-                   *overrides, f"seed={seed}", f"output_dir={d}", "progress=false",
-                   "--resume"]  # a rerun continues an interrupted run (same config) instead of being refused
-            # The first run builds the warm-start cache alone; the others may then run side by side.
-            stages.append(Stage(name=f"llm-{label}-seed{seed}", title=f"llm {label} seed {seed}", cmd=cmd,
-                                expected_s=llm.expected_s, outputs=[d / "metrics.jsonl"], parallel=not first))
-            first = False
-    # The first LLM run builds the warm-start cache alone (with every core); then the toy experiments and the
-    # other LLM runs form one parallel group, so the cores stay busy until the last run ends.
-    llm_first = [i for i, s in enumerate(stages) if s.name.startswith("llm-") and not s.parallel]
-    if llm_first:
-        stages.insert(0, stages.pop(llm_first[0]))
+        for ws in llm.warm_starts or (None,):
+            for seed in llm.seeds:
+                tag = f"seed-{seed}" if ws is None else f"ws{ws}-seed-{seed}"
+                d = out / "llm" / label / tag
+                runs.setdefault(label, {})[seed if ws is None else (ws, seed)] = d
+                data = [] if ws is None else [f"data.seed={ws}"]
+                cmd = [*launcher, "-m", "llm", "train", "--config", str(resolve(llm.config)), *llm.overrides,
+                       *data, *overrides, f"seed={seed}", f"output_dir={d}", "progress=false",
+                       "--resume"]  # a rerun continues an interrupted run (same config) instead of being refused
+                stage = Stage(name=f"llm-{label}-{tag.replace('-seed-', '-seed')}", title=f"llm {label} {tag}",
+                              cmd=cmd, expected_s=llm.expected_s, outputs=[d / "metrics.jsonl"], parallel=True)
+                first.setdefault(ws, stage)
+                stages.append(stage)
+    # The first run of each warm start builds its warm-start cache; those runs go first, side by side (one warm
+    # start per core), and the toy experiments and the other LLM runs wait for them (the barrier stage), so that
+    # no two runs build the same warm start. Then everything else forms one parallel group.
+    heads = list(first.values())
+    if heads:
+        stages = heads + [s for s in stages if s not in heads]
+        if len(heads) > 1:
+            stages.insert(len(heads), Stage(name="llm-warm-starts", title="warm starts ready", fn=lambda: None,
+                                            expected_s=0.0, always=True))
+        else:
+            heads[0].parallel = False
     return stages, runs
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _machine() -> dict:
     import torch
 
+    # The CPU model and torch's vector-instruction level: warm starts differ across CPUs (docs/llm/setting.md).
     return {"cpu_count": os.cpu_count(), "platform": f"{platform.system()} {platform.machine()}",
             "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
-            "torch": torch.__version__.split("+")[0]}
+            "torch": torch.__version__.split("+")[0], "cpu_model": _cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) -> Path:
@@ -86,7 +109,10 @@ def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) 
     method_entropy = {lab: _method_of(ov) for lab, ov in cfg.llm.methods.items()}
 
     def summarise() -> None:
-        summarise_llm(runs, method_entropy, out / "llm" / "summary.json", out / "llm" / "curves.png")
+        sel = cfg.llm.selection
+        summarise_llm(runs, method_entropy, out / "llm" / "summary.json", out / "llm" / "curves.png",
+                      selection={"warm_starts": list(sel.warm_starts), "seeds": list(sel.seeds),
+                                 "candidates": list(sel.candidates), "page": sel.page})
 
     if runs:
         stages.append(Stage(name="llm-summary", title="LLM summary", fn=summarise, expected_s=5.0, always=True,
@@ -106,7 +132,8 @@ def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) 
             "machine": _machine(), "total_seconds": round(sum(stage_seconds.values()), 1),
             "this_invocation_seconds": round(time.monotonic() - t0, 1),
             "stage_seconds": stage_seconds, "budget_minutes": cfg.budget_minutes,
-            "llm": {"config": cfg.llm.config, "seeds": list(cfg.llm.seeds), "overrides": list(cfg.llm.overrides),
+            "llm": {"config": cfg.llm.config, "seeds": list(cfg.llm.seeds), "warm_starts": list(cfg.llm.warm_starts),
+                    "overrides": list(cfg.llm.overrides),
                     "methods": {k: list(v) for k, v in cfg.llm.methods.items()}}}
     (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
     try:

@@ -1,7 +1,8 @@
-"""Summarise the LLM comparison: curves over seeds, start/end numbers per method, and generated verdicts.
+"""Summarise the LLM comparison: curves over pairs, start/end numbers per method, and generated verdicts.
 
-Every number the report prints about the LLM runs is computed here and written to ``llm/summary.json``; the
-verdict rule is stated once (:func:`verdict`) and applied the same way to every comparison.
+A run is keyed by its pair: ``(warm_start, seed)`` (``data.seed`` x run ``seed``), or a bare run seed when every
+run shares one warm start. Every number the report prints about the LLM runs is computed here and written to
+``llm/summary.json``; the verdicts follow the protocol of docs/protocol.md (:mod:`reproduce.findings`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aent.summary import finite, series, tail_mean
-from reproduce.findings import baseline_findings, mean_se, method_findings, verdict
+from reproduce import findings as fd
+from reproduce.findings import baseline_items, coefficient_finding, judge_items, mean_se, method_items
 
-__all__ = ["read_metrics", "summarise_llm", "verdict", "CURVE_KEYS", "mean_std", "saved_entropy_config"]
+__all__ = ["read_metrics", "summarise_llm", "CURVE_KEYS", "mean_std", "pair_id", "saved_entropy_config"]
+
+VERDICT_RULE = (
+    "paired t test of the mean per-pair effect (a pair is one warm start x one run seed, shared by every method); "
+    "held when the Holm-adjusted p (within the claim's family) is at most {alpha:g} and the mean lies at or beyond "
+    "the claim's smallest effect of interest (SESOI) in the claimed direction; did not hold when the confidence "
+    "interval (Bonferroni level within the family) lies wholly short of the SESOI; inconclusive otherwise or with "
+    "one pair. SESOIs, fixed before the runs: held-out accuracy {acc:g}, greedy and mean@k gain of RL {gain:g}, "
+    "training-reward rise {reward:g}, entropy {hfrac:g} x the baseline's mean step-1 entropy, collapse ratio "
+    "{ratio:g}, starting entropy at least {bar:g} nats. Claims the setting was chosen to show are judged only on warm starts not used to choose it")
+
+
+def pair_id(key) -> str:
+    """``ws{W}-s{S}`` for a (warm start, seed) key, ``s{S}`` for a bare seed."""
+    return f"ws{key[0]}-s{key[1]}" if isinstance(key, tuple) else f"s{key}"
 
 CURVE_KEYS = ("reward_mean", "accuracy", "entropy", "clamped_entropy", "ent_coef", "response_len")
 EVAL_PREFIX = "eval_"
@@ -57,8 +73,8 @@ def _head(series: list[tuple[int, float]]) -> float | None:
     return series[0][1] if series else None
 
 
-def _curve(runs: Mapping[int, list[dict]], key: str) -> dict:
-    """Mean and std over seeds at every step logged by all seeds."""
+def _curve(runs: Mapping[str, list[dict]], key: str) -> dict:
+    """Mean and std over pairs at every step logged by all seeds."""
     per_seed = [dict(series(rows, key)) for rows in runs.values()]
     steps = sorted(set.intersection(*(set(s) for s in per_seed))) if per_seed else []
     mean, std = [], []
@@ -69,7 +85,7 @@ def _curve(runs: Mapping[int, list[dict]], key: str) -> dict:
     return {"step": steps, "mean": mean, "std": std}
 
 
-def _eval_keys(runs: Mapping[int, list[dict]]) -> list[str]:
+def _eval_keys(runs: Mapping[str, list[dict]]) -> list[str]:
     keys: set[str] = set()
     for rows in runs.values():
         for r in rows:
@@ -77,8 +93,9 @@ def _eval_keys(runs: Mapping[int, list[dict]]) -> list[str]:
     return sorted(keys)
 
 
-def _method_summary(runs: Mapping[int, list[dict]]) -> dict:
-    summary: dict = {"seeds": sorted(runs), "n_seeds": len(runs), "steps": max(len(r) for r in runs.values())}
+def _method_summary(runs: Mapping[str, list[dict]]) -> dict:
+    summary: dict = {"seeds": list(runs), "pairs": list(runs), "n_seeds": len(runs),
+                     "steps": max(len(r) for r in runs.values())}
     stats: dict = {}
     for key in list(CURVE_KEYS) + _eval_keys(runs):
         per_seed = [series(rows, key) for rows in runs.values()]
@@ -123,32 +140,51 @@ def _samples_k(summary: dict) -> int | None:
     return None
 
 
-def summarise_llm(runs: Mapping[str, Mapping[int, Path]], method_entropy: Mapping[str, str],
-                  out_json: Path, out_png: Path | None = None) -> dict:
-    """Summarise ``runs[label][seed] = run_dir`` into ``out_json`` (and a curves figure into ``out_png``).
+def summarise_llm(runs: Mapping[str, Mapping], method_entropy: Mapping[str, str], out_json: Path,
+                  out_png: Path | None = None, selection: Mapping | None = None) -> dict:
+    """Summarise ``runs[label][pair] = run_dir`` into ``out_json`` (and a curves figure into ``out_png``).
 
-    ``method_entropy[label]`` is the aent method name of each label (``none``, ``aent``, ...), which selects the
-    claims checked for it (:mod:`reproduce.findings`). The first label is the baseline.
+    Args:
+        runs: label -> pair -> run folder; a pair is ``(warm_start, seed)`` or a bare seed (one warm start).
+        method_entropy: the aent method name of each label (``none``, ``aent``, ...), which selects the claims
+            checked for it (:mod:`reproduce.findings`). The first label is the baseline.
+        out_json: where the summary goes.
+        out_png: the curves figure (optional).
+        selection: what chose the setting and its arms: ``warm_starts``, ``seeds``, ``candidates`` (listed in
+            the report); claims the setting was chosen to show are judged only on other warm starts.
     """
     labels = list(runs)
     if not labels:
         raise ValueError("no LLM runs to summarise")
-    rows = {lab: {s: read_metrics(d) for s, d in runs[lab].items()} for lab in labels}
+    pair_ws = {pair_id(p): (p[0] if isinstance(p, tuple) else None) for lab in labels for p in runs[lab]}
+    rows = {lab: {pair_id(p): read_metrics(d) for p, d in sorted(runs[lab].items())} for lab in labels}
     per_method = {lab: _method_summary(rows[lab]) for lab in labels}
     base = labels[0]
     acc_key = _accuracy_key(per_method[base])
     k = _samples_k(per_method[base])
-    findings = baseline_findings(base, per_method[base], rows[base], k)
+    items = baseline_items(base, per_method[base], rows[base], k)
+    extra = []
     for lab in labels[1:]:
         ecfg = saved_entropy_config(next(iter(runs[lab].values())))
-        findings += method_findings(lab, method_entropy.get(lab, lab), base, per_method[lab], per_method[base],
-                                    rows[lab], ecfg, acc_key)
-
+        method = method_entropy.get(lab, lab)
+        items += method_items(lab, method, base, per_method[lab], per_method[base], rows[lab], ecfg, acc_key)
+        if method == "aent" and ecfg:
+            extra.append(coefficient_finding(lab, rows[lab], ecfg))
+    selection = dict(selection or {})
+    findings = judge_items(items, selection.get("warm_starts", ()), pair_ws)
+    for rec in extra:  # the descriptions go after their method's claims
+        if rec is not None:
+            at = max((i for i, f in enumerate(findings) if f.get("method") == rec["method"]), default=len(findings))
+            findings.insert(at + 1, rec)
+    warm = sorted({w for w in pair_ws.values() if w is not None})
+    seeds = sorted({p[1] if isinstance(p, tuple) else p for lab in labels for p in runs[lab]})
     summary = {"baseline": base, "accuracy_metric": acc_key, "samples_k": k,
                "methods": per_method, "method_entropy": dict(method_entropy), "findings": findings,
-               "verdict_rule": "held / did not hold when the effect, over seeds, clears its threshold (0 unless "
-                               "stated) by more than two standard errors in the expected / opposite direction; "
-                               "inconclusive otherwise or with one seed"}
+               "protocol": {"test": "paired t", "alpha": fd.ALPHA, "warm_starts": warm, "seeds": seeds,
+                            "n_pairs": len(pair_ws), "selection": selection},
+               "verdict_rule": VERDICT_RULE.format(alpha=fd.ALPHA, acc=fd.ACC_SESOI, gain=fd.MIN_GAIN,
+                                                   reward=fd.REWARD_SESOI, hfrac=fd.ENTROPY_SESOI_FRAC,
+                                                   ratio=fd.COLLAPSE_RATIO, bar=fd.START_ENTROPY_BAR)}
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n")
     if out_png is not None:

@@ -9,7 +9,12 @@ A config is a YAML file (``configs/reproduce/*.yaml``) with two sections::
     llm:                      # python -m llm train --config CONFIG seed=S output_dir=D [overrides] [method overrides]
       config: configs/tiny.yaml
       launcher: []            # e.g. [accelerate, launch, --config_file, configs/accelerate/fsdp_8gpu.yaml]
-      seeds: [0, 1, 2]
+      warm_starts: [1, 2]     # data.seed of each warm start; every method runs every warm start x seed pair
+      seeds: [3, 4]
+      selection:              # what chose the setting and its arms (listed in the report; docs/protocol.md)
+        warm_starts: [0]
+        seeds: [0, 1, 2]
+        candidates: [landed, w300_lr1e-4, ...]
       overrides: [max_steps=40]
       methods:
         grpo: [entropy.method=none]
@@ -28,7 +33,8 @@ from typing import Any
 
 from aent.validation import check
 
-__all__ = ["ReproduceConfig", "ToySection", "LLMSection", "load_config", "DEFAULT_CONFIG", "SMOKE_CONFIG"]
+__all__ = ["ReproduceConfig", "ToySection", "LLMSection", "Selection", "load_config", "DEFAULT_CONFIG",
+           "SMOKE_CONFIG"]
 
 REPO = Path(__file__).resolve().parents[1]  # only to shorten paths in the report; never to find a file
 DEFAULT_CONFIG = "reproduce/default"  # packaged configs (aent_configs), found wherever aent is installed
@@ -75,6 +81,29 @@ class ToySection:
                 _fail("toy.args", f"keyed by experiment names {list(TOY_EXPERIMENTS)}", name)
 
 
+def _int_list(name: str, value: Any, empty_ok: bool = False) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                        for v in value) or (not value and not empty_ok):
+        _fail(name, "a " + ("" if empty_ok else "non-empty ") + "list of integers >= 0", value)
+    if len(set(value)) != len(value):
+        _fail(name, "distinct values", list(value))
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What chose the LLM setting and its arms: listed in the report, kept apart from the verdict pairs."""
+
+    warm_starts: tuple[int, ...] = ()
+    """``data.seed`` values of the warm starts the setting and its arms were chosen on."""
+    seeds: tuple[int, ...] = ()
+    """Run seeds used while choosing."""
+    candidates: tuple[str, ...] = ()
+    """Every candidate tried (settings and arm coefficients), in the order tried."""
+    page: str = ""
+    """Where the choice is documented."""
+
+
 @dataclass(frozen=True)
 class LLMSection:
     """The LLM comparison: every method x every seed, from the same warm-started policy and the same budget."""
@@ -84,7 +113,12 @@ class LLMSection:
     launcher: tuple[str, ...] = ()
     """Command prefix replacing ``python``, e.g. [accelerate, launch, --config_file, FILE] for GPUs."""
     seeds: tuple[int, ...] = (0, 1, 2)
-    """Training seeds; every method runs every seed (>= 1 seed)."""
+    """Training seeds; every method runs every seed of every warm start (>= 1 seed)."""
+    warm_starts: tuple[int, ...] = ()
+    """``data.seed`` of each warm start (model init, warm start and problems); empty = the trainer config's own.
+    A pair (warm start, seed) is the unit every method shares."""
+    selection: Selection = field(default_factory=Selection)
+    """What chose the setting and its arms (see :class:`Selection`)."""
     overrides: tuple[str, ...] = ()
     """key=value overrides applied to every run (e.g. max_steps=40, eval_every=10)."""
     methods: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -164,7 +198,10 @@ def load_config(path: str | Path | None = None) -> ReproduceConfig:
     llm = _section(LLMSection, data.get("llm"), "llm", {
         "launcher": _str_list, "overrides": _str_list, "methods": _per_name_lists,
         "seeds": lambda n, v: tuple(v) if isinstance(v, (list, tuple)) else _fail(n, "a list of integers", v),
-        "expected_s": lambda n, v: float(v), "config": lambda n, v: str(v)})
+        "warm_starts": _int_list, "expected_s": lambda n, v: float(v), "config": lambda n, v: str(v),
+        "selection": lambda n, v: _section(Selection, v, n, {
+            "warm_starts": lambda m, x: _int_list(m, x, True), "seeds": lambda m, x: _int_list(m, x, True),
+            "candidates": _str_list, "page": lambda m, x: str(x)})})
     budget = float(data.get("budget_minutes", 20.0))
     return ReproduceConfig(toy=toy, llm=llm, budget_minutes=budget, source=str(path))
 

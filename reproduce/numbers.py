@@ -55,9 +55,12 @@ def report_numbers(text: str) -> list[str]:
 
 
 def _get(data: Any, field: list) -> Any:
-    """The value at `field` (keys and list indices; ``{"key": i}`` is the i-th key of a mapping)."""
+    """The value at `field` (keys and list indices; ``{"key": i}`` is the i-th key of a mapping, ``{"len": 1}``
+    the length of the container reached so far)."""
     for part in field:
-        if isinstance(part, dict):
+        if isinstance(part, dict) and "len" in part:
+            data = len(data)
+        elif isinstance(part, dict):
             data = list(data)[part["key"]]
         else:
             data = data[part]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reproduce.analysis import mean_std, summarise_llm, verdict
+from reproduce.analysis import mean_std, summarise_llm
 from reproduce.config import load_config
 from reproduce.numbers import RECORD_NAME, check_report
 from reproduce.report import ReportCheckError, report_numbers, write_report
@@ -153,13 +153,6 @@ def test_report_is_written_only_after_its_check_passes(example_run, monkeypatch)
     assert not list(example_run.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize(("diff", "se", "sign", "n", "expected"), [
-    (0.3, 0.1, +1, 3, "held"), (-0.3, 0.1, +1, 3, "did not hold"), (0.15, 0.1, +1, 3, "inconclusive"),
-    (-0.3, 0.1, -1, 3, "held"), (0.3, 0.0, +1, 1, "inconclusive"), (math.nan, 0.1, +1, 3, "inconclusive")])
-def test_verdict_rule(diff, se, sign, n, expected):
-    assert verdict(diff, se, sign, n) == expected
-
-
 def _fake_run(d: Path, entropy: list[float], eval_acc: list[float | None]) -> Path:
     d.mkdir(parents=True)
     rows = [{"step": i + 1, "reward_mean": 0.5, "accuracy": 0.5, "entropy": h, "clamped_entropy": h / 2,
@@ -180,16 +173,21 @@ def test_summary_of_hand_made_runs(tmp_path):
     ent = s["methods"]["grpo"]["metrics"]["entropy"]
     assert ent["end_per_seed"] == [1.0, 0.8]  # last quarter of 4 steps = the last step
     assert ent["end_mean"] == pytest.approx(0.9) and ent["end_std"] == pytest.approx(math.sqrt(0.02))
-    by = {(f["metric"], f.get("method")): f for f in s["findings"]}
-    collapse = next(f for f in s["findings"] if f["claim"].endswith("(entropy collapse)"))
-    gain = by[("eval_accuracy", None)]
-    ent_claim, acc_claim = by[("entropy", "aent")], by[("eval_accuracy", "aent")]
+    by = {f["key"]: f for f in s["findings"]}
+    gain, collapse = by["gain_eval_accuracy"], by["collapse"]
+    ent_claim, acc_claim = by["aent_entropy"], by["aent_acc"]
     assert gain["effect"] == pytest.approx((0.3 - 0.1 + 0.3 - 0.2) / 2)
-    assert gain["verdict"] == "inconclusive"  # 0.15 gain: clears 0 but not the +0.10 bar by two standard errors
-    assert collapse["verdict"] == "held" and collapse["effect"] == pytest.approx(-1.1)
-    assert ent_claim["verdict"] == "held" and ent_claim["effect"] == pytest.approx((2.0 + 2.2) / 2 - 0.9)
+    assert collapse["effect"] == pytest.approx(-1.1) and collapse["stat"] == pytest.approx(-11.0)
+    # Paired per seed: aent - grpo = 2.0 - 1.0 and 2.2 - 0.8; accuracy 0.5 - 0.3 and 0.6 - 0.3.
+    assert ent_claim["effect"] == pytest.approx((2.0 + 2.2) / 2 - 0.9) and ent_claim["per_pair"] == {
+        "s0": pytest.approx(1.0), "s1": pytest.approx(1.4)}
     assert acc_claim["metric"] == "eval_accuracy" and acc_claim["effect"] == pytest.approx(0.25)
-    assert acc_claim["verdict"] == "held"  # 0.25 vs se sqrt(0.005/2 + 0) = 0.05
+    # Two pairs leave one degree of freedom: |t| must pass 12.7 (11.0 for the collapse does not), so nothing holds;
+    # the training reward (0.5 at every step) did not rise: its interval is the point 0, short of the SESOI; both
+    # seeds start at 2.0 nats, so "starts above the bar" has no spread and holds.
+    judged = {f["key"]: f["verdict"] for f in s["findings"] if "p" in f}
+    assert judged.pop("start_entropy") == "held" and set(judged.values()) - {"did not hold"} == {"inconclusive"}
+    assert by["reward"]["verdict"] == "did not hold"
     assert json.loads((tmp_path / "summary.json").read_text())["baseline"] == "grpo"
     # The trainer's initial_eval.json (the policy before RL) becomes step 0 of the held-out curves.
     (tmp_path / "g0" / "initial_eval.json").write_text(json.dumps({"eval_accuracy": 0.05}))
@@ -246,3 +244,35 @@ def test_export_copies_report_figures_json_and_record(example_run, tmp_path):
     assert check_report(dest, assets / RECORD_NAME, assets) == []
     with pytest.raises(FileNotFoundError, match="report.md"):
         export_report(tmp_path / "nothing", dest)
+
+
+def test_default_config_judges_off_the_selection(tmp_path):
+    """The protocol's first rule on the shipped config: verdict warm starts and seeds are disjoint from the ones
+    that chose the setting, there are at least two warm starts, and every candidate tried is listed."""
+    from reproduce.__main__ import build_stages
+
+    cfg = load_config()
+    sel = cfg.llm.selection
+    assert len(cfg.llm.warm_starts) >= 2 and not set(cfg.llm.warm_starts) & set(sel.warm_starts)
+    assert not set(cfg.llm.seeds) & set(sel.seeds)
+    assert len(sel.candidates) >= 20 and "small_style65_wrong75_w600" in sel.candidates
+    stages, runs = build_stages(cfg, tmp_path)
+    # The first run of each warm start goes first, side by side, then a barrier, then everything else.
+    n_ws = len(cfg.llm.warm_starts)
+    heads = stages[:n_ws]
+    assert all(s.parallel and s.name.startswith("llm-") for s in heads)
+    assert sorted(next(a for a in s.cmd if a.startswith("data.seed=")) for s in heads) == [
+        f"data.seed={w}" for w in sorted(cfg.llm.warm_starts)]
+    assert stages[n_ws].name == "llm-warm-starts" and not stages[n_ws].parallel
+    pairs = {(w, s) for w in cfg.llm.warm_starts for s in cfg.llm.seeds}
+    assert all(set(r) == pairs for r in runs.values())
+
+
+def test_config_rejects_bad_warm_starts(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("llm:\n  warm_starts: [1, 1]\n")
+    with pytest.raises(ValueError, match="llm.warm_starts"):
+        load_config(bad)
+    bad.write_text("llm:\n  selection: {warm_startz: [0]}\n")
+    with pytest.raises(ValueError, match="llm.selection.warm_startz"):
+        load_config(bad)

@@ -10,40 +10,65 @@ from typing import Any
 from aent.summary import fmt
 from llm.studies.spec import PLOT_KEYS, Claim
 from llm.studies.summaries import SUMMARIES, eval_key
-from llm.studies.verdict import paired_verdict
+from llm.studies.verdict import ENTROPY_SESOI_FRAC, Hypothesis, judge_family
 
-__all__ = ["judge", "jsonable", "plot_study", "record_markdown"]
+__all__ = ["judge", "jsonable", "plot_study", "record_markdown", "sesoi_of"]
+
+
+def sesoi_of(claim: Claim, runs: dict[str, list[list[dict]]]) -> float:
+    """The claim's SESOI: its number, or its rule applied to the reference arm's step-1 entropy (before any update,
+    so no outcome enters it)."""
+    if not isinstance(claim.sesoi, str):
+        return float(claim.sesoi)
+    if claim.sesoi == "sign":
+        return 0.0
+    if claim.sesoi not in ("entropy", "entropy_per_step"):
+        raise ValueError(f"claim {claim.key!r}: sesoi must be a number, 'entropy', 'entropy_per_step' or 'sign', "
+                         f"got {claim.sesoi!r}")
+    ref = [[row for row in rows if row.get("step", 0) >= 1] for rows in runs.get(claim.baseline or claim.arm, [])]
+    h = [r[0].get("entropy_before", r[0].get("entropy")) for r in ref if r]  # step 1 of each seed
+    h = [float(v) for v in h if isinstance(v, (int, float)) and math.isfinite(v)]
+    value = ENTROPY_SESOI_FRAC * sum(h) / len(h) if h else math.nan
+    if claim.sesoi == "entropy_per_step":
+        steps = max((len(r) for r in ref), default=0)
+        value = value / steps if steps else math.nan
+    return value
 
 
 def judge(claims: Sequence[Claim], runs: dict[str, list[list[dict]]]) -> list[dict[str, Any]]:
-    """A generated verdict per claim: held / did not hold / inconclusive at this scale, with the numbers."""
-    out = []
-    for c in claims:
-        if c.arm not in runs or (c.baseline is not None and c.baseline not in runs):
-            out.append({"claim": c.text, "key": c.key, "verdict": "inconclusive",
-                        "text": f"{c.text}: inconclusive (arms {c.arm!r} / {c.baseline!r} were not both run)."})
-            continue
+    """A generated verdict per claim by the protocol (docs/protocol.md): paired t over seeds, the claim's SESOI,
+    Holm over the study's claims (one family); held / did not hold / inconclusive at this scale."""
+    present = [c for c in claims if c.arm in runs and (c.baseline is None or c.baseline in runs)]
+    diffs, hyps = {}, []
+    for c in present:
         fn = SUMMARIES[c.metric]
         xs = [fn(r) for r in runs[c.arm]]
         ys = [fn(r) for r in runs[c.baseline]] if c.baseline else [0.0] * len(xs)
-        diffs = [x - y for x, y in zip(xs, ys)]
-        v = paired_verdict(diffs, c.sign)
+        diffs[c.key] = [x - y for x, y in zip(xs, ys)]
+        sesoi = sesoi_of(c, runs)
+        hyps.append(Hypothesis(c.key, c.text, c.sign, sesoi if math.isfinite(sesoi) else 0.0, "study"))
+    judged = {j.key: j for j in judge_family(hyps, diffs)}
+    out = []
+    for c in claims:
+        if c.key not in judged:
+            out.append({"claim": c.text, "key": c.key, "verdict": "inconclusive",
+                        "text": f"{c.text}: inconclusive (arms {c.arm!r} / {c.baseline!r} were not both run)."})
+            continue
+        j = judged[c.key]
+        t = j.test
         lhs = f"{c.metric}[{c.arm}]" + (f" - {c.metric}[{c.baseline}]" if c.baseline else "")
-        want = ">" if c.sign > 0 else "<"
-        if v.n < 2:
-            why = "only one seed, so there is no spread to compare the effect with"
-        elif v.label == "inconclusive":
-            why = f"|t| = {abs(v.t):.2f} <= {v.t_crit:.2f}: within seed noise"
-        else:
-            why = f"|t| = {abs(v.t):.2f} > {v.t_crit:.2f}"
-        text = (f"{c.text} -> {v.label.upper()} at this scale. {c.what or lhs} (claim: {want} 0): "
-                f"{fmt(v.mean)} (mean over {v.n} seeds; across-seed sd {fmt(v.sd).lstrip('+')}; "
-                f"effect/sd {fmt(v.effect_over_sd, 2)}; paired t {fmt(v.t, 2)}); {why}. "
-                f"Per seed: {', '.join(fmt(d) for d in diffs)}.")
-        out.append({"claim": c.text, "key": c.key, "verdict": v.label, "text": text, "metric": c.metric,
-                    "arm": c.arm, "baseline": c.baseline, "sign": c.sign, "effect": v.mean, "sd": v.sd,
-                    "effect_over_sd": v.effect_over_sd, "t": v.t, "t_crit": v.t_crit, "n_seeds": v.n,
-                    "per_seed": diffs})
+        want = ">=" if c.sign > 0 else "<="
+        sd_ = t.sd if t.n > 1 else math.nan
+        text = (f"{c.text} -> {j.label.upper()} at this scale. {c.what or lhs} (claim: {want} "
+                f"{fmt(c.sign * j.sesoi) if j.sesoi else '0'}, the SESOI): {fmt(t.mean)} (mean over {t.n} seeds; "
+                f"across-seed sd {fmt(sd_).lstrip('+')}; {100 * t.level:.4g}% CI [{fmt(t.ci[0])}, "
+                f"{fmt(t.ci[1])}]; paired t {fmt(t.stat, 2)}, p {t.p:.3g}, Holm-adjusted {j.p_adj:.3g} over "
+                f"{len(hyps)} claims); {j.reason}. Per seed: {', '.join(fmt(d) for d in diffs[c.key])}.")
+        out.append({"claim": c.text, "key": c.key, "verdict": j.label, "text": text, "metric": c.metric,
+                    "arm": c.arm, "baseline": c.baseline, "sign": c.sign, "effect": t.mean, "sd": sd_,
+                    "effect_over_sd": t.mean / sd_ if sd_ and math.isfinite(sd_) else math.nan, "t": t.stat,
+                    "p": t.p, "p_adj": j.p_adj, "ci": list(t.ci), "ci_level": t.level, "sesoi": j.sesoi,
+                    "n_seeds": t.n, "per_seed": diffs[c.key]})
     return out
 
 

@@ -49,6 +49,11 @@ class Claim:
     """+1 if the claim says m(X) - m(Y) > 0, -1 if < 0."""
     what: str = ""
     """Human description of the contrast, used in the generated text."""
+    sesoi: float | str = "entropy"
+    """Smallest effect of interest, fixed with the claim (docs/protocol.md): a number in the metric's units, or a
+    rule: "entropy" (ENTROPY_SESOI_FRAC x the reference arm's mean step-1 entropy, the reference being the
+    baseline, else the arm), "entropy_per_step" (that, divided by the run's steps: a per-step effect that adds up
+    to it over the run) or "sign" (0: a claim about the direction only)."""
 
 
 @dataclass

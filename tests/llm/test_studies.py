@@ -239,3 +239,43 @@ def test_mechanism_split_is_the_natural_gradient_form():
     doc = " ".join(mechanism.__doc__.split())
     assert "vanilla policy-gradient step" in doc and "Cov(log pi, pi A) (Cui et al., arXiv 2505.22617, Theorem 1)" in doc
     assert "natural policy-gradient step" in doc and "-eta * Cov(log pi, A) (their Theorem 2)" in doc
+
+
+def test_study_sesoi_rules_and_holm():
+    from llm.studies.report import sesoi_of
+
+    runs = {"x": [_rows([0.4, 0.3, 0.2, 0.1]), _rows([0.6, 0.4, 0.2, 0.1])],
+            "y": [_rows([0.5, 0.5, 0.5, 0.5]), _rows([0.7, 0.6, 0.6, 0.6])]}
+    # Reference arm y starts at 0.5 and 0.7: mean 0.6, so "entropy" is 0.06 and "entropy_per_step" 0.06 / 4.
+    assert sesoi_of(Claim("a", "a", "entropy_change", "x", "y", -1), runs) == pytest.approx(0.06)
+    per_step = Claim("b", "b", "mean_dh_pos", "y", None, -1, sesoi="entropy_per_step")  # one-sample: y itself
+    assert sesoi_of(per_step, runs) == pytest.approx(0.06 / 4)
+    assert sesoi_of(Claim("c", "c", "mean_dh_pos", "y", None, -1, sesoi="sign"), runs) == 0.0
+    assert sesoi_of(Claim("d", "d", "mean_dh_pos", "y", None, -1, sesoi=0.3), runs) == 0.3
+    with pytest.raises(ValueError, match="sesoi"):
+        sesoi_of(Claim("e", "e", "mean_dh_pos", "y", None, -1, sesoi="big"), runs)
+    # A tiny but consistent effect is significant and still not held: below the SESOI, its CI short of it.
+    tiny = {"x": [_rows([1.0, 1.0, 1.0, 1.0 + e]) for e in (0.004, 0.005, 0.0045, 0.0042)],
+            "y": [_rows([1.0] * 4) for _ in range(4)]}
+    v = judge([Claim("t", "X keeps entropy higher", "entropy_change", "x", "y", +1)], tiny)[0]
+    assert v["p"] < 0.001 and v["sesoi"] == pytest.approx(0.1) and v["verdict"] == "did not hold"
+
+
+def test_reweighting_aent_arm_uses_the_main_jobs_constants():
+    """One rule for AEnt's constants (issue 23): the study's AEnt arm is the main job's, warm-up scaled to the run,
+    and nothing in it depends on the study's own runs."""
+    import yaml
+
+    import aent_configs
+    from llm.config import load_config
+    from llm.studies.reweighting import main_job_aent
+
+    path = aent_configs.resolve("reproduce/default", folder="reproduce")
+    main = yaml.safe_load(path.read_text())["llm"]["methods"]["aent"]
+    base = load_config(None, ["max_steps=30"])
+    fake = {"grpo": [[{"step": 1, "entropy_before": 9.0, "clamped_entropy": 9.0}]]}
+    arm = {a.name: a for a in STUDIES["reweighting"].arms(base, fake)}["aent"]
+    assert arm.overrides == main_job_aent(30)
+    assert [o for o in arm.overrides if not o.startswith("entropy.warmup=")] == [o for o in main
+                                                                                 if not o.startswith("entropy.warmup=")]
+    assert "entropy.warmup=5" in arm.overrides  # 10 of the main job's 60 steps -> 5 of 30
