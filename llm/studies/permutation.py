@@ -23,6 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from llm.studies.paired_result import PairedTest
+
 __all__ = ["sign_flip"]
 
 _REL = 1e-9  # ties: |T_e| >= |T_obs| up to rounding
@@ -68,14 +70,12 @@ def sign_flip(diffs: Sequence[float], alpha: float = 0.05, *, exact_max: int = 1
         seed: seed of those draws.
 
     Returns:
-        A :class:`llm.studies.verdict.PairedTest` (``stat`` is sum(d)).
+        A :class:`llm.studies.paired_result.PairedTest` (``stat`` is sum(d)).
 
     >>> r = sign_flip([1.0, 2.0, 3.0])  # sums +-1 +-2 +-3: only 6 and -6 reach |6|, so p = 2/8
     >>> r.p, r.ci
     (0.25, (-inf, inf))
     """
-    from llm.studies.verdict import PairedTest
-
     d = np.array([float(x) for x in diffs if x is not None and math.isfinite(float(x))], dtype=np.float64)
     n = len(d)
     mean = float(d.mean()) if n else math.nan

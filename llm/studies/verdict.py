@@ -43,6 +43,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from llm.studies.paired_result import PairedTest
 from llm.studies.permutation import sign_flip
 from llm.studies.student_t import t_quantile, t_two_sided_p
 
@@ -77,28 +78,6 @@ def t_critical(df: int, alpha: float = 0.05) -> float:
 
 def _finite(xs: Sequence[float | None]) -> list[float]:
     return [float(x) for x in xs if x is not None and math.isfinite(float(x))]
-
-
-@dataclass(frozen=True)
-class PairedTest:
-    """One paired test of the mean difference: its p-value and the CI from the same test."""
-
-    test: str
-    """Which test, stated: "paired t", "sign-flip, exact (2^n)" or "sign-flip, Monte Carlo (N draws, seed S)"."""
-    n: int
-    """Number of pairs (finite differences)."""
-    mean: float
-    """Mean difference (NaN with no pairs)."""
-    sd: float
-    """Standard deviation of the differences (n - 1 dof); NaN with fewer than two pairs."""
-    stat: float
-    """The test statistic (t, or sum(d) for the sign-flip)."""
-    p: float
-    """Two-sided p-value for "mean difference = 0" (NaN with fewer than two pairs)."""
-    ci: tuple[float, float]
-    """Confidence interval of the mean difference at ``level``; (-inf, inf) when the test cannot bound it."""
-    level: float
-    """Confidence level of ``ci`` (0.95 at alpha 0.05)."""
 
 
 def paired_t(diffs: Sequence[float], alpha: float = 0.05) -> PairedTest:
