@@ -1,0 +1,189 @@
+"""Tests of the exploration study's pieces on hand-built inputs: the worked-style classifier behind q0, the premise
+gate's escape criterion and rule, the arms' overrides, the run record and resume; and a smoke run of the real
+command line (tiny budget, seconds)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from llm.studies.exploration_arms import ARMS, ArmConstants, arm_control, arm_overrides, needs_calibration
+from llm.studies.exploration_gate import GateRule, escape_step, escaped, final_worked_share, gate_level
+from llm.studies.exploration_runs import RECORD_KEYS, make_record, run_dir, run_or_load
+from llm.studies.exploration_setting import LEVELS, style_of, worked_share
+
+
+# ------------------------------------------------------------------------------------------------ q0's classifier
+@pytest.mark.parametrize("text, style", [
+    ("4-3=1\n1+3=4\n#### 4", "worked"),
+    ("8+1=9\n9-2=7\n#### 7", "worked"),
+    (" 4 - 3 = 1", "worked"),
+    ("#### 4", "bare"),
+    ("####4", "bare"),
+    ("#", "bare"),
+    ("4", "junk"),            # a digit alone is a bare guess without the marker, not a worked line
+    ("4\n#### 4", "junk"),
+    ("coins 4", "junk"),
+    ("", "junk"),
+    ("=4-3", "junk"),
+])
+def test_style_of_hand_built_samples(text, style):
+    assert style_of(text) == style
+
+
+def test_worked_share_counts_worked_starts_only():
+    # One worked line, one bare answer, two junk first tokens: "not the bare marker" would say 3/4, q0 says 1/4.
+    texts = ["4-3=1\n#### 1", "#### 1", "x 1", "1"]
+    assert worked_share(texts) == 0.25
+    assert sum(style_of(t) != "bare" for t in texts) / len(texts) == 0.75
+    assert math.isnan(worked_share([]))
+
+
+def test_levels_are_numbered_from_one_and_distinct():
+    assert [lv.index for lv in LEVELS] == list(range(1, len(LEVELS) + 1))
+    assert len({(lv.bare_stage_steps, lv.bare_stage_lr) for lv in LEVELS}) == len(LEVELS)
+
+
+# --------------------------------------------------------------------------------------------------- the gate
+def _rows(shares):
+    return [{"step": i + 1, "worked_share": s} for i, s in enumerate(shares)]
+
+
+def test_escape_criterion_on_hand_rows():
+    rule = GateRule(final_window=3)
+    trapped = _rows([0.0, 0.02, 0.0, 0.05, 0.0, 0.03])
+    assert not escaped(trapped, rule) and escape_step(trapped, rule) is None
+    assert final_worked_share(trapped, rule) == pytest.approx(0.08 / 3)
+    out = _rows([0.0, 0.0, 0.45, 0.6, 0.9, 1.0])
+    assert escaped(out, rule)
+    assert escape_step(out, rule) == 3  # trailing mean over steps 1-3 = 0.15
+    with pytest.raises(ValueError, match="worked_share"):
+        final_worked_share([{"step": 1}], rule)
+
+
+START_OK = {"forced_accuracy": 0.6, "sampled_mean_at_k": 0.3, "worked_pass_at_k": 0.9}
+
+
+def test_gate_fails_when_grpo_escapes():
+    g = gate_level([START_OK], [True, True, False])
+    assert g["premise"] == "absent" and g["trapped_runs"] == 1
+    assert any("escaped in 2 of 3" in r for r in g["reasons"])
+
+
+def test_gate_needs_a_strict_majority_trapped():
+    assert gate_level([START_OK], [True, False])["premise"] == "absent"
+    assert gate_level([START_OK], [False, False, True])["premise"] == "holds"
+
+
+@pytest.mark.parametrize("start, why", [
+    ({**START_OK, "forced_accuracy": 0.03, "sampled_mean_at_k": 0.0}, "forced accuracy"),
+    ({**START_OK, "sampled_mean_at_k": 0.55}, "forced minus unforced"),
+    ({**START_OK, "worked_pass_at_k": 0.5}, "worked pass@k"),
+])
+def test_gate_fails_when_the_skill_is_lost(start, why):
+    g = gate_level([start], [False, False, False])
+    assert g["premise"] == "absent" and any(why in r for r in g["reasons"])
+
+
+def test_gate_rule_validates_its_fields():
+    with pytest.raises(ValueError, match="escape_share"):
+        GateRule(escape_share=1.5)
+    with pytest.raises(ValueError, match="budget_steps"):
+        GateRule(budget_steps=0)
+
+
+# --------------------------------------------------------------------------------------------------- the arms
+CONSTS = ArmConstants(ent_coef=0.01, coef_min=0.003, coef_max=0.05, band_low=0.1, band_high=0.2, coef_lr=0.02,
+                      clamp_p=0.5, warmup=5)
+
+
+def test_arm_overrides_come_from_the_constants():
+    assert arm_overrides("grpo", None) == ["entropy.method=none"]
+    assert "entropy.ent_coef=0.01" in arm_overrides("bonus_lam0", CONSTS)
+    assert "entropy.ent_coef=0.05" in arm_overrides("bonus_cap", CONSTS)
+    assert {"entropy.method=clamped_bonus", "entropy.clamp_p=0.5"} <= set(arm_overrides("clamped_bonus", CONSTS))
+    aent = arm_overrides("aent_cal_p", CONSTS)
+    assert {"entropy.method=aent", "entropy.band_low=0.1", "entropy.coef_max=0.05", "entropy.warmup=5"} <= set(aent)
+    assert needs_calibration("aent_paper_p") == 0.33 and needs_calibration("aent_cal_p") is None
+    assert arm_control("aent_cal_p", CONSTS)["band"] == [0.1, 0.2] and arm_control("bonus_cap", CONSTS) == {}
+    with pytest.raises(ValueError, match="needs calibrated"):
+        arm_overrides("bonus_cap", None)
+    with pytest.raises(ValueError, match="unknown arm"):
+        needs_calibration("sac")
+    assert len(ARMS) == 6
+
+
+def test_arm_constants_validate():
+    with pytest.raises(ValueError, match="ent_coef"):
+        ArmConstants(ent_coef=1.0, coef_min=0.003, coef_max=0.05, band_low=0.1, band_high=0.2, coef_lr=0.02,
+                     clamp_p=0.5)
+
+
+# ----------------------------------------------------------------------------------------- record and resume
+def _metrics(shares, k=8):
+    rows = [{"step": 0, f"eval_mean_at_{k}": 0.3, f"eval_pass_at_{k}": 0.9, "eval_accuracy": 0.2}]
+    for i, s in enumerate(shares):
+        rows.append({"step": i + 1, "worked_share": s, "entropy": 0.5, "clamped_entropy": 0.4, "ent_coef": 0.0})
+    rows[-1].update({f"eval_mean_at_{k}": 0.55, f"eval_pass_at_{k}": 0.95, "eval_accuracy": 0.6})
+    return rows
+
+
+def test_record_has_the_interface_fields():
+    rec = make_record(_metrics([0.0] * 5 + [0.5] * 10), arm="grpo", level=1, warm_start=1, seed=4242,
+                      role="verdict", k=8, rule=GateRule())
+    assert set(RECORD_KEYS) <= set(rec)
+    assert rec["escaped"] is True and rec["final_mean_at_k"] == 0.55 and rec["start_mean_at_k"] == 0.3
+    assert rec["entropy_gap"] == pytest.approx(0.1) and rec["coef_state"] == ""
+    json.dumps(rec)
+
+
+def test_a_finished_run_is_not_rerun(tmp_path, monkeypatch):
+    folder = run_dir(tmp_path, "grpo", 1, 1, 4242)
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(json.dumps({"arm": "grpo", "escaped": False}))
+    import llm.train
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(llm.train, "train", boom)
+    assert run_or_load("exploration", [], folder)["escaped"] is False
+
+
+# ------------------------------------------------------------------------------------------------------ smoke
+SMOKE = ["--steps", "2", "--quiet", "model.vocab_size=300", "model.warm_start_steps=3", "model.bare_stage_steps=2",
+         "data.n_train=32", "data.n_test=3", "eval_samples=2", "rollout.prompts_per_step=2", "rollout.group_size=2",
+         "rollout.max_new_tokens=6", "optim.mini_batch_size=4", "optim.micro_batch_size=4"]
+
+
+def test_smoke_runs_the_real_command_line_and_resumes(tmp_path, monkeypatch, capsys):
+    """`python -m llm.studies exploration` end to end at a tiny budget: gate runs, summary.json, report, figure;
+    a second invocation trains nothing."""
+    from llm.studies.__main__ import main
+
+    monkeypatch.setenv("AENT_CACHE", str(tmp_path / "cache"))
+    argv = ["exploration", "--arms", "grpo", "--levels", "1", "--seeds", "4242", "--warm-starts", "1",
+            "--out", str(tmp_path / "out"), *SMOKE]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["full_study"] is False
+    roles = sorted(r["role"] for r in summary["records"])
+    assert roles == ["selection"] * 3 + ["verdict"] * (summary["gates"]["1"]["premise"] == "holds")
+    for r in summary["records"]:
+        assert set(RECORD_KEYS) <= set(r) and isinstance(r["escaped"], bool)
+    assert {"L1_ws0", "L1_ws1"} == set(summary["starts"])
+    assert "REDUCED" in (tmp_path / "out" / "report.md").read_text()
+    assert (tmp_path / "out" / "exploration.png").stat().st_size > 0
+    import llm.train
+
+    monkeypatch.setattr(llm.train, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-ran")))
+    assert main(argv) == 0
+
+
+def test_command_line_rejects_selection_seeds(tmp_path, capsys):
+    from llm.studies.__main__ import main
+
+    assert main(["exploration", "--seeds", "100", "--warm-starts", "0", "--out", str(tmp_path)]) == 2
+    assert "disjoint from the selection" in capsys.readouterr().err
