@@ -3,7 +3,7 @@
 Each sub-command hands the rest of its arguments to the module that owns it, imported only then, so the halves
 keep their own parsers and ``python -m llm``, ``python -m toy`` and ``python -m reproduce`` keep working:
 
-- ``aent train|eval|study|plot|config|fields ...`` -> ``python -m llm ...`` (the GRPO trainer);
+- ``aent train|eval|study|calibrate|plot|config|fields ...`` -> ``python -m llm ...`` (the GRPO trainer);
 - ``aent toy figure1|bias|dynamics ...`` -> ``python -m toy ...`` (``--out`` defaults to ``runs/toy/NAME``);
 - ``aent reproduce ...`` -> ``python -m reproduce ...`` (the main job).
 
@@ -41,6 +41,8 @@ COMMANDS: dict[str, Command] = {
     "eval": Command("llm.__main__", ("eval",), "llm", "pass@1 / pass@k / mean@k of a saved model"),
     "study": Command("llm.__main__", ("study",), "llm",
                      "entropy-dynamics studies: offpolicy, diversity, clipping, reweighting"),
+    "calibrate": Command("llm.__main__", ("calibrate",), "llm",
+                         "AEnt's band, box, lambda0, beta and p for a model and budget: aent calibrate --config tiny"),
     "plot": Command("llm.__main__", ("plot",), "llm", "overlay the learning curves of runs"),
     "config": Command("llm.__main__", ("config",), "llm",
                       "print a resolved trainer config; --list shows the packaged configs"),

@@ -1,4 +1,4 @@
-"""Command line of the LLM half: ``aent {train,eval,study,plot,config,fields} ...`` (or ``python -m llm ...``).
+"""Command line of the LLM half: ``aent {train,eval,study,calibrate,plot,config,fields} ...`` (or ``python -m llm ...``).
 
 ``--config`` takes a YAML file or the name of a packaged config (``tiny``, ``aent_qwen2.5_math_1.5b``; the list:
 ``aent config --list``). Examples::
@@ -10,6 +10,7 @@
         --config aent_qwen2.5_math_1.5b model.path=/models/Qwen2.5-Math-1.5B
     aent eval --model runs/tiny/final --task arithmetic --n 64 --samples 4
     aent study reweighting --out runs/studies --seeds 3   # arXiv 2511.05993's findings
+    aent calibrate --config tiny    # AEnt's band, box, lambda0, beta, p for this model and budget
     aent plot runs/aent runs/none --out curves.png
     aent config --list              # the packaged configs
     aent fields                     # markdown table of every config field
@@ -29,7 +30,7 @@ _USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQU
 def _parser(prog: str = "python -m llm") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="{train,eval,study,plot,config,fields}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{train,eval,study,calibrate,plot,config,fields}")
 
     t = sub.add_parser("train", help="GRPO training with entropy control (any launcher: python or accelerate)")
     t.add_argument("--config", required=True,
@@ -50,6 +51,8 @@ def _parser(prog: str = "python -m llm") -> argparse.ArgumentParser:
 
     sub.add_parser("study", add_help=False,
                    help="entropy-dynamics study: offpolicy, diversity, clipping, reweighting (see `study --help`)")
+    sub.add_parser("calibrate", add_help=False,
+                   help="propose AEnt's band, box, lambda0, beta and p for this model and budget (see `calibrate --help`)")
     sub.add_parser("fields", help="print the markdown table of every config field (generated from docstrings)")
 
     e = sub.add_parser("eval", help="pass@1 / pass@k / mean@k of a saved model (llm.evaluate; see its --help)",
@@ -114,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         from llm.studies import study_main
 
         return study_main(argv[1:])
+    if argv[:1] == ["calibrate"]:  # everything after `calibrate` belongs to llm.calibrate's parser
+        from llm.calibrate import calibrate_main
+
+        try:
+            return calibrate_main(argv[1:])
+        except (ValueError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     args = _parser("aent" if _invoked_as_aent() else "python -m llm").parse_args(argv)
     try:
         if args.cmd == "train":
