@@ -13,7 +13,20 @@ from llm.studies.offpolicy import STUDY as OFFPOLICY
 from llm.studies.reweighting import STUDY as REWEIGHTING
 from llm.studies.runner import run_study
 from llm.studies.spec import Arm, Claim, Study
-from llm.studies.verdict import VERDICTS, Verdict, paired_verdict, t_critical
+from llm.studies.verdict import (
+    VERDICTS,
+    Hypothesis,
+    Judgement,
+    PairedTest,
+    Verdict,
+    coef_status,
+    holm,
+    judge_family,
+    paired_t,
+    paired_verdict,
+    sign_flip,
+    t_critical,
+)
 
 STUDIES: dict[str, Study] = {s.name: s for s in (OFFPOLICY, DIVERSITY, CLIPPING, REWEIGHTING)}
 
@@ -25,5 +38,6 @@ def study_main(argv: list[str] | None = None) -> int:
     return main(argv)
 
 
-__all__ = ["STUDIES", "VERDICTS", "Arm", "Claim", "Study", "Verdict", "covariance_split", "measured_split",
-           "paired_verdict", "run_study", "study_main", "t_critical"]
+__all__ = ["STUDIES", "VERDICTS", "Arm", "Claim", "Hypothesis", "Judgement", "PairedTest", "Study", "Verdict",
+           "coef_status", "covariance_split", "holm", "judge_family", "measured_split", "paired_t", "paired_verdict",
+           "run_study", "sign_flip", "study_main", "t_critical"]
