@@ -123,10 +123,10 @@ def constants(out: Path, plan: Plan, level: int, ws: int, clamp_p: float | None)
     path = out / "constants" / f"L{level}_ws{ws}_{tag}.json"
     if path.is_file():
         return ArmConstants(**json.loads(path.read_text())["constants"])
+    from llm.config import load_config
     from llm.studies.exploration_calibration import calibrate_start
 
-    cfg, model, tok, train, _ = _policy(plan, level, ws)
-    cal = calibrate_start(cfg, model, tok, train, clamp_p=clamp_p)
+    cal = calibrate_start(load_config(plan.config, _base(plan, level, ws)), clamp_p=clamp_p)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cal, indent=1, default=str))
     return ArmConstants(**cal["constants"])
@@ -145,9 +145,6 @@ def _run(out: Path, plan: Plan, arm: str, level: int, ws: int, seed: int, role: 
 def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True) -> dict:
     """Run (or resume) the study of ``plan`` into ``out``; writes summary.json, report.md and exploration.png."""
     from tqdm.auto import tqdm
-
-    from llm.studies.exploration_claims import describe_arms, judge
-    from llm.studies.exploration_report import write_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -190,6 +187,9 @@ def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True) -> di
                         records.append(rec)
                     bar.update(1)
     bar.close()
+    from llm.studies.exploration_claims import describe_arms, judge
+    from llm.studies.exploration_report import write_report
+
     consts = {p.stem: json.loads(p.read_text()) for p in sorted((out / "constants").glob("*.json"))}
     summary = {
         "study": "exploration", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
