@@ -30,6 +30,20 @@ def _seeds_line(summary: Mapping) -> list[str]:
             f"{list(plan['warm_starts'])} x seeds {list(plan['seeds'])}. The two sets are disjoint."]
 
 
+def _timing(summary: Mapping) -> list[str]:
+    """Runs finished, wall seconds per run and per step (the machine's load included), runs missing."""
+    walls = sorted(r["wall_s"] / max(1, r["steps"]) for r in summary["records"] if r.get("wall_s"))
+    runs = sorted(r["wall_s"] for r in summary["records"] if r.get("wall_s"))
+    out = [f"Runs in this summary: {len(summary['records'])}"
+           + (f"; wall per run median {runs[len(runs) // 2]:.0f} s (range {runs[0]:.0f}-{runs[-1]:.0f} s), "
+              f"per step median {walls[len(walls) // 2]:.2f} s" if runs else "") + "."]
+    if summary.get("missing_runs"):
+        out.append(f"Planned but not run in this summary: {len(summary['missing_runs'])} runs "
+                   f"({', '.join('/'.join(map(str, m)) for m in summary['missing_runs'][:12])}"
+                   + (", ..." if len(summary["missing_runs"]) > 12 else "") + "; arm/level/warm start/seed).")
+    return out
+
+
 def report_markdown(summary: Mapping) -> str:
     """The report: scope, seeds, starting policies, gates, constants, claims, per-arm descriptions."""
     m = summary["machine"]
@@ -38,7 +52,8 @@ def report_markdown(summary: Mapping) -> str:
     lines = [f"# Exploration study: AEnt in an exploration trap ({scope})", "",
              f"Date {summary['date']}; machine {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}; "
              f"this invocation {summary['wall_s_this_invocation']:.0f} s. Arms {list(summary['plan']['arms'])}, "
-             f"levels {list(summary['plan']['levels'])}.", "", "## Seeds", "", *_seeds_line(summary), "",
+             f"levels {list(summary['plan']['levels'])}.", "", *_timing(summary), "", "## Seeds", "",
+             *_seeds_line(summary), "",
              "## Starting policies (q0 = share of samples that start a worked line)", "",
              "| level, warm start | q0 | worked first-token mass | forced accuracy | worked pass@k | sampled mean@k "
              "| sampled worked / bare / junk |", "|---|---|---|---|---|---|---|"]
