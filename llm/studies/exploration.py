@@ -199,7 +199,9 @@ def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True) -> di
                                                                            "seeds": SELECTION[1]}},
         "wall_s_this_invocation": time.perf_counter() - t0,
         "records": records, "missing_runs": missing, "gates": {str(k): v for k, v in gates.items()}, "starts": starts, "constants": consts,
-        "judgements": judge(records, gates if plan.gate else {}, plan.levels),
+        # A level whose gate has no finished run (--report-only) is not judged at all: nothing is known of it.
+        "judgements": judge(records, gates if plan.gate else {},
+                            [lv for lv in plan.levels if gates.get(lv, {}).get("premise") != "not run"]),
         "arms": {str(lv): describe_arms(records, lv) for lv in plan.levels},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))

@@ -48,8 +48,8 @@ def report_markdown(summary: Mapping) -> str:
     """The report: scope, seeds, starting policies, gates, constants, claims, per-arm descriptions."""
     m = summary["machine"]
     scope = ("the full study" if summary["full_study"] else
-             "a REDUCED run (not the full study: fewer arms, levels or seeds than the full plan)")
-    lines = [f"# Exploration study: AEnt in an exploration trap ({scope})", "",
+             "a REDUCED run, not the full study (fewer arms, levels, seeds or steps than the full plan)")
+    lines = [f"# Exploration study: AEnt in an exploration trap, {scope}", "",
              f"Date {summary['date']}; machine {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}; "
              f"this invocation {summary['wall_s_this_invocation']:.0f} s. Arms {list(summary['plan']['arms'])}, "
              f"levels {list(summary['plan']['levels'])}.", "", *_timing(summary), "", "## Seeds", "",
@@ -65,6 +65,9 @@ def report_markdown(summary: Mapping) -> str:
     if not summary["gates"]:
         lines.append("Not run in this invocation: every claim below is reported as premise not checked.")
     for lv, g in sorted(summary["gates"].items()):
+        if g["premise"] == "not run":
+            lines.append(f"- Level {lv}: gate not run (no finished selection run).")
+            continue
         sel = [r for r in summary["records"] if r["role"] == "selection" and str(r["level"]) == lv]
         runs = ", ".join(f"seed {r['seed']}: final worked share {_f(r['final_worked_share'])}, escape step "
                          f"{r['escape_step']}" for r in sel)
@@ -126,8 +129,9 @@ def plot_exploration(summary: Mapping, out: Path, path: Path) -> Path:
         bottom.set_xticks(range(len(arms)), arms, rotation=40, ha="right", fontsize=7)
         bottom.set(ylabel="final held-out mean@k (verdict runs)")
     handles = [plt.Line2D([], [], color=colors[a], label=a) for a in arms]
-    fig.legend(handles=handles, loc="upper right", fontsize=7, title="dotted: gate (selection) runs")
-    fig.tight_layout()
+    fig.legend(handles=handles, loc="lower center", ncol=max(1, len(arms)), fontsize=7,
+               title="solid: verdict runs; dotted: premise-gate (selection) runs", title_fontsize=7)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -200,3 +200,19 @@ def test_command_line_rejects_selection_seeds(tmp_path, capsys):
 
     assert main(["exploration", "--seeds", "100", "--warm-starts", "0", "--out", str(tmp_path)]) == 2
     assert "disjoint from the selection" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_smoke_with_calibrated_entropy_arms(tmp_path, monkeypatch):
+    """AEnt and the full bonus at the cap, constants from aent calibrate on the (tiny) starting policy."""
+    from llm.studies.__main__ import main
+
+    monkeypatch.setenv("AENT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    assert main(["exploration", "--arms", "grpo,bonus_cap,aent_cal_p", "--levels", "1", "--seeds", "4242",
+                 "--warm-starts", "1", "--no-gate", "--out", str(out), *SMOKE]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(r["arm"] for r in summary["records"]) == ["aent_cal_p", "bonus_cap", "grpo"]
+    cal = summary["constants"]["L1_ws1_cal"]["constants"]
+    aent_cfg = (out / "runs" / "L1" / "ws1" / "aent_cal_p" / "seed4242" / "config.yaml").read_text()
+    assert "method: aent" in aent_cfg and f"coef_max: {cal['coef_max']}" in aent_cfg
