@@ -168,12 +168,12 @@ def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True) -> di
                         zip([(w, s) for w in SELECTION[0] for s in SELECTION[1]], sel) if r is None]
             sel = [r for r in sel if r is not None]
             records += sel
-            if sel:
-                gates[level] = gate_level([starts[f"L{level}_ws{ws}"] for ws in SELECTION[0]],
-                                          [r["escaped"] for r in sel], plan.rule)
-            else:
-                gates[level] = {"premise": "not run", "trapped_runs": 0, "runs": 0, "skill": [],
-                                "reasons": ["no finished gate run"]}
+            sel_starts = [starts[f"L{level}_ws{ws}"] for ws in SELECTION[0] if f"L{level}_ws{ws}" in starts]
+            if sel and len(sel_starts) == len(SELECTION[0]):
+                gates[level] = gate_level(sel_starts, [r["escaped"] for r in sel], plan.rule)
+            else:  # only with --report-only: a gate run or a starting policy is missing
+                gates[level] = {"premise": "not run", "trapped_runs": 0, "runs": len(sel), "skill": [],
+                                "reasons": ["no finished gate run or no measured starting policy"]}
         if plan.gate_only or (plan.gate and gates[level]["premise"] != "holds"):
             bar.update(len(plan.warm_starts) * len(plan.seeds) * len(plan.arms))
             continue

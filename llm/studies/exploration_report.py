@@ -117,7 +117,8 @@ def plot_exploration(summary: Mapping, out: Path, path: Path) -> Path:
         top, bottom = axes[0][col], axes[1][col]
         for r in (r for r in summary["records"] if r["level"] == lv):
             folder = run_dir(out, r["arm"], lv, r["warm_start"], r["seed"])
-            rows = [x for x in read_metrics(folder) if "worked_share" in x] if folder.is_dir() else []
+            has = (folder / "metrics.jsonl").is_file()
+            rows = [x for x in read_metrics(folder) if "worked_share" in x] if has else []
             style = ":" if r["role"] == "selection" else "-"
             top.plot([x["step"] for x in rows], [x["worked_share"] for x in rows], style, color=colors[r["arm"]],
                      alpha=0.6, lw=1)

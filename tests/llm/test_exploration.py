@@ -216,3 +216,25 @@ def test_smoke_with_calibrated_entropy_arms(tmp_path, monkeypatch):
     cal = summary["constants"]["L1_ws1_cal"]["constants"]
     aent_cfg = (out / "runs" / "L1" / "ws1" / "aent_cal_p" / "seed4242" / "config.yaml").read_text()
     assert "method: aent" in aent_cfg and f"coef_max: {cal['coef_max']}" in aent_cfg
+
+
+def test_report_only_runs_nothing_and_lists_the_missing_runs(tmp_path, monkeypatch):
+    import llm.train
+    from llm.studies.exploration import Plan, run_exploration
+
+    monkeypatch.setattr(llm.train, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    folder = run_dir(tmp_path, "grpo", 1, 0, 100)
+    folder.mkdir(parents=True)
+    rec = make_record(_metrics([0.0] * 12), arm="grpo", level=1, warm_start=0, seed=100, role="selection", k=8,
+                      rule=GateRule())
+    (folder / "record.json").write_text(json.dumps(rec))
+    (tmp_path / "starts").mkdir()
+    start = {**START_OK, "q0": 1e-3, "worked_first_mass": 1e-3, "sampled_worked_share": 0.0,
+             "sampled_bare_share": 1.0, "sampled_junk_share": 0.0}
+    (tmp_path / "starts" / "L1_ws0.json").write_text(json.dumps(start))
+    summary = run_exploration(Plan(arms=("grpo",), levels=(1, 2), seeds=(4242,), warm_starts=(1,), report_only=True),
+                              tmp_path, progress=False)
+    assert [r["seed"] for r in summary["records"]] == [100]
+    assert summary["gates"]["2"]["premise"] == "not run" and summary["full_study"] is False
+    assert ("grpo", 1, 0, 101) in [tuple(m) for m in summary["missing_runs"]]
+    assert {j["level"] for j in summary["judgements"]} == {1}  # a level with no gate run is not judged
