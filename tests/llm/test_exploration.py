@@ -204,9 +204,19 @@ def test_command_line_rejects_selection_seeds(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_smoke_with_calibrated_entropy_arms(tmp_path, monkeypatch):
-    """AEnt and the full bonus at the cap, constants from aent calibrate on the (tiny) starting policy."""
+    """AEnt and the full bonus at the cap get the constants of the calibration step (stubbed here: the tiny smoke
+    policy earns no reward, so aent calibrate rightly refuses it) into their run configs."""
+    import llm.studies.exploration_calibration as ec
     from llm.studies.__main__ import main
 
+    seen = []
+
+    def fake(cfg, clamp_p=None):
+        seen.append((cfg.data.seed, cfg.max_steps, clamp_p))
+        return {"constants": {"ent_coef": 0.01, "coef_min": 0.003, "coef_max": 0.05, "band_low": 0.1,
+                              "band_high": 0.2, "coef_lr": 0.02, "clamp_p": 0.5, "warmup": 1}}
+
+    monkeypatch.setattr(ec, "calibrate_start", fake)
     monkeypatch.setenv("AENT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     assert main(["exploration", "--arms", "grpo,bonus_cap,aent_cal_p", "--levels", "1", "--seeds", "4242",
@@ -216,6 +226,7 @@ def test_smoke_with_calibrated_entropy_arms(tmp_path, monkeypatch):
     cal = summary["constants"]["L1_ws1_cal"]["constants"]
     aent_cfg = (out / "runs" / "L1" / "ws1" / "aent_cal_p" / "seed4242" / "config.yaml").read_text()
     assert "method: aent" in aent_cfg and f"coef_max: {cal['coef_max']}" in aent_cfg
+    assert seen == [(1, 2, None)]  # one calibration per level x warm start, for the run's budget, reused by arms
 
 
 def test_report_only_runs_nothing_and_lists_the_missing_runs(tmp_path, monkeypatch):
