@@ -44,6 +44,13 @@ class ModelSection(ModelConfig):
     cache_dir and reused by every seed and method); 0 = none. A randomly initialised model gets no reward."""
     warm_start_lr: float = 1e-3
     """Peak learning rate of the supervised warm start (> 0; warm-up, then cosine decay to 10%)."""
+    bare_stage_steps: int = 0
+    """Second supervised stage after the warm start, on bare answers only (llm.warmstart.bare_answer_stage):
+    suppresses the worked style to a small rate q0 (the exploration study's trap); 0 = none."""
+    bare_stage_lr: float = 3e-4
+    """Peak learning rate of the bare-answer stage (> 0; no warm-up, cosine decay to 10%)."""
+    bare_stage_wrong: float = 0.5
+    """Share in [0, 1] of the bare-answer stage's answers that are wrong (off by 1-3)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass (saves memory on large models)."""
     lora_r: int = 0
@@ -61,6 +68,9 @@ class ModelSection(ModelConfig):
         check(self.vocab_size >= 260, "vocab_size", ">= 260 (256 bytes + special tokens)", self.vocab_size, p)
         check(self.warm_start_steps >= 0, "warm_start_steps", ">= 0", self.warm_start_steps, p)
         check(self.warm_start_lr > 0, "warm_start_lr", "> 0", self.warm_start_lr, p)
+        check(self.bare_stage_steps >= 0, "bare_stage_steps", ">= 0", self.bare_stage_steps, p)
+        check(self.bare_stage_lr > 0, "bare_stage_lr", "> 0", self.bare_stage_lr, p)
+        check(0 <= self.bare_stage_wrong <= 1, "bare_stage_wrong", "in [0, 1]", self.bare_stage_wrong, p)
         check(self.lora_r >= 0, "lora_r", ">= 0 (0 = no LoRA)", self.lora_r, p)
         check(self.lora_alpha > 0, "lora_alpha", "> 0", self.lora_alpha, p)
         check(not self.lora_r or len(self.lora_targets) > 0, "lora_targets", "at least one module name when "

@@ -185,7 +185,7 @@ def build_policy(model_cfg, data_cfg, train_problems, *, cache_dir: str = "", pr
     from llm.data import format_target
     from llm.model import DTYPES, build_model, load_pretrained
     from llm.tokenizer import load_or_build_tokenizer, load_tokenizer
-    from llm.warmstart import WarmStartConfig, warm_start
+    from llm.warmstart import WarmStartConfig, bare_answer_stage, warm_start
 
     cache = Path(cache_dir or os.environ.get("AENT_CACHE", "") or Path.home() / ".cache" / "aent").expanduser()
     if model_cfg.path:
@@ -204,6 +204,10 @@ def build_policy(model_cfg, data_cfg, train_problems, *, cache_dir: str = "", pr
         ws = WarmStartConfig(steps=model_cfg.warm_start_steps, lr=model_cfg.warm_start_lr, seed=data_cfg.seed,
                              template=data_cfg.template)
         warm_start(model, tokenizer, train_problems, ws, cache_dir=cache / "warmstart", progress=progress)
+        if model_cfg.bare_stage_steps:
+            bare_answer_stage(model, tokenizer, train_problems, steps=model_cfg.bare_stage_steps,
+                              lr=model_cfg.bare_stage_lr, wrong=model_cfg.bare_stage_wrong, seed=data_cfg.seed,
+                              template=data_cfg.template, cache_dir=cache / "warmstart", progress=progress)
         model = model.to(DTYPES[model_cfg.dtype])
     if model_cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()

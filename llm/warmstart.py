@@ -16,6 +16,13 @@ The fit runs on one CPU thread whatever the process's thread count: CPU kernels 
 the number of threads, and over hundreds of steps at a large learning rate those roundings grow into a visibly
 different policy (on the CPU default, a starting entropy of 0.28 instead of 0.33 nats with 2 threads). The
 thread count is not part of the cache key, so the result must not depend on it.
+
+:func:`bare_answer_stage` is an optional second supervised stage after it (config fields ``model.bare_stage_*``):
+the same fit on bare answers only (``#### n``, a share of them wrong), at a small learning rate for a few steps.
+It suppresses the worked style to a small rate q0 while the skill of writing worked lines survives, so the
+rewarded behaviour is rarely sampled: the exploration trap of the AEnt paper's Figure 1 (arXiv 2509.03493), with q0
+in the role of the number of optimal actions m (llm/studies/exploration_setting.py). Its cache key chains on the
+first stage through the starting weights, which are part of every key.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import torch
 from llm.data.problem import Problem
 from llm.data.templates import TEMPLATES, format_prompt, format_target
 
-__all__ = ["WarmStartConfig", "sft_batch", "sft_loss", "warm_start", "warm_start_key"]
+__all__ = ["WarmStartConfig", "bare_answer_stage", "sft_batch", "sft_loss", "warm_start", "warm_start_key"]
 
 _FORMAT_VERSION = 2  # 2: trained on one thread (results no longer depend on the thread count)
 
@@ -220,6 +227,45 @@ def warm_start(
             f.unlink()
         tmp.rmdir()
     return {**info, "path": str(target)}
+
+
+BARE_SEED_OFFSET = 1000
+"""The bare stage draws which answers are wrong with seed ``data.seed + BARE_SEED_OFFSET``, independent of the
+first stage's draw of styles (llm.data.answer_only hashes the seed with the question)."""
+
+
+def bare_answer_stage(model, tokenizer, problems: Sequence[Problem], *, steps: int, lr: float, wrong: float,
+                      seed: int, template: str = "plain", cache_dir: str | os.PathLike | None = None,
+                      progress: bool = False) -> dict:
+    """Second supervised stage: fit ``model`` (already warm-started) on bare answers only, cached like the first.
+
+    Every problem's target becomes ``#### n`` (llm.data.answer_only with frac 1); a seeded share ``wrong`` of the
+    n are off by 1-3. AdamW, batch 32, no warm-up, cosine decay to 10% of ``lr``. A few steps at a small ``lr``
+    lower the probability of starting a worked line to a small q0; the warm start's own lr (3e-3) destroys the
+    skill itself within 25 steps (the probe in issue 23), so the stage is short and gentle by design.
+
+    Args:
+        model: the warm-started model (its weights are part of the cache key, so the key chains on stage 1).
+        tokenizer: its tokenizer.
+        problems: training problems (their reference ``answer`` is what the bare targets state, or miss).
+        steps: optimizer steps (>= 1).
+        lr: peak learning rate (> 0).
+        wrong: share in [0, 1] of the bare answers that are wrong.
+        seed: the warm-start seed (``data.seed``); the batch sampler uses it, the wrong answers use it + 1000.
+        template: prompt template.
+        cache_dir: folder of ``warm-<key>`` entries; None = no caching.
+        progress: tqdm bar.
+
+    Returns:
+        As :func:`warm_start`.
+    """
+    from llm.data import answer_only
+
+    if not 0.0 <= wrong <= 1.0:
+        raise ValueError(f"bare_answer_stage: wrong must be in [0, 1], got {wrong!r}")
+    bare = answer_only(list(problems), 1.0, seed=seed + BARE_SEED_OFFSET, wrong=wrong)
+    cfg = WarmStartConfig(steps=steps, lr=lr, warmup=0, seed=seed, template=template)
+    return warm_start(model, tokenizer, bare, cfg, cache_dir=cache_dir, progress=progress)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,18 @@
 
 ``python -m llm.studies NAME --out DIR [--smoke] [--seeds N] [--steps N]`` (NAME in :data:`STUDIES`) writes
 ``DIR/NAME.json`` (per-run metrics, per-arm summaries, generated verdicts) and ``DIR/NAME.png``.
+
+``exploration`` (:mod:`llm.studies.exploration`, issue 23) has another shape (levels x warm starts x seeds x arms,
+a premise gate, calibrated constants) and its own command line:
+``python -m llm.studies exploration [--arms A,..] [--levels L,..] [--seeds S,..] --out DIR``.
 """
 
 from __future__ import annotations
 
 from llm.studies.clipping import STUDY as CLIPPING
 from llm.studies.diversity import STUDY as DIVERSITY
+from llm.studies.exploration import Plan as ExplorationPlan
+from llm.studies.exploration import run_exploration
 from llm.studies.mechanism import covariance_split, measured_split
 from llm.studies.offpolicy import STUDY as OFFPOLICY
 from llm.studies.reweighting import STUDY as REWEIGHTING
@@ -38,6 +44,6 @@ def study_main(argv: list[str] | None = None) -> int:
     return main(argv)
 
 
-__all__ = ["STUDIES", "VERDICTS", "Arm", "Claim", "Hypothesis", "Judgement", "PairedTest", "Study", "Verdict",
+__all__ = ["STUDIES", "VERDICTS", "Arm", "Claim", "ExplorationPlan", "Hypothesis", "Judgement", "PairedTest", "Study", "Verdict",
            "coef_status", "covariance_split", "holm", "judge_family", "measured_split", "paired_t", "paired_verdict",
-           "run_study", "sign_flip", "study_main", "t_critical"]
+           "run_exploration", "run_study", "sign_flip", "study_main", "t_critical"]

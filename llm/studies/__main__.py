@@ -1,4 +1,8 @@
-"""``python -m llm.studies NAME --out DIR [--smoke] [--seeds N] [--steps N] [--config FILE] [key=value ...]``."""
+"""``python -m llm.studies NAME --out DIR [--smoke] [--seeds N] [--steps N] [--config FILE] [key=value ...]``.
+
+``exploration`` has its own command line (seed lists, levels, arms; :func:`llm.studies.exploration.exploration_main`):
+``python -m llm.studies exploration [--arms A,..] [--levels L,..] [--seeds S,..] --out DIR``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="python -m llm study",
                                 description="Entropy-dynamics studies (arXiv 2511.05993), one sweep per finding.")
-    p.add_argument("name", choices=sorted(STUDIES), help="which study")
+    p.add_argument("name", choices=sorted([*STUDIES, "exploration"]),
+                   help="which study (exploration: see `exploration --help`)")
     p.add_argument("--out", required=True, help="output folder for NAME.json, NAME.png and runs/")
     p.add_argument("--smoke", action="store_true", help="2 arms, 1 seed, 2 steps: checks the pipeline only")
     p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
@@ -30,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     from llm.studies import STUDIES
     from llm.studies.runner import run_study
 
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["exploration"]:  # its own options (seed lists, levels, arms)
+        from llm.studies.exploration import exploration_main
+
+        return exploration_main(argv[1:])
     args = _parser().parse_intermixed_args(argv)
     if args.seeds < 1 or (args.steps is not None and args.steps < 1):
         print("error: --seeds and --steps must be >= 1", file=sys.stderr)

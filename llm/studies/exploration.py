@@ -1,0 +1,255 @@
+"""``aent study exploration``: does AEnt get a policy out of an exploration trap where GRPO stays in it?
+
+The study (issue 23, deliverable 3; docs/llm/exploration.md), in the order it runs:
+
+1. **Starting policies**: for each level (:data:`llm.studies.exploration_setting.LEVELS`) and warm start
+   (``data.seed``), build the warm-started, bare-stage policy and measure q0, forced-start accuracy and worked
+   pass@k (:func:`~llm.studies.exploration_setting.measure_start`).
+2. **Premise gate** (:mod:`llm.studies.exploration_gate`): GRPO alone on the selection warm starts and seeds
+   (:data:`SELECTION`), never on a verdict seed.
+3. **Arms** (:mod:`llm.studies.exploration_arms`) on the verdict warm starts x seeds at each level whose premise
+   holds, constants calibrated on that level's and warm start's starting policy (``aent calibrate``).
+4. **Claims** (:mod:`llm.studies.exploration_claims`, fixed before the first run), the report and the figure.
+
+Every run has its own folder and record (:mod:`llm.studies.exploration_runs`): a finished run is never re-run,
+so an interrupted study resumes where it stopped. ``DIR/summary.json`` holds one record per run (``arm, level,
+warm_start, seed, escaped, final_mean_at_k`` and more), the gates, the starting policies, the constants and the
+judgements; ``DIR/report.md`` and ``DIR/exploration.png`` show them.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from llm.studies.exploration_arms import ARMS, ArmConstants, arm_control, arm_overrides, needs_calibration
+from llm.studies.exploration_gate import GateRule, gate_level
+from llm.studies.exploration_runs import run_dir, run_or_load
+from llm.studies.exploration_setting import LEVELS, level_overrides
+
+__all__ = ["SELECTION", "VERDICT", "Plan", "run_exploration"]
+
+SELECTION = ((0,), (100, 101, 102))
+"""(warm starts, run seeds) of the premise gate: GRPO only, disjoint from every verdict seed."""
+VERDICT = ((1, 2), (0, 1, 2, 3, 4, 5))
+"""(warm starts, run seeds) of the verdicts: 6 seeds x 2 warm starts = 12 pairs per gated level."""
+START_SEED = 12345
+"""Sampling seed of the starting-policy measurement."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one invocation runs (every field has the full study's value by default)."""
+
+    arms: tuple[str, ...] = ARMS
+    levels: tuple[int, ...] = tuple(lv.index for lv in LEVELS)
+    seeds: tuple[int, ...] = VERDICT[1]
+    warm_starts: tuple[int, ...] = VERDICT[0]
+    gate: bool = True
+    gate_only: bool = False
+    report_only: bool = False
+    config: str = "exploration"
+    overrides: tuple[str, ...] = ()
+    rule: GateRule = field(default_factory=GateRule)
+
+    def __post_init__(self) -> None:
+        from aent.validation import check
+
+        known = {lv.index for lv in LEVELS}
+        check(self.gate or not self.gate_only, "--gate-only", "without --no-gate", "both given", "")
+        check(bool(self.arms) and set(self.arms) <= set(ARMS), "--arms", f"a non-empty subset of {','.join(ARMS)}",
+              ",".join(self.arms), "")
+        check(bool(self.levels) and set(self.levels) <= known, "--levels", f"a non-empty subset of "
+              f"{sorted(known)}", self.levels, "")
+        check(bool(self.seeds) and all(s >= 0 for s in self.seeds), "--seeds", "non-negative integers",
+              self.seeds, "")
+        check(bool(self.warm_starts) and all(s >= 0 for s in self.warm_starts), "--warm-starts",
+              "non-negative integers", self.warm_starts, "")
+        used = {(w, s) for w in self.warm_starts for s in self.seeds}
+        check(not used & {(w, s) for w in SELECTION[0] for s in SELECTION[1]}, "--seeds/--warm-starts",
+              f"disjoint from the selection pairs (warm starts {SELECTION[0]} x seeds {SELECTION[1]})",
+              sorted(used), "")
+
+    def full(self) -> bool:
+        """Is this the full study (every arm and level, >= 12 pairs over >= 2 warm starts)?"""
+        return (not self.gate_only and not self.report_only and set(self.arms) == set(ARMS) and len(self.levels) == len(LEVELS) and len(self.warm_starts) >= 2
+                and len(self.seeds) * len(self.warm_starts) >= 12 and self.rule == GateRule())
+
+
+def _base(plan: Plan, level: int, ws: int) -> list[str]:
+    lv = next(x for x in LEVELS if x.index == level)
+    steps = plan.rule.budget_steps
+    # The user's overrides after the level's (a smoke test shortens the bare stage), before what the study fixes.
+    return [*level_overrides(lv), *plan.overrides, f"data.seed={ws}", f"max_steps={steps}", f"eval_every={steps}",
+            "progress=false", "tensorboard=false", "save_every=0"]
+
+
+def _policy(plan: Plan, level: int, ws: int):
+    from llm.config import load_config
+    from llm.policy import build_policy
+    from llm.problems import load_problems
+
+    cfg = load_config(plan.config, _base(plan, level, ws))
+    train, test = load_problems(cfg)
+    model, tok = build_policy(cfg.model, cfg.data, train)
+    return cfg, model, tok, train, test
+
+
+def starting_policy(out: Path, plan: Plan, level: int, ws: int) -> dict:
+    """measure_start of the level's starting policy on warm start ``ws`` (cached in OUT/starts/)."""
+    from llm.studies.exploration_setting import measure_start
+
+    path = out / "starts" / f"L{level}_ws{ws}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    cfg, model, tok, _, test = _policy(plan, level, ws)
+    m = measure_start(model, tok, test, k=cfg.eval_samples, seed=START_SEED, template=cfg.data.template,
+                      temperature=cfg.rollout.temperature, max_new_tokens=cfg.rollout.max_new_tokens)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(m, indent=1))
+    return m
+
+
+def constants(out: Path, plan: Plan, level: int, ws: int, clamp_p: float | None) -> ArmConstants:
+    """AEnt's constants calibrated on the level's starting policy on warm start ``ws`` (cached in OUT/constants/).
+
+    ``clamp_p`` None lets the calibration choose p; a number fixes it (the paper's p for ``aent_paper_p``).
+    """
+    tag = "cal" if clamp_p is None else f"p{clamp_p}"
+    path = out / "constants" / f"L{level}_ws{ws}_{tag}.json"
+    if path.is_file():
+        return ArmConstants(**json.loads(path.read_text())["constants"])
+    from llm.config import load_config
+    from llm.studies.exploration_calibration import calibrate_start
+
+    cal = calibrate_start(load_config(plan.config, _base(plan, level, ws)), clamp_p=clamp_p)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cal, indent=1, default=str))
+    return ArmConstants(**cal["constants"])
+
+
+def _run(out: Path, plan: Plan, arm: str, level: int, ws: int, seed: int, role: str) -> dict | None:
+    if plan.report_only:  # finished runs only; a missing one is listed in the summary, not run
+        done = run_dir(out, arm, level, ws, seed) / "record.json"
+        return json.loads(done.read_text()) if done.is_file() else None
+    c = None if arm == "grpo" else constants(out, plan, level, ws, needs_calibration(arm))
+    return run_or_load(plan.config, [*_base(plan, level, ws), *arm_overrides(arm, c), f"seed={seed}"],
+                       run_dir(out, arm, level, ws, seed), arm=arm, level=level, warm_start=ws, seed=seed,
+                       role=role, rule=plan.rule, control=arm_control(arm, c))
+
+
+def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True) -> dict:
+    """Run (or resume) the study of ``plan`` into ``out``; writes summary.json, report.md and exploration.png."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    gate_runs = len(plan.levels) * len(SELECTION[0]) * len(SELECTION[1]) if plan.gate else 0
+    bar = tqdm(total=gate_runs + (not plan.gate_only) * len(plan.levels) * len(plan.warm_starts) * len(plan.seeds) * len(plan.arms),
+               desc="study exploration", unit="run", disable=not progress)
+    records, gates, starts, missing = [], {}, {}, []
+    for level in plan.levels:
+        for ws in sorted({*(() if plan.gate_only else plan.warm_starts), *(SELECTION[0] if plan.gate else ())}):
+            path = out / "starts" / f"L{level}_ws{ws}.json"
+            if not plan.report_only or path.is_file():
+                starts[f"L{level}_ws{ws}"] = starting_policy(out, plan, level, ws)
+        if plan.gate:
+            sel = []
+            for ws in SELECTION[0]:
+                for seed in SELECTION[1]:
+                    sel.append(_run(out, plan, "grpo", level, ws, seed, "selection"))
+                    bar.update(1)
+            missing += [("grpo", level, ws, seed) for (ws, seed), r in
+                        zip([(w, s) for w in SELECTION[0] for s in SELECTION[1]], sel) if r is None]
+            sel = [r for r in sel if r is not None]
+            records += sel
+            sel_starts = [starts[f"L{level}_ws{ws}"] for ws in SELECTION[0] if f"L{level}_ws{ws}" in starts]
+            if sel and len(sel_starts) == len(SELECTION[0]):
+                gates[level] = gate_level(sel_starts, [r["escaped"] for r in sel], plan.rule)
+            else:  # only with --report-only: a gate run or a starting policy is missing
+                gates[level] = {"premise": "not run", "trapped_runs": 0, "runs": len(sel), "skill": [],
+                                "reasons": ["no finished gate run or no measured starting policy"]}
+        if plan.gate_only or (plan.gate and gates[level]["premise"] != "holds"):
+            bar.update(len(plan.warm_starts) * len(plan.seeds) * len(plan.arms))
+            continue
+        for ws in plan.warm_starts:
+            for seed in plan.seeds:
+                for arm in plan.arms:
+                    rec = _run(out, plan, arm, level, ws, seed, "verdict")
+                    if rec is None:
+                        missing.append((arm, level, ws, seed))
+                    else:
+                        records.append(rec)
+                    bar.update(1)
+    bar.close()
+    from llm.studies.exploration_claims import describe_arms, judge
+    from llm.studies.exploration_report import write_report
+
+    consts = {p.stem: json.loads(p.read_text()) for p in sorted((out / "constants").glob("*.json"))}
+    summary = {
+        "study": "exploration", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {"platform": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
+                    "cpu_count": __import__("os").cpu_count()},
+        "full_study": plan.full(), "plan": {**asdict(plan), "selection": {"warm_starts": SELECTION[0],
+                                                                           "seeds": SELECTION[1]}},
+        "wall_s_this_invocation": time.perf_counter() - t0,
+        "records": records, "missing_runs": missing, "gates": {str(k): v for k, v in gates.items()}, "starts": starts, "constants": consts,
+        # A level whose gate has no finished run (--report-only) is not judged at all: nothing is known of it.
+        "judgements": judge(records, gates if plan.gate else {},
+                            [lv for lv in plan.levels if gates.get(lv, {}).get("premise") != "not run"]),
+        "arms": {str(lv): describe_arms(records, lv) for lv in plan.levels},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    write_report(summary, out)
+    return summary
+
+
+def exploration_main(argv: Sequence[str] | None = None) -> int:
+    """``aent study exploration [--arms A,..] [--levels L,..] [--seeds S,..] [--warm-starts W,..] --out DIR``."""
+    import argparse
+    import sys
+
+    import torch
+
+    def ints(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+    p = argparse.ArgumentParser(prog="aent study exploration", description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="output folder (summary.json, report.md, exploration.png, runs/)")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma list of arms (default all: {','.join(ARMS)})")
+    p.add_argument("--levels", type=ints, default=Plan.levels, help="comma list of levels, 1 = deepest trap")
+    p.add_argument("--seeds", type=ints, default=VERDICT[1], help="comma list of verdict run seeds")
+    p.add_argument("--warm-starts", type=ints, default=VERDICT[0], help="comma list of verdict warm starts")
+    p.add_argument("--no-gate", action="store_true", help="skip the premise gate (claims: premise not checked)")
+    p.add_argument("--gate-only", action="store_true", help="run only the premise gate (GRPO on selection seeds)")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: summarise the finished runs (missing ones are listed as missing)")
+    p.add_argument("--steps", type=int, default=GateRule.budget_steps,
+                   help=f"GRPO budget per run (default {GateRule.budget_steps}, the gate's; other values are not the "
+                   "study, only a pipeline check)")
+    p.add_argument("--config", default="exploration", help="base trainer config (default exploration)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="trainer overrides applied to every run")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    try:
+        plan = Plan(arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()), levels=args.levels,
+                    seeds=args.seeds, warm_starts=args.warm_starts, gate=not args.no_gate, gate_only=args.gate_only, report_only=args.report_only,
+                    config=args.config,
+                    overrides=tuple(args.overrides), rule=GateRule(budget_steps=args.steps))
+        summary = run_exploration(plan, args.out, progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for j in summary["judgements"]:
+        print(f"- L{j['level']} [{j['verdict']}] {j['text']}")
+    print(f"wrote {args.out}/summary.json, report.md and exploration.png")
+    return 0

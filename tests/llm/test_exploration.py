@@ -1,0 +1,251 @@
+"""Tests of the exploration study's pieces on hand-built inputs: the worked-style classifier behind q0, the premise
+gate's escape criterion and rule, the arms' overrides, the run record and resume; and a smoke run of the real
+command line (tiny budget, seconds)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from llm.studies.exploration_arms import ARMS, ArmConstants, arm_control, arm_overrides, needs_calibration
+from llm.studies.exploration_gate import GateRule, escape_step, escaped, final_worked_share, gate_level
+from llm.studies.exploration_runs import RECORD_KEYS, make_record, run_dir, run_or_load
+from llm.studies.exploration_setting import LEVELS, style_of, worked_share
+
+
+# ------------------------------------------------------------------------------------------------ q0's classifier
+@pytest.mark.parametrize("text, style", [
+    ("4-3=1\n1+3=4\n#### 4", "worked"),
+    ("8+1=9\n9-2=7\n#### 7", "worked"),
+    (" 4 - 3 = 1", "worked"),
+    ("#### 4", "bare"),
+    ("####4", "bare"),
+    ("#", "bare"),
+    ("4", "junk"),            # a digit alone is a bare guess without the marker, not a worked line
+    ("4\n#### 4", "junk"),
+    ("coins 4", "junk"),
+    ("", "junk"),
+    ("=4-3", "junk"),
+])
+def test_style_of_hand_built_samples(text, style):
+    assert style_of(text) == style
+
+
+def test_worked_share_counts_worked_starts_only():
+    # One worked line, one bare answer, two junk first tokens: "not the bare marker" would say 3/4, q0 says 1/4.
+    texts = ["4-3=1\n#### 1", "#### 1", "x 1", "1"]
+    assert worked_share(texts) == 0.25
+    assert sum(style_of(t) != "bare" for t in texts) / len(texts) == 0.75
+    assert math.isnan(worked_share([]))
+
+
+def test_levels_are_numbered_from_one_and_distinct():
+    assert [lv.index for lv in LEVELS] == list(range(1, len(LEVELS) + 1))
+    assert len({(lv.bare_stage_steps, lv.bare_stage_lr) for lv in LEVELS}) == len(LEVELS)
+
+
+# --------------------------------------------------------------------------------------------------- the gate
+def _rows(shares):
+    return [{"step": i + 1, "worked_share": s} for i, s in enumerate(shares)]
+
+
+def test_escape_criterion_on_hand_rows():
+    rule = GateRule(final_window=3)
+    trapped = _rows([0.0, 0.02, 0.0, 0.05, 0.0, 0.03])
+    assert not escaped(trapped, rule) and escape_step(trapped, rule) is None
+    assert final_worked_share(trapped, rule) == pytest.approx(0.08 / 3)
+    out = _rows([0.0, 0.0, 0.45, 0.6, 0.9, 1.0])
+    assert escaped(out, rule)
+    assert escape_step(out, rule) == 3  # trailing mean over steps 1-3 = 0.15
+    with pytest.raises(ValueError, match="worked_share"):
+        final_worked_share([{"step": 1}], rule)
+
+
+START_OK = {"forced_accuracy": 0.6, "sampled_mean_at_k": 0.3, "worked_pass_at_k": 0.9}
+
+
+def test_gate_fails_when_grpo_escapes():
+    g = gate_level([START_OK], [True, True, False])
+    assert g["premise"] == "absent" and g["trapped_runs"] == 1
+    assert any("escaped in 2 of 3" in r for r in g["reasons"])
+
+
+def test_gate_needs_a_strict_majority_trapped():
+    assert gate_level([START_OK], [True, False])["premise"] == "absent"
+    assert gate_level([START_OK], [False, False, True])["premise"] == "holds"
+
+
+@pytest.mark.parametrize("start, why", [
+    ({**START_OK, "forced_accuracy": 0.03, "sampled_mean_at_k": 0.0}, "forced accuracy"),
+    ({**START_OK, "sampled_mean_at_k": 0.55}, "forced minus unforced"),
+    ({**START_OK, "worked_pass_at_k": 0.5}, "worked pass@k"),
+])
+def test_gate_fails_when_the_skill_is_lost(start, why):
+    g = gate_level([start], [False, False, False])
+    assert g["premise"] == "absent" and any(why in r for r in g["reasons"])
+
+
+def test_gate_rule_validates_its_fields():
+    with pytest.raises(ValueError, match="escape_share"):
+        GateRule(escape_share=1.5)
+    with pytest.raises(ValueError, match="budget_steps"):
+        GateRule(budget_steps=0)
+
+
+# --------------------------------------------------------------------------------------------------- the arms
+CONSTS = ArmConstants(ent_coef=0.01, coef_min=0.003, coef_max=0.05, band_low=0.1, band_high=0.2, coef_lr=0.02,
+                      clamp_p=0.5, warmup=5)
+
+
+def test_arm_overrides_come_from_the_constants():
+    assert arm_overrides("grpo", None) == ["entropy.method=none"]
+    assert "entropy.ent_coef=0.01" in arm_overrides("bonus_lam0", CONSTS)
+    assert "entropy.ent_coef=0.05" in arm_overrides("bonus_cap", CONSTS)
+    assert {"entropy.method=clamped_bonus", "entropy.clamp_p=0.5"} <= set(arm_overrides("clamped_bonus", CONSTS))
+    aent = arm_overrides("aent_cal_p", CONSTS)
+    assert {"entropy.method=aent", "entropy.band_low=0.1", "entropy.coef_max=0.05", "entropy.warmup=5"} <= set(aent)
+    assert needs_calibration("aent_paper_p") == 0.33 and needs_calibration("aent_cal_p") is None
+    assert arm_control("aent_cal_p", CONSTS)["band"] == [0.1, 0.2] and arm_control("bonus_cap", CONSTS) == {}
+    with pytest.raises(ValueError, match="needs calibrated"):
+        arm_overrides("bonus_cap", None)
+    with pytest.raises(ValueError, match="unknown arm"):
+        needs_calibration("sac")
+    assert len(ARMS) == 6
+
+
+def test_arm_constants_validate():
+    with pytest.raises(ValueError, match="ent_coef"):
+        ArmConstants(ent_coef=1.0, coef_min=0.003, coef_max=0.05, band_low=0.1, band_high=0.2, coef_lr=0.02,
+                     clamp_p=0.5)
+
+
+# ----------------------------------------------------------------------------------------- record and resume
+def _metrics(shares, k=8):
+    rows = [{"step": 0, f"eval_mean_at_{k}": 0.3, f"eval_pass_at_{k}": 0.9, "eval_accuracy": 0.2}]
+    for i, s in enumerate(shares):
+        rows.append({"step": i + 1, "worked_share": s, "entropy": 0.5, "clamped_entropy": 0.4, "ent_coef": 0.0})
+    rows[-1].update({f"eval_mean_at_{k}": 0.55, f"eval_pass_at_{k}": 0.95, "eval_accuracy": 0.6})
+    return rows
+
+
+def test_record_has_the_interface_fields():
+    rec = make_record(_metrics([0.0] * 5 + [0.5] * 10), arm="grpo", level=1, warm_start=1, seed=4242,
+                      role="verdict", k=8, rule=GateRule())
+    assert set(RECORD_KEYS) <= set(rec)
+    assert rec["escaped"] is True and rec["final_mean_at_k"] == 0.55 and rec["start_mean_at_k"] == 0.3
+    assert rec["entropy_gap"] == pytest.approx(0.1) and rec["coef_state"] == ""
+    json.dumps(rec)
+
+
+def test_a_finished_run_is_not_rerun(tmp_path, monkeypatch):
+    folder = run_dir(tmp_path, "grpo", 1, 1, 4242)
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(json.dumps({"arm": "grpo", "escaped": False}))
+    import llm.train
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(llm.train, "train", boom)
+    assert run_or_load("exploration", [], folder)["escaped"] is False
+
+
+# ------------------------------------------------------------------------------------------------------ smoke
+SMOKE = ["--steps", "2", "--quiet", "model.vocab_size=300", "model.warm_start_steps=3", "model.bare_stage_steps=2",
+         "data.n_train=32", "data.n_test=3", "eval_samples=2", "rollout.prompts_per_step=2", "rollout.group_size=2",
+         "rollout.max_new_tokens=6", "optim.mini_batch_size=4", "optim.micro_batch_size=4"]
+
+
+def _smoke(tmp_path, monkeypatch, *extra):
+    from llm.studies.__main__ import main
+
+    monkeypatch.setenv("AENT_CACHE", str(tmp_path / "cache"))
+    argv = ["exploration", "--arms", "grpo", "--levels", "1", "--seeds", "4242", "--warm-starts", "1",
+            "--out", str(tmp_path / "out"), *SMOKE, *extra]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["full_study"] is False
+    for r in summary["records"]:
+        assert set(RECORD_KEYS) <= set(r) and isinstance(r["escaped"], bool)
+    assert "REDUCED" in (tmp_path / "out" / "report.md").read_text()
+    assert (tmp_path / "out" / "exploration.png").stat().st_size > 0
+    import llm.train
+
+    monkeypatch.setattr(llm.train, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-ran")))
+    assert main(argv) == 0  # resumed: every run already has its record
+    return summary
+
+
+def test_smoke_runs_the_real_command_line_and_resumes(tmp_path, monkeypatch):
+    """`python -m llm.studies exploration` end to end at a tiny budget, without the gate: summary.json with one
+    GRPO record, report, figure; a second invocation trains nothing."""
+    summary = _smoke(tmp_path, monkeypatch, "--no-gate")
+    assert [(r["arm"], r["role"], r["seed"], r["warm_start"]) for r in summary["records"]] == [
+        ("grpo", "verdict", 4242, 1)]
+    assert all(j["verdict"] == "premise absent" for j in summary["judgements"])  # the gate was not run
+
+
+@pytest.mark.slow
+def test_smoke_with_the_gate(tmp_path, monkeypatch):
+    """The same with the premise gate: three GRPO selection runs on warm start 0, and their gate."""
+    summary = _smoke(tmp_path, monkeypatch)
+    assert sum(r["role"] == "selection" for r in summary["records"]) == 3
+    assert {"L1_ws0", "L1_ws1"} == set(summary["starts"]) and summary["gates"]["1"]["runs"] == 3
+
+
+def test_command_line_rejects_selection_seeds(tmp_path, capsys):
+    from llm.studies.__main__ import main
+
+    assert main(["exploration", "--seeds", "100", "--warm-starts", "0", "--out", str(tmp_path)]) == 2
+    assert "disjoint from the selection" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_smoke_with_calibrated_entropy_arms(tmp_path, monkeypatch):
+    """AEnt and the full bonus at the cap get the constants of the calibration step (stubbed here: the tiny smoke
+    policy earns no reward, so aent calibrate rightly refuses it) into their run configs."""
+    import llm.studies.exploration_calibration as ec
+    from llm.studies.__main__ import main
+
+    seen = []
+
+    def fake(cfg, clamp_p=None):
+        seen.append((cfg.data.seed, cfg.max_steps, clamp_p))
+        return {"constants": {"ent_coef": 0.01, "coef_min": 0.003, "coef_max": 0.05, "band_low": 0.1,
+                              "band_high": 0.2, "coef_lr": 0.02, "clamp_p": 0.5, "warmup": 1}}
+
+    monkeypatch.setattr(ec, "calibrate_start", fake)
+    monkeypatch.setenv("AENT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    assert main(["exploration", "--arms", "grpo,bonus_cap,aent_cal_p", "--levels", "1", "--seeds", "4242",
+                 "--warm-starts", "1", "--no-gate", "--out", str(out), *SMOKE]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(r["arm"] for r in summary["records"]) == ["aent_cal_p", "bonus_cap", "grpo"]
+    cal = summary["constants"]["L1_ws1_cal"]["constants"]
+    aent_cfg = (out / "runs" / "L1" / "ws1" / "aent_cal_p" / "seed4242" / "config.yaml").read_text()
+    assert "method: aent" in aent_cfg and f"coef_max: {cal['coef_max']}" in aent_cfg
+    assert seen == [(1, 2, None)]  # one calibration per level x warm start, for the run's budget, reused by arms
+
+
+def test_report_only_runs_nothing_and_lists_the_missing_runs(tmp_path, monkeypatch):
+    import llm.train
+    from llm.studies.exploration import Plan, run_exploration
+
+    monkeypatch.setattr(llm.train, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    folder = run_dir(tmp_path, "grpo", 1, 0, 100)
+    folder.mkdir(parents=True)
+    rec = make_record(_metrics([0.0] * 12), arm="grpo", level=1, warm_start=0, seed=100, role="selection", k=8,
+                      rule=GateRule())
+    (folder / "record.json").write_text(json.dumps(rec))
+    (tmp_path / "starts").mkdir()
+    start = {**START_OK, "q0": 1e-3, "worked_first_mass": 1e-3, "sampled_worked_share": 0.0,
+             "sampled_bare_share": 1.0, "sampled_junk_share": 0.0}
+    (tmp_path / "starts" / "L1_ws0.json").write_text(json.dumps(start))
+    summary = run_exploration(Plan(arms=("grpo",), levels=(1, 2), seeds=(4242,), warm_starts=(1,), report_only=True),
+                              tmp_path, progress=False)
+    assert [r["seed"] for r in summary["records"]] == [100]
+    assert summary["gates"]["2"]["premise"] == "not run" and summary["full_study"] is False
+    assert ("grpo", 1, 0, 101) in [tuple(m) for m in summary["missing_runs"]]
+    assert {j["level"] for j in summary["judgements"]} == {1}  # a level with no gate run is not judged
