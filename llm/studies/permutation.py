@@ -92,8 +92,8 @@ def sign_flip(diffs: Sequence[float], alpha: float = 0.05, *, exact_max: int = 1
 
     p = p_of(0.0)
     lo_far, hi_far = float(d.min()), float(d.max())
-    if sd == 0:
-        ci = (mean, mean)
+    if sd == 0:  # every d equal: any mu0 != mean gets the smallest p the test can give, 2 / 2^n when exact
+        ci = (mean, mean) if p_of(mean + 1.0) <= alpha else (-math.inf, math.inf)
     elif p_of(hi_far + (hi_far - lo_far)) > alpha:  # the floor of p is above alpha: no bounded interval
         ci = (-math.inf, math.inf)
     else:

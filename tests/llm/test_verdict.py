@@ -113,6 +113,14 @@ def test_sign_flip_hand_case():
     assert r.ci == (-math.inf, math.inf)  # floor 2/8 > 0.05: a p-value only
     assert sign_flip([1.0, 2.0, -0.5, 3.0]).p == pytest.approx(4 / 16)  # |5.5|, |6.5| (flip 0.5), mirrored
 
+def test_sign_flip_ci_of_equal_differences_is_bounded_only_when_the_test_can_reject():
+    """All d equal: every mu0 != mean gets p = 2 / 2^n, so the CI is the point only when 2 / 2^n <= alpha (n >= 6)."""
+    for n in (2, 5):
+        assert sign_flip([0.3] * n).ci == (-math.inf, math.inf)
+    for n in (6, 9):
+        assert sign_flip([0.3] * n).ci == (0.3, 0.3)
+
+
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(-3, 3).map(lambda x: round(x, 3)), min_size=2, max_size=9))
