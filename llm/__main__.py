@@ -11,6 +11,7 @@
         --config aent_qwen2.5_math_1.5b model.path=/models/Qwen2.5-Math-1.5B
     aent eval --model runs/tiny/final --task arithmetic --n 64 --samples 4
     aent study reweighting --out runs/studies --seeds 3   # arXiv 2511.05993's findings
+    aent study exploration --arms grpo --levels 1 --seeds 4242 --out runs/explore  # the exploration trap
     aent calibrate --config tiny    # AEnt's band, box, lambda0, beta, p for this model and budget
     aent plot runs/aent runs/none --out curves.png
     aent config --list              # the packaged configs
@@ -51,7 +52,8 @@ def _parser(prog: str = "python -m llm") -> argparse.ArgumentParser:
     c.add_argument("overrides", nargs="*", metavar="key=value")
 
     sub.add_parser("study", add_help=False,
-                   help="entropy-dynamics study: offpolicy, diversity, clipping, reweighting (see `study --help`)")
+                   help="entropy-dynamics study: offpolicy, diversity, clipping, reweighting, exploration "
+                        "(see `study --help`)")
     sub.add_parser("calibrate", add_help=False,
                    help="propose AEnt's band, box, lambda0, beta and p for this model and budget (see `calibrate --help`)")
     sub.add_parser("fields", help="print the markdown table of every config field (generated from docstrings)")
