@@ -33,6 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from aent.methods import METHOD_SPECS
 from aent.summary import fmt
 from llm.studies.verdict import DESCRIPTION, ENTROPY_SESOI_FRAC, Hypothesis, coef_status, judge_family
 
@@ -57,16 +58,9 @@ REWARD_SESOI = 0.05
 BAND_MOST = 0.5
 """AEnt 'working as designed': more than this share of its post-warm-up steps inside its band."""
 
-# What each method is expected to do relative to the baseline, per the papers (metric, sign, claim).
-EXPECTED = {
-    "entropy_bonus": ("entropy", +1, "a fixed full-vocabulary entropy bonus keeps the entropy above plain GRPO's "
-                      "(AEnt paper, arXiv 2509.03493, Sec. 3: it does, but with a large vocabulary it spends it on "
-                      "irrelevant tokens)"),
-    "aent": ("entropy", +1, "AEnt (clamped entropy + adaptive coefficient) keeps the entropy above plain GRPO's "
-             "(arXiv 2509.03493)"),
-    "pos_reweight": ("entropy", +1, "down-weighting positive-advantage tokens slows the entropy decline "
-                     "(arXiv 2511.05993, Sec. 5)"),
-}
+# What each method is expected to do relative to the baseline, per the papers (metric, sign, claim): read from the
+# method registry (aent.methods), where each method declares it.
+EXPECTED = {m: tuple(s.expected) for m, s in METHOD_SPECS.items() if s.expected is not None}
 TOO_LARGE = "entropy_bonus_large"
 """Label of the arm with a full-vocabulary bonus whose coefficient is too large (the AEnt paper's failure case)."""
 
