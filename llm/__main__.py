@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return study_main(argv[1:])
     if argv[:1] == ["calibrate"]:  # everything after `calibrate` belongs to llm.calibrate's parser
-        from llm.calibrate import calibrate_main
+        from llm.calibrate_cli import calibrate_main
 
         try:
             return calibrate_main(argv[1:])

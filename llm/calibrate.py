@@ -26,7 +26,6 @@ process (not under ``accelerate launch``): the model, one micro-batch's activati
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 
@@ -38,7 +37,7 @@ from aent.validation import check, is_int, is_num
 from llm.policy import completion_logits
 from llm.update import micro_slices
 
-__all__ = ["Calibration", "GradNorms", "calibrate", "calibrate_main", "format_report", "grad_norms", "measure",
+__all__ = ["Calibration", "GradNorms", "calibrate", "grad_norms", "measure",
            "starting_batch", "token_mass", "unused_share"]
 
 
@@ -312,48 +311,3 @@ def calibrate(cfg, *, steps: int | None = None, clamp_p: float | None = None, ba
     return Calibration(measurements=m, proposal=propose(m, steps, reference=reference), steps=steps,
                        config=config_name, batch=desc, machine=machine(str(accelerator.device)),
                        seconds=time.perf_counter() - t0)
-
-
-def format_report(cal: Calibration) -> str:
-    """The printed report: measurements, each proposed constant with its source and rule, and the snippets."""
-    m, pr = cal.measurements, cal.proposal
-    v = m.vocab_size or 0
-    lines = [f"aent calibrate --config {cal.config} (planned steps S = {cal.steps})",
-             f"machine: {cal.machine}; {cal.seconds:.1f} s", f"batch: {cal.batch}", "",
-             "measured on the starting policy:",
-             f"  clamped entropy H0 at p = {m.clamp_p:g}: {m.clamped_entropy:.4f} nats (full entropy "
-             f"{m.entropy:.4f})" if m.entropy is not None else f"  H0 = {m.clamped_entropy:.4f}",
-             f"  never-used share u: {m.unused_share:.4f} ({round(m.unused_share * v)} of {v} ids: not drawn in the "
-             f"batch, expected draws over {cal.steps} steps < 1)",
-             f"  |grad L_PG| = {m.pg_grad_norm:.4g} (all-equal groups: {m.zero_adv_frac or 0:.0%}), "
-             f"|grad H~| = {m.ent_grad_norm:.4g}, r = {m.grad_ratio:.4g}"
-             + (f" (per batch {m.grad_ratio_range[0]:.4g} to {m.grad_ratio_range[1]:.4g}; means over {m.batches})"
-                if m.batches > 1 else ""), "",
-             f"proposed (proportions of {pr.reference}; see docs/calibrate.md):"]
-    section = pr.entropy_section()
-    width = max(len(f) for f, _, _ in pr.rules)
-    for name, source, rule in pr.rules:
-        lines.append(f"  {name:<{width}} = {section[name]!s:<9}  from {source}")
-        lines.append(f"  {'':<{width}}   {'':<9}  rule: {rule}")
-    lines += [f"warning: {w}" for w in pr.warnings]
-    lines += ["", "config snippet:", pr.yaml(), "", "as overrides:", "  " + " ".join(pr.overrides())]
-    return "\n".join(lines)
-
-
-def calibrate_main(argv: list[str]) -> int:
-    """``aent calibrate --config C [--steps N] [--p P] [key=value ...]``."""
-    from llm.config import load_config
-
-    ap = argparse.ArgumentParser(prog="aent calibrate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", required=True, help="YAML file or packaged config name (tiny, ...)")
-    ap.add_argument("--steps", type=int, default=None, help="planned global steps (default: the config's max_steps)")
-    ap.add_argument("--p", type=float, default=None, dest="clamp_p",
-                    help="candidate clamp fraction p in [0, 1) (default: the rule's p for the never-used share)")
-    ap.add_argument("--batches", type=int, default=1,
-                    help="measure on the rollouts of steps 1..N, all from the starting policy (default 1)")
-    ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, as for aent train")
-    args = ap.parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
-    cal = calibrate(cfg, steps=args.steps, clamp_p=args.clamp_p, batches=args.batches, config_name=args.config)
-    print(format_report(cal))
-    return 0
