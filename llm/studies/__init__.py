@@ -10,13 +10,10 @@ a premise gate, calibrated constants) and its own command line:
 
 from __future__ import annotations
 
-from llm.studies.clipping import STUDY as CLIPPING
-from llm.studies.diversity import STUDY as DIVERSITY
 from llm.studies.exploration import Plan as ExplorationPlan
 from llm.studies.exploration import run_exploration
 from llm.studies.mechanism import covariance_split, measured_split
-from llm.studies.offpolicy import STUDY as OFFPOLICY
-from llm.studies.reweighting import STUDY as REWEIGHTING
+from llm.studies.registry import STUDIES
 from llm.studies.runner import run_study
 from llm.studies.spec import Arm, Claim, Study
 from llm.studies.verdict import (
@@ -33,8 +30,6 @@ from llm.studies.verdict import (
     sign_flip,
     t_critical,
 )
-
-STUDIES: dict[str, Study] = {s.name: s for s in (OFFPOLICY, DIVERSITY, CLIPPING, REWEIGHTING)}
 
 
 def study_main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    from llm.studies import STUDIES
+    from llm.studies.registry import STUDIES
 
     p = argparse.ArgumentParser(prog="python -m llm study",
                                 description="Entropy-dynamics studies (arXiv 2511.05993), one sweep per finding.")
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one study; prints its verdicts. User errors print one line and return 2."""
     import torch
 
-    from llm.studies import STUDIES
+    from llm.studies.registry import STUDIES
     from llm.studies.runner import run_study
 
     if argv is None:
