@@ -173,9 +173,7 @@ FACT_PHRASES = {
     "docs/studies.md": [
         "the project's {params_m:.1f} M-parameter Qwen2-style model",
         "GRPO with {prompts} prompts x {group} samples x {max_new_tokens} tokens per step",
-        "starting token entropy about {ent_start:.2f} nats",
         "The tiny model has a {vocab:,}-token vocabulary (about {reserved_approx:,} of them reserved",
-        "starts RL at about {ent_start:.2f} nats per response token",
         "(thousands of tokens per response, versus {max_new_tokens} here)",
         "most 8 updates on {global_batch} sequences",
     ],
