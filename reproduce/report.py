@@ -198,7 +198,6 @@ def _llm_section(f: Fields, out: Path) -> list[str]:
     if "protocol" in data:
         return lines + _llm_paired(f, out, data)
     methods = data["methods"]
-    acc = data["accuracy_metric"]
     labs = {lab: f.text(SUMMARY, data, "methods", {"key": j}) for j, lab in enumerate(methods)}
     seeds = ", ".join(f"{labs[lab]}: {f.num(SUMMARY, data, 'methods', lab, 'n_seeds')} seeds" for lab in methods)
     lines += [
@@ -208,17 +207,7 @@ def _llm_section(f: Fields, out: Path) -> list[str]:
         f"over seeds.",
         "",
     ]
-    if (out / "llm" / "curves.png").is_file():
-        lines += ["![LLM learning curves](llm/curves.png)", ""]
-    keys = [k for k in (acc, "accuracy", "reward_mean", "entropy", "clamped_entropy", "ent_coef", "response_len")
-            if any(k in m["metrics"] for m in methods.values())]
-    keys = list(dict.fromkeys(keys))
-    lines += ["| method | " + " | ".join(f"final {k}" for k in keys) + " |", "|---|" + "---|" * len(keys)]
-    for j, (lab, m) in enumerate(methods.items()):
-        cells = [(_pm(f, SUMMARY, data, "methods", lab, "metrics", k, mean="end_mean", std="end_std")
-                  if k in m["metrics"] else "") for k in keys]
-        lines.append(f"| {f.text(SUMMARY, data, 'methods', {'key': j})} | " + " | ".join(cells) + " |")
-    lines.append("")
+    lines += _final_table(f, out, data)
     lines += _before_after(f, data)
     lines += [f"Verdict rule: {f.text(SUMMARY, data, 'verdict_rule')}.", "", "| claim | verdict |", "|---|---|"]
     lines += [f"| {f.text(SUMMARY, data, 'findings', i, 'claim')} | {_verdict(f, SUMMARY, data, 'findings', i)} |"
@@ -229,16 +218,10 @@ def _llm_section(f: Fields, out: Path) -> list[str]:
     return lines
 
 
-def _llm_paired(f: Fields, out: Path, data: dict) -> list[str]:
-    """The LLM section of a summary judged by the protocol (docs/protocol.md): pairs, selection, claims."""
-    methods = data["methods"]
-    acc = data["accuracy_metric"]
-    lines = ["Each method trains from the same warm-started policies with the same run seeds and budget. 'Final' "
-             "values are the mean of the last quarter of the logged steps of each run (held-out metrics: their "
-             "last evaluation), then mean ± std over the pairs.", ""]
-    lines += _protocol(f, data)
-    if (out / "llm" / "curves.png").is_file():
-        lines += ["![LLM learning curves](llm/curves.png)", ""]
+def _final_table(f: Fields, out: Path, data: dict) -> list[str]:
+    """The learning-curve figure and the table of final metrics per method (both LLM report formats)."""
+    methods, acc = data["methods"], data["accuracy_metric"]
+    lines = ["![LLM learning curves](llm/curves.png)", ""] if (out / "llm" / "curves.png").is_file() else []
     keys = [k for k in (acc, "accuracy", "reward_mean", "entropy", "clamped_entropy", "ent_coef", "response_len")
             if any(k in m["metrics"] for m in methods.values())]
     keys = list(dict.fromkeys(keys))
@@ -247,7 +230,16 @@ def _llm_paired(f: Fields, out: Path, data: dict) -> list[str]:
         cells = [(_pm(f, SUMMARY, data, "methods", lab, "metrics", k, mean="end_mean", std="end_std")
                   if k in m["metrics"] else "") for k in keys]
         lines.append(f"| {f.text(SUMMARY, data, 'methods', {'key': j})} | " + " | ".join(cells) + " |")
-    lines.append("")
+    return lines + [""]
+
+
+def _llm_paired(f: Fields, out: Path, data: dict) -> list[str]:
+    """The LLM section of a summary judged by the protocol (docs/protocol.md): pairs, selection, claims."""
+    lines = ["Each method trains from the same warm-started policies with the same run seeds and budget. 'Final' "
+             "values are the mean of the last quarter of the logged steps of each run (held-out metrics: their "
+             "last evaluation), then mean ± std over the pairs.", ""]
+    lines += _protocol(f, data)
+    lines += _final_table(f, out, data)
     lines += _before_after(f, data)
     lines += [f"Verdict rule: {f.text(SUMMARY, data, 'verdict_rule')}.", ""]
     lines += _claims_table(f, data)
