@@ -48,7 +48,10 @@ class ModelSection(ModelConfig):
     """Second supervised stage after the warm start, on bare answers only (llm.warmstart.bare_answer_stage):
     suppresses the worked style to a small rate q0 (the exploration study's trap); 0 = none."""
     bare_stage_lr: float = 3e-4
-    """Peak learning rate of the bare-answer stage (> 0; no warm-up, cosine decay to 10%)."""
+    """Peak learning rate of the bare-answer stage (> 0; no warm-up, then bare_stage_schedule)."""
+    bare_stage_schedule: str = "cosine"
+    """Learning-rate schedule of the bare-answer stage: cosine (decay to 10%) or constant (the exploration study's
+    levels, whose length is searched per warm start)."""
     bare_stage_wrong: float = 0.5
     """Share in [0, 1] of the bare-answer stage's answers that are wrong (off by 1-3)."""
     gradient_checkpointing: bool = False
@@ -70,6 +73,8 @@ class ModelSection(ModelConfig):
         check(self.warm_start_lr > 0, "warm_start_lr", "> 0", self.warm_start_lr, p)
         check(self.bare_stage_steps >= 0, "bare_stage_steps", ">= 0", self.bare_stage_steps, p)
         check(self.bare_stage_lr > 0, "bare_stage_lr", "> 0", self.bare_stage_lr, p)
+        check(self.bare_stage_schedule in ("cosine", "constant"), "bare_stage_schedule", "cosine or constant",
+              self.bare_stage_schedule, p)
         check(0 <= self.bare_stage_wrong <= 1, "bare_stage_wrong", "in [0, 1]", self.bare_stage_wrong, p)
         check(self.lora_r >= 0, "lora_r", ">= 0 (0 = no LoRA)", self.lora_r, p)
         check(self.lora_alpha > 0, "lora_alpha", "> 0", self.lora_alpha, p)

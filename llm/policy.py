@@ -207,7 +207,8 @@ def build_policy(model_cfg, data_cfg, train_problems, *, cache_dir: str = "", pr
         if model_cfg.bare_stage_steps:
             bare_answer_stage(model, tokenizer, train_problems, steps=model_cfg.bare_stage_steps,
                               lr=model_cfg.bare_stage_lr, wrong=model_cfg.bare_stage_wrong, seed=data_cfg.seed,
-                              template=data_cfg.template, cache_dir=cache / "warmstart", progress=progress)
+                              template=data_cfg.template, cache_dir=cache / "warmstart", progress=progress,
+                              schedule=model_cfg.bare_stage_schedule)
         model = model.to(DTYPES[model_cfg.dtype])
     if model_cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()

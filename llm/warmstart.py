@@ -46,6 +46,10 @@ __all__ = ["WarmStartConfig", "bare_answer_stage", "sft_batch", "sft_loss", "war
 _FORMAT_VERSION = 2  # 2: trained on one thread (results no longer depend on the thread count)
 
 
+SCHEDULES = ("cosine", "constant")
+"""Learning-rate schedules of a supervised stage."""
+
+
 @dataclass(frozen=True)
 class WarmStartConfig:
     """Settings of the supervised warm start.
@@ -58,6 +62,9 @@ class WarmStartConfig:
         weight_decay: AdamW weight decay (>= 0).
         seed: seed of the batch sampler.
         template: prompt template (a key of :data:`llm.data.TEMPLATES`).
+        schedule: ``"cosine"`` (after the warm-up, cosine decay to 10% of `lr`) or ``"constant"`` (`lr` after the
+            warm-up; a stage stopped after any number of steps is then the same as one planned that long, which the
+            exploration study's level search relies on).
     """
 
     steps: int = 300
@@ -67,6 +74,7 @@ class WarmStartConfig:
     weight_decay: float = 0.0
     seed: int = 0
     template: str = "plain"
+    schedule: str = "cosine"
 
     def __post_init__(self) -> None:
         for name, low in (("steps", 0), ("batch_size", 1), ("warmup", 0), ("seed", 0)):
@@ -79,6 +87,8 @@ class WarmStartConfig:
             raise ValueError(f"WarmStartConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.template not in TEMPLATES:
             raise ValueError(f"WarmStartConfig.template must be one of {sorted(TEMPLATES)}, got {self.template!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"WarmStartConfig.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
 
 
 def _pairs(tokenizer, problems: Sequence[Problem], template: str) -> list[tuple[list[int], list[int]]]:
@@ -117,7 +127,10 @@ def sft_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 def warm_start_key(model, tokenizer, problems: Sequence[Problem], cfg: WarmStartConfig) -> str:
     """SHA-256 (16 hex digits) of the warm-start config, model config + initial weights, vocabulary and texts."""
     h = hashlib.sha256()
-    head = {"cfg": asdict(cfg), "model": model.config.to_dict(), "format": _FORMAT_VERSION}
+    fields = asdict(cfg)
+    if fields["schedule"] == "cosine":  # the original schedule: keys written before the field existed stay valid
+        del fields["schedule"]
+    head = {"cfg": fields, "model": model.config.to_dict(), "format": _FORMAT_VERSION}
     h.update(json.dumps(head, sort_keys=True, default=str).encode())
     h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
     for name, tensor in sorted(model.state_dict().items()):
@@ -130,7 +143,7 @@ def warm_start_key(model, tokenizer, problems: Sequence[Problem], cfg: WarmStart
     return h.hexdigest()[:16]
 
 
-def _train(model, tokenizer, problems, cfg: WarmStartConfig, progress: bool) -> list[float]:
+def _train(model, tokenizer, problems, cfg: WarmStartConfig, progress: bool, on_step=None) -> list[float]:
     pairs = _pairs(tokenizer, problems, cfg.template)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -138,6 +151,8 @@ def _train(model, tokenizer, problems, cfg: WarmStartConfig, progress: bool) -> 
     def lr_at(step: int) -> float:
         if step < cfg.warmup:
             return (step + 1) / cfg.warmup
+        if cfg.schedule == "constant":
+            return 1.0
         frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
         return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac))
 
@@ -153,7 +168,7 @@ def _train(model, tokenizer, problems, cfg: WarmStartConfig, progress: bool) -> 
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        losses = _fit(model, tokenizer, pairs, cfg, opt, sched, gen, device, steps, progress)
+        losses = _fit(model, tokenizer, pairs, cfg, opt, sched, gen, device, steps, progress, on_step)
     finally:
         torch.set_num_threads(threads)
     # Leave no gradient behind: the first RL update would otherwise apply the last SFT step's gradient again.
@@ -162,9 +177,9 @@ def _train(model, tokenizer, problems, cfg: WarmStartConfig, progress: bool) -> 
     return losses
 
 
-def _fit(model, tokenizer, pairs, cfg, opt, sched, gen, device, steps, progress) -> list[float]:
+def _fit(model, tokenizer, pairs, cfg, opt, sched, gen, device, steps, progress, on_step=None) -> list[float]:
     losses = []
-    for _ in steps:
+    for done in steps:
         rows = torch.randint(len(pairs), (cfg.batch_size,), generator=gen).tolist()
         batch = {k: v.to(device) for k, v in sft_batch([pairs[r] for r in rows], int(tokenizer.pad_token_id)).items()}
         loss = sft_loss(model, batch)
@@ -176,6 +191,8 @@ def _fit(model, tokenizer, pairs, cfg, opt, sched, gen, device, steps, progress)
         losses.append(float(loss.detach()))
         if progress:
             steps.set_postfix(loss=f"{losses[-1]:.3f}")
+        if on_step is not None and on_step(done + 1, model):
+            break
     return losses
 
 
@@ -187,6 +204,7 @@ def warm_start(
     *,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    on_step=None,
 ) -> dict:
     """Fit `model` in place to the problems' worked solutions, or load the cached result of the same fit.
 
@@ -197,10 +215,15 @@ def warm_start(
         cfg: warm-start settings.
         cache_dir: folder of ``warm-<key>`` entries; None = train without caching.
         progress: show a tqdm bar.
+        on_step: optional ``on_step(steps_done, model) -> bool`` called after every optimizer step; True stops the
+            fit there. Only without ``cache_dir`` (a stopped fit is not the planned one, so it is never cached).
 
     Returns:
-        ``{"key", "cached", "steps", "loss_first", "loss_last", "path"}`` (path None when not cached).
+        ``{"key", "cached", "steps", "loss_first", "loss_last", "path"}`` (path None when not cached; ``steps`` is
+        the number of steps taken).
     """
+    if on_step is not None and cache_dir is not None:
+        raise ValueError("warm_start: on_step may stop the fit early, so it cannot be combined with cache_dir")
     if not problems:
         raise ValueError("warm_start: problems is empty; the warm start needs training problems")
     if cfg.steps == 0:
@@ -212,8 +235,8 @@ def warm_start(
         info = json.loads((target / "info.json").read_text())
         model.eval()
         return {**info, "cached": True, "path": str(target)}
-    losses = _train(model, tokenizer, problems, cfg, progress)
-    info = {"key": key, "cached": False, "steps": cfg.steps, "loss_first": losses[0], "loss_last": losses[-1]}
+    losses = _train(model, tokenizer, problems, cfg, progress, on_step)
+    info = {"key": key, "cached": False, "steps": len(losses), "loss_first": losses[0], "loss_last": losses[-1]}
     if target is None:
         return {**info, "path": None}
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -236,11 +259,11 @@ first stage's draw of styles (llm.data.answer_only hashes the seed with the ques
 
 def bare_answer_stage(model, tokenizer, problems: Sequence[Problem], *, steps: int, lr: float, wrong: float,
                       seed: int, template: str = "plain", cache_dir: str | os.PathLike | None = None,
-                      progress: bool = False) -> dict:
+                      progress: bool = False, schedule: str = "cosine", on_step=None) -> dict:
     """Second supervised stage: fit ``model`` (already warm-started) on bare answers only, cached like the first.
 
     Every problem's target becomes ``#### n`` (llm.data.answer_only with frac 1); a seeded share ``wrong`` of the
-    n are off by 1-3. AdamW, batch 32, no warm-up, cosine decay to 10% of ``lr``. A few steps at a small ``lr``
+    n are off by 1-3. AdamW, batch 32, no warm-up, cosine decay to 10% of ``lr`` (or constant ``lr``). A few steps at a small ``lr``
     lower the probability of starting a worked line to a small q0; the warm start's own lr (3e-3) destroys the
     skill itself within 25 steps (the probe in issue 23), so the stage is short and gentle by design.
 
@@ -255,6 +278,8 @@ def bare_answer_stage(model, tokenizer, problems: Sequence[Problem], *, steps: i
         template: prompt template.
         cache_dir: folder of ``warm-<key>`` entries; None = no caching.
         progress: tqdm bar.
+        schedule: ``"cosine"`` or ``"constant"`` (:class:`WarmStartConfig`).
+        on_step: as :func:`warm_start` (stop early; no caching).
 
     Returns:
         As :func:`warm_start`.
@@ -264,8 +289,8 @@ def bare_answer_stage(model, tokenizer, problems: Sequence[Problem], *, steps: i
     if not 0.0 <= wrong <= 1.0:
         raise ValueError(f"bare_answer_stage: wrong must be in [0, 1], got {wrong!r}")
     bare = answer_only(list(problems), 1.0, seed=seed + BARE_SEED_OFFSET, wrong=wrong)
-    cfg = WarmStartConfig(steps=steps, lr=lr, warmup=0, seed=seed, template=template)
-    return warm_start(model, tokenizer, bare, cfg, cache_dir=cache_dir, progress=progress)
+    cfg = WarmStartConfig(steps=steps, lr=lr, warmup=0, seed=seed, template=template, schedule=schedule)
+    return warm_start(model, tokenizer, bare, cfg, cache_dir=cache_dir, progress=progress, on_step=on_step)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,8 @@
 
 The study (issue 23, deliverable 3; docs/llm/exploration.md), in the order it runs:
 
-1. **Starting policies**: for each level (:data:`llm.studies.exploration_setting.LEVELS`) and warm start
-   (``data.seed``), build the warm-started, bare-stage policy and measure q0, forced-start accuracy and worked
+1. **Starting policies**: for each level (:data:`llm.studies.exploration_levels.LEVELS`, each a target q0) and warm start
+   (``data.seed``), search the bare stage's length that reaches the target, build that policy and measure q0, forced-start accuracy and worked
    pass@k (:func:`~llm.studies.exploration_setting.measure_start`).
 2. **Premise gate** (:mod:`llm.studies.exploration_gate`): GRPO alone on the selection warm starts and seeds
    (:data:`SELECTION`), never on a verdict seed.
@@ -28,8 +28,8 @@ from pathlib import Path
 
 from llm.studies.exploration_arms import ARMS, ArmConstants, arm_control, arm_overrides, needs_calibration
 from llm.studies.exploration_gate import GateRule, gate_level
+from llm.studies.exploration_levels import LEVELS, SEARCH, level_steps
 from llm.studies.exploration_runs import run_dir, run_or_load
-from llm.studies.exploration_setting import LEVELS, level_overrides
 
 __all__ = ["SELECTION", "VERDICT", "Plan", "run_exploration"]
 
@@ -80,20 +80,32 @@ class Plan:
                 and len(self.seeds) * len(self.warm_starts) >= 12 and self.rule == GateRule())
 
 
-def _base(plan: Plan, level: int, ws: int) -> list[str]:
-    lv = next(x for x in LEVELS if x.index == level)
+class NotReached(Exception):
+    """The level's target q0 was not reached on this warm start within the search budget (no starting policy)."""
+
+
+def _base(out: Path, plan: Plan, level: int, ws: int) -> list[str]:
+    """Trainer overrides of every run of ``level`` on warm start ``ws``: the level's bare stage, then the user's."""
+    from llm.config import load_config
+
     steps = plan.rule.budget_steps
-    # The user's overrides after the level's (a smoke test shortens the bare stage), before what the study fixes.
-    return [*level_overrides(lv), *plan.overrides, f"data.seed={ws}", f"max_steps={steps}", f"eval_every={steps}",
-            "progress=false", "tensorboard=false", "save_every=0"]
+    common = [*plan.overrides, f"data.seed={ws}", f"max_steps={steps}", f"eval_every={steps}",
+              "progress=false", "tensorboard=false", "save_every=0"]
+    if any(o.startswith("model.bare_stage_steps=") for o in plan.overrides):
+        return common  # the user fixed the bare stage (a smoke test shortens it): no search
+    n = level_steps(out, load_config(plan.config, common), ws)[level]
+    if n is None:
+        raise NotReached(f"level {level} not reached on warm start {ws}")
+    return [f"model.bare_stage_steps={n}", f"model.bare_stage_lr={SEARCH.lr}", "model.bare_stage_schedule=constant",
+            *common]
 
 
-def _policy(plan: Plan, level: int, ws: int):
+def _policy(out: Path, plan: Plan, level: int, ws: int):
     from llm.config import load_config
     from llm.policy import build_policy
     from llm.problems import load_problems
 
-    cfg = load_config(plan.config, _base(plan, level, ws))
+    cfg = load_config(plan.config, _base(out, plan, level, ws))
     train, test = load_problems(cfg)
     model, tok = build_policy(cfg.model, cfg.data, train)
     return cfg, model, tok, train, test
@@ -106,9 +118,13 @@ def starting_policy(out: Path, plan: Plan, level: int, ws: int) -> dict:
     path = out / "starts" / f"L{level}_ws{ws}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    cfg, model, tok, _, test = _policy(plan, level, ws)
+    try:
+        cfg, model, tok, _, test = _policy(out, plan, level, ws)
+    except NotReached:
+        return {"reached": False, "bare_stage_steps": None}
     m = measure_start(model, tok, test, k=cfg.eval_samples, seed=START_SEED, template=cfg.data.template,
                       temperature=cfg.rollout.temperature, max_new_tokens=cfg.rollout.max_new_tokens)
+    m = {"reached": True, "bare_stage_steps": cfg.model.bare_stage_steps, **m}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(m, indent=1))
     return m
@@ -126,7 +142,7 @@ def constants(out: Path, plan: Plan, level: int, ws: int, clamp_p: float | None)
     from llm.config import load_config
     from llm.studies.exploration_calibration import calibrate_start
 
-    cal = calibrate_start(load_config(plan.config, _base(plan, level, ws)), clamp_p=clamp_p)
+    cal = calibrate_start(load_config(plan.config, _base(out, plan, level, ws)), clamp_p=clamp_p)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cal, indent=1, default=str))
     return ArmConstants(**cal["constants"])
@@ -136,8 +152,10 @@ def _run(out: Path, plan: Plan, arm: str, level: int, ws: int, seed: int, role: 
     if plan.report_only:  # finished runs only; a missing one is listed in the summary, not run
         done = run_dir(out, arm, level, ws, seed) / "record.json"
         return json.loads(done.read_text()) if done.is_file() else None
+    if not starting_policy(out, plan, level, ws).get("reached", True):
+        return None  # no starting policy at this level on this warm start: listed as missing
     c = None if arm == "grpo" else constants(out, plan, level, ws, needs_calibration(arm))
-    return run_or_load(plan.config, [*_base(plan, level, ws), *arm_overrides(arm, c), f"seed={seed}"],
+    return run_or_load(plan.config, [*_base(out, plan, level, ws), *arm_overrides(arm, c), f"seed={seed}"],
                        run_dir(out, arm, level, ws, seed), arm=arm, level=level, warm_start=ws, seed=seed,
                        role=role, rule=plan.rule, control=arm_control(arm, c))
 
@@ -169,7 +187,10 @@ def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True) -> di
             sel = [r for r in sel if r is not None]
             records += sel
             sel_starts = [starts[f"L{level}_ws{ws}"] for ws in SELECTION[0] if f"L{level}_ws{ws}" in starts]
-            if sel and len(sel_starts) == len(SELECTION[0]):
+            if not all(s.get("reached", True) for s in sel_starts):
+                gates[level] = {"premise": "absent", "trapped_runs": 0, "runs": 0, "skill": [],
+                                "reasons": ["the level's target q0 was not reached on a selection warm start"]}
+            elif sel and len(sel_starts) == len(SELECTION[0]):
                 gates[level] = gate_level(sel_starts, [r["escaped"] for r in sel], plan.rule)
             else:  # only with --report-only: a gate run or a starting policy is missing
                 gates[level] = {"premise": "not run", "trapped_runs": 0, "runs": len(sel), "skill": [],

@@ -55,10 +55,15 @@ def report_markdown(summary: Mapping) -> str:
              f"levels {list(summary['plan']['levels'])}.", "", *_timing(summary), "", "## Seeds", "",
              *_seeds_line(summary), "",
              "## Starting policies (q0 = share of samples that start a worked line)", "",
-             "| level, warm start | q0 | worked first-token mass | forced accuracy | worked pass@k | sampled mean@k "
-             "| sampled worked / bare / junk |", "|---|---|---|---|---|---|---|"]
+             "Each level is a target for the worked first-token mass; the bare stage (constant lr) stops at the first "
+             "5-step checkpoint at or below it, searched per warm start (llm.studies.exploration_levels).", "",
+             "| level, warm start | bare-stage steps | q0 | worked first-token mass | forced accuracy | worked pass@k "
+             "| sampled mean@k | sampled worked / bare / junk |", "|---|---|---|---|---|---|---|---|"]
     for key, s in sorted(summary["starts"].items()):
-        lines.append(f"| {key} | {_f(s['q0'])} | {_f(s['worked_first_mass'])} | {_f(s['forced_accuracy'])} | "
+        if not s.get("reached", True):
+            lines.append(f"| {key} | target not reached within the search budget | | | | | | |")
+            continue
+        lines.append(f"| {key} | {s.get('bare_stage_steps', 'given')} | {_f(s['q0'])} | {_f(s['worked_first_mass'])} | {_f(s['forced_accuracy'])} | "
                      f"{_f(s['worked_pass_at_k'])} | {_f(s['sampled_mean_at_k'])} | {_f(s['sampled_worked_share'])}"
                      f" / {_f(s['sampled_bare_share'])} / {_f(s['sampled_junk_share'])} |")
     lines += ["", "## Premise gate (GRPO alone, selection seeds)", ""]

@@ -7,7 +7,8 @@ the "optimal actions" are completions that start a worked line (``4-3=1``): the 
 writing them (a first stage fitted worked solutions) but a second stage on bare answers (``#### n``, half of them
 wrong; :func:`llm.warmstart.bare_answer_stage`) made it start one only at a small rate q0. GRPO needs a group
 that contains a worked sample to learn from it, so below some q0 it rarely escapes within the budget: q0 plays
-the role of m, and the levels of the study are levels of q0, numbered from the smallest (level 1 = deepest trap).
+the role of m, and the levels of the study are target levels of q0, numbered from the smallest (level 1 = deepest
+trap; :mod:`llm.studies.exploration_levels`).
 
 What is measured on a starting policy (:func:`measure_start`, held-out prompts):
 
@@ -27,12 +28,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LEVELS", "WORKED_LINE", "Level", "level_overrides", "measure_start", "style_of", "worked_share",
-           "worked_start_ids"]
+__all__ = ["WORKED_LINE", "measure_start", "style_of", "worked_share", "worked_start_ids"]
 
 WORKED_LINE = re.compile(r"^\s*\d+\s*[-+*/x]\s*\d+\s*=")
 """A worked line: ``a op b =`` at the start of the completion (the worked solutions' first line is ``4-3=1``)."""
@@ -64,35 +63,6 @@ def worked_start_ids(tokenizer) -> list[int]:
     if not out:
         raise ValueError("worked_start_ids: no token of the vocabulary starts with a digit")
     return out
-
-
-@dataclass(frozen=True)
-class Level:
-    """One level of the trap: the bare-answer stage that sets q0 (the role of Figure 1's m)."""
-
-    index: int
-    """1 = smallest q0 (deepest trap)."""
-    bare_stage_steps: int
-    """model.bare_stage_steps."""
-    bare_stage_lr: float
-    """model.bare_stage_lr."""
-
-
-LEVELS: tuple[Level, ...] = (
-    Level(1, 50, 3e-4),
-    Level(2, 35, 3e-4),
-    Level(3, 25, 3e-4),
-    Level(4, 50, 1e-4),
-)
-"""The study's levels, fixed before any GRPO run of the study from the probe in issue 23 (one knob where the probe
-had two: lr 3e-4 for 50 / 25 steps gave q0 1.3e-3 / 3.5e-3 on either side of GRPO's escape boundary; 35 steps
-sits between them; lr 1e-4 x 50 gave 1.4e-2, clearly escaping). Their q0 is measured, per warm start, by
-:func:`measure_start`; the numbering is by q0 on the selection warm start."""
-
-
-def level_overrides(level: Level) -> list[str]:
-    """Trainer overrides that build the level's starting policy."""
-    return [f"model.bare_stage_steps={level.bare_stage_steps}", f"model.bare_stage_lr={level.bare_stage_lr}"]
 
 
 @torch.no_grad()

@@ -11,8 +11,9 @@ import pytest
 
 from llm.studies.exploration_arms import ARMS, ArmConstants, arm_control, arm_overrides, needs_calibration
 from llm.studies.exploration_gate import GateRule, escape_step, escaped, final_worked_share, gate_level
+from llm.studies.exploration_levels import LEVELS
 from llm.studies.exploration_runs import RECORD_KEYS, make_record, run_dir, run_or_load
-from llm.studies.exploration_setting import LEVELS, style_of, worked_share
+from llm.studies.exploration_setting import style_of, worked_share
 
 
 # ------------------------------------------------------------------------------------------------ q0's classifier
@@ -41,9 +42,10 @@ def test_worked_share_counts_worked_starts_only():
     assert math.isnan(worked_share([]))
 
 
-def test_levels_are_numbered_from_one_and_distinct():
+def test_levels_are_numbered_from_the_smallest_target():
     assert [lv.index for lv in LEVELS] == list(range(1, len(LEVELS) + 1))
-    assert len({(lv.bare_stage_steps, lv.bare_stage_lr) for lv in LEVELS}) == len(LEVELS)
+    targets = [lv.target_mass for lv in LEVELS]
+    assert targets == sorted(targets) and len(set(targets)) == len(targets)  # level 1 = deepest trap
 
 
 # --------------------------------------------------------------------------------------------------- the gate
@@ -249,3 +251,39 @@ def test_report_only_runs_nothing_and_lists_the_missing_runs(tmp_path, monkeypat
     assert summary["gates"]["2"]["premise"] == "not run" and summary["full_study"] is False
     assert ("grpo", 1, 0, 101) in [tuple(m) for m in summary["missing_runs"]]
     assert {j["level"] for j in summary["judgements"]} == {1}  # a level with no gate run is not judged
+
+
+# ------------------------------------------------------------------------------------------------ level search
+def test_level_search_stops_at_the_first_checkpoint_and_the_rebuilt_policy_matches(tmp_path, monkeypatch):
+    """The search's step count per target is the first checkpoint at or below it (None when never reached), and the
+    policy the study then builds (a constant-lr bare stage planned that long) has exactly the searched mass."""
+    import torch
+
+    from llm.config import load_config
+    from llm.data import format_prompts
+    from llm.generate import encode_prompts
+    from llm.policy import build_policy
+    from llm.problems import load_problems
+    from llm.studies.exploration_levels import Search, _mass, level_steps, search_bare_stage
+    from llm.studies.exploration_setting import worked_start_ids
+
+    monkeypatch.setenv("AENT_CACHE", str(tmp_path / "cache"))
+    small = ["model.vocab_size=300", "model.warm_start_steps=3", "data.n_train=32", "data.n_test=3"]
+    cfg = load_config("exploration", small)
+    search = Search(lr=3e-3, every=2, max_steps=6)
+    found = search_bare_stage(cfg, [1.0, 1e-30], search)
+    traj = found["trajectory"]
+    assert [s for s, _ in traj] == [0, 2, 4, 6]  # the tiny target is never reached: the whole budget runs
+    assert found["steps"] == {1.0: 0, 1e-30: None}
+    mid = traj[2][1]
+    assert search_bare_stage(cfg, [mid], search)["steps"] == {mid: next(s for s, m in traj if m <= mid)}
+    n = traj[2][0]
+    rebuilt = load_config("exploration", [*small, f"model.bare_stage_steps={n}", f"model.bare_stage_lr={search.lr}",
+                                          "model.bare_stage_schedule=constant"])
+    train, test = load_problems(rebuilt)
+    model, tok = build_policy(rebuilt.model, rebuilt.data, train)
+    ids, mask = encode_prompts(tok, format_prompts(test, rebuilt.data.template, tok))
+    assert _mass(model, ids, mask, torch.tensor(worked_start_ids(tok)), 1.0) == pytest.approx(mid, rel=1e-6)
+    steps = level_steps(tmp_path / "out", cfg, 0, search)
+    assert set(steps) == {lv.index for lv in LEVELS}
+    assert json.loads((tmp_path / "out" / "levels" / "ws0.json").read_text())["trajectory"][0][0] == 0

@@ -170,6 +170,63 @@ def test_warm_start_does_not_depend_on_the_thread_count(tok, problems):
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
+def test_a_constant_stage_stopped_early_equals_one_planned_that_long(tok, problems):
+    """The exploration study's level search stops a constant-lr stage at the first checkpoint below a target and
+    then builds the policy as a stage planned that long: the two must be the same weights. A cosine stage stopped
+    early is not (its lr depends on the planned length), which the test also shows."""
+    seen = []
+
+    def stop_at_3(done, model):
+        seen.append(done)
+        return done == 3
+
+    def fit(steps, schedule, on_step=None):
+        model = build_model(MICRO, tok, seed=0)
+        info = warm_start(model, tok, problems, WarmStartConfig(steps=steps, lr=1e-2, batch_size=8, warmup=0,
+                                                                 schedule=schedule), on_step=on_step)
+        return model.state_dict(), info
+
+    stopped, info = fit(10, "constant", stop_at_3)
+    planned, _ = fit(3, "constant")
+    assert seen == [1, 2, 3] and info["steps"] == 3
+    assert all(torch.equal(stopped[k], planned[k]) for k in planned)
+    cos_stopped, _ = fit(10, "cosine", stop_at_3)
+    cos_planned, _ = fit(3, "cosine")
+    assert not all(torch.equal(cos_stopped[k], cos_planned[k]) for k in cos_planned)
+    with pytest.raises(ValueError, match="cannot be combined with cache_dir"):
+        warm_start(build_model(MICRO, tok), tok, problems, WarmStartConfig(steps=2), on_step=stop_at_3,
+                   cache_dir="unused")
+
+
+def test_cosine_keys_are_the_keys_written_before_the_schedule_field(tok, problems):
+    """Adding ``schedule`` kept every cached cosine warm start valid (its key omits the default schedule), while a
+    constant stage gets a key of its own."""
+    import hashlib
+
+    from llm.data.templates import format_prompt, format_target
+    from llm.warmstart import _FORMAT_VERSION
+
+    model = build_model(MICRO, tok, seed=0)
+    cfg = WarmStartConfig(steps=4, lr=1e-2, batch_size=8, warmup=1)
+    h = hashlib.sha256()  # the key as computed before the field existed (asdict without "schedule")
+    old = {"steps": 4, "lr": 1e-2, "batch_size": 8, "warmup": 1, "weight_decay": 0.0, "seed": 0, "template": "plain"}
+    h.update(json.dumps({"cfg": old, "model": model.config.to_dict(), "format": _FORMAT_VERSION}, sort_keys=True,
+                        default=str).encode())
+    h.update(json.dumps(sorted(tok.get_vocab().items())).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    for p in problems:
+        for text in (format_prompt(p, "plain", tok), format_target(p, "plain")):
+            h.update(len(text).to_bytes(8, "little"))
+            h.update(text.encode())
+    assert warm_start_key(model, tok, problems, cfg) == h.hexdigest()[:16]
+    const = WarmStartConfig(steps=4, lr=1e-2, batch_size=8, warmup=1, schedule="constant")
+    assert warm_start_key(model, tok, problems, const) != h.hexdigest()[:16]
+    with pytest.raises(ValueError, match="WarmStartConfig.schedule"):
+        WarmStartConfig(schedule="linear")
+
+
 def test_warm_start_config_errors(tok, problems):
     with pytest.raises(ValueError, match="WarmStartConfig.steps"):
         WarmStartConfig(steps=-1)
