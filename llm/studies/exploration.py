@@ -196,7 +196,8 @@ def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True) -> di
                 gates[level] = {"premise": "not run", "trapped_runs": 0, "runs": len(sel), "skill": [],
                                 "reasons": ["no finished gate run or no measured starting policy"]}
         if plan.gate_only or (plan.gate and gates[level]["premise"] != "holds"):
-            bar.update(len(plan.warm_starts) * len(plan.seeds) * len(plan.arms))
+            if not plan.gate_only:  # the level's verdict runs are skipped: count them as done
+                bar.update(len(plan.warm_starts) * len(plan.seeds) * len(plan.arms))
             continue
         for ws in plan.warm_starts:
             for seed in plan.seeds:
