@@ -26,13 +26,6 @@ from reproduce.stages import Stage, StageError, format_seconds, run_stages
 TOY_EXPECTED_S = {"figure1": 280.0, "bias": 45.0, "dynamics": 90.0}
 
 
-def _method_of(overrides: tuple[str, ...]) -> str:
-    for item in overrides:
-        if item.startswith("entropy.method="):
-            return item.split("=", 1)[1]
-    return "none"
-
-
 def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str, dict]]:
     """The stage list of a config, and where each LLM run writes (label -> pair -> run folder; a pair is
     (warm start, seed), or a bare seed when the config names no warm starts)."""
@@ -101,15 +94,16 @@ def _machine() -> dict:
 
 def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) -> Path:
     """Run every stage of ``cfg`` into ``out`` and write ``out/report.md``; returns the report path."""
-    from reproduce.analysis import summarise_llm
+    from reproduce.analysis import saved_method, summarise_llm
     from reproduce.report import ReportCheckError, write_report
 
     out.mkdir(parents=True, exist_ok=True)
     stages, runs = build_stages(cfg, out)
-    method_entropy = {lab: _method_of(ov) for lab, ov in cfg.llm.methods.items()}
 
     def summarise() -> None:
         sel = cfg.llm.selection
+        # each label's method as its runs saw it (presets and the trainer config's own method resolved)
+        method_entropy = {lab: saved_method(next(iter(by_pair.values()))) for lab, by_pair in runs.items()}
         summarise_llm(runs, method_entropy, out / "llm" / "summary.json", out / "llm" / "curves.png",
                       selection={"warm_starts": list(sel.warm_starts), "seeds": list(sel.seeds),
                                  "candidates": list(sel.candidates), "page": sel.page})

@@ -276,3 +276,25 @@ def test_config_rejects_bad_warm_starts(tmp_path):
     bad.write_text("llm:\n  selection: {warm_startz: [0]}\n")
     with pytest.raises(ValueError, match="llm.selection.warm_startz"):
         load_config(bad)
+
+
+def test_a_labels_method_is_read_from_its_saved_config_with_presets(tmp_path):
+    """The main job names each label's method from its run's saved config.yaml (the trainer's loader), so a
+    preset counts: here the trainer config says ``preset: threshold`` and the label's overrides name no method,
+    which the override parsing this replaced read as "none"."""
+    from llm.config import load_config as load_train_config
+    from llm.provenance import write_run_config
+    from reproduce.analysis import saved_method
+
+    tiny = (REPO / "configs" / "tiny.yaml").read_text()
+    assert "\n  method: none\n" in tiny
+    trainer_cfg = tmp_path / "thr.yaml"
+    trainer_cfg.write_text(tiny.replace("\n  method: none\n", "\n  preset: threshold\n"))
+    for label, overrides, want in (("thr", [], "threshold"),
+                                   ("r1", ["entropy.preset=aent_r1_distill", "entropy.method=aent"], "aent")):
+        run = tmp_path / label / "seed-0"
+        run.mkdir(parents=True)
+        write_run_config(load_train_config(trainer_cfg, overrides), run / "config.yaml")
+        assert saved_method(run) == want
+    with pytest.raises(FileNotFoundError, match="never started"):
+        saved_method(tmp_path / "missing")
