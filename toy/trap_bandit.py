@@ -22,8 +22,11 @@ V + lambda H_kind:
 - ``estimator="exact"``: dV/dz_a = pi(a) (r_a - V), the expectation of the sampled term (RLOO), plus the same entropy
   term.
 
-Entropy control per run: an aent.EntropyConfig with method none, entropy_bonus, clamped_bonus or aent; AEnt's
-coefficient is aent.EntropyControl's controller, fed the run's clamped entropy once per step.
+Entropy control per run: an aent.EntropyConfig whose method's loss is the bonus alone (``bonus_only`` in the
+method registry, aent.methods: none, entropy_bonus, clamped_bonus, aent, sac, threshold); its coefficient is
+aent.EntropyControl's controller, whose ``step_end`` gets, once per step, the signal the method's spec names,
+computed exactly on the policy that drew the step: the entropy, the clamped entropy, or for ``sampled_entropy``
+(-mean log pi_old in the LLM trainer) the exact entropy, which that Monte-Carlo estimate estimates.
 """
 
 from __future__ import annotations
@@ -36,15 +39,39 @@ import torch
 from torch import Tensor
 
 from aent.config import EntropyConfig
+from aent.methods import METHOD_SPECS
 from aent.regularizer import EntropyControl
 from aent.validation import check
 from toy.multiset import entropy_grad, kept_counts, multiset_entropy, split_members, split_partial
 from toy.pg import BASELINES, baseline_advantages, inverse_cdf
 
-__all__ = ["BanditLayout", "TrapBanditConfig", "TrapRun", "kept_counts", "make_layout", "multiset_entropy",
-           "train_trap_bandit"]
+__all__ = ["BanditLayout", "TrapBanditConfig", "TrapRun", "bonus_kinds", "kept_counts", "make_layout",
+           "multiset_entropy", "signal_stats", "train_trap_bandit"]
 
-KINDS = {"none": None, "entropy_bonus": "full", "clamped_bonus": "clamped", "aent": "clamped"}
+
+def _runs_here(method: str) -> bool:
+    """The trap trainers run a method whose loss is the bonus alone and whose driving signal they compute (the
+    clamped entropy only for a clamped bonus)."""
+    s = METHOD_SPECS[method]
+    return s.bonus_only and (s.signal != "clamped_entropy" or s.entropy == "clamped")
+
+
+def bonus_kinds(ecfgs: list[EntropyConfig]) -> list[str | None]:
+    """Each run's bonus entropy from the method registry: "full", "clamped" or None (no bonus); a method the trap
+    trainers cannot run raises one ValueError listing those they can."""
+    for e in ecfgs:
+        if not _runs_here(e.method):
+            raise ValueError(f"ecfgs methods must be in {tuple(m for m in METHOD_SPECS if _runs_here(m))} (the "
+                             f"methods whose loss is the entropy bonus alone), got {e.method!r}")
+    return [None if METHOD_SPECS[e.method].entropy == "none" else METHOD_SPECS[e.method].entropy for e in ecfgs]
+
+
+def signal_stats(h_full: list[float], h_kind: list[float], kinds: list[str | None]) -> list[dict[str, float]]:
+    """Per run, the ``step_end`` stats of one step from its exact entropies: ``entropy`` and ``sampled_entropy``
+    (the exact entropy in place of -mean log pi_old) from ``h_full``; ``clamped_entropy`` from the clamped bonus's
+    ``h_kind`` (only clamped runs have it)."""
+    return [{"entropy": h, "sampled_entropy": h, **({"clamped_entropy": hk} if k == "clamped" else {})}
+            for h, hk, k in zip(h_full, h_kind, kinds)]
 
 
 @dataclass(frozen=True)
@@ -161,8 +188,7 @@ class TrapRun:
 def _groups(ecfgs: list[EntropyConfig]) -> dict[float, Tensor]:
     """{clamp fraction (0 for the full bonus): sorted rows} of the rows with an entropy term."""
     out: dict[float, list[int]] = {}
-    for i, e in enumerate(ecfgs):
-        kind = KINDS[e.method]
+    for i, (e, kind) in enumerate(zip(ecfgs, bonus_kinds(ecfgs))):
         if kind:
             out.setdefault(0.0 if kind == "full" else e.clamp_p, []).append(i)
     return {p: torch.tensor(rows) for p, rows in out.items()}
@@ -234,14 +260,15 @@ def _init_state(layout: BanditLayout, dtype: torch.dtype = torch.float64) -> dic
             "used": torch.full((n_rows,), e0, dtype=torch.long)}
 
 
-def _record(rec: dict, st: dict, step: int, h_kind: Tensor, coefs: Tensor, is_clamped: Tensor) -> None:
+def _record(rec: dict, st: dict, step: int, h_full: Tensor, h_kind: Tensor, coefs: Tensor, is_clamped: Tensor
+            ) -> None:
     n = st["n"]
     q = (st["z"] + torch.where(n > 0, n.clamp(min=1e-30).log(), torch.full_like(n, -math.inf))).softmax(-1)
     rec["steps"].append(step)
     rec["value"].append((q * st["r"]).sum(-1))
     rec["p_opt"].append((q * st["opt"]).sum(-1))
     rec["p_trap"].append((q * st["trap"]).sum(-1))
-    rec["entropy"].append(multiset_entropy(st["z"], n))
+    rec["entropy"].append(h_full)
     rec["clamped"].append(torch.where(is_clamped, h_kind, torch.tensor(float("nan"), dtype=h_kind.dtype)))
     rec["coef"].append(coefs)
 
@@ -254,41 +281,38 @@ def train_trap_bandit(cfg: TrapBanditConfig, layout: BanditLayout, row_seeds: li
         cfg: task family and training settings.
         layout: :func:`make_layout` for the runs.
         row_seeds: (R,) the seed of each run; runs with one seed share their sample stream (common random numbers).
-        ecfgs: (R,) one aent.EntropyConfig per run (method none, entropy_bonus, clamped_bonus or aent).
+        ecfgs: (R,) one aent.EntropyConfig per run (a method of :func:`bonus_kinds`).
         uniform_seed: seed of the uniforms' generator.
         progress: optional callable(n) after each step.
     """
     n_rows = len(layout.rewards)
     if len(row_seeds) != n_rows or len(ecfgs) != n_rows:
         raise ValueError(f"row_seeds and ecfgs must have one entry per run ({n_rows})")
-    bad = [e.method for e in ecfgs if e.method not in KINDS]
-    if bad:
-        raise ValueError(f"ecfgs methods must be in {tuple(KINDS)}, got {bad[0]!r}")
+    kinds = bonus_kinds(ecfgs)
     st = _init_state(layout, getattr(torch, cfg.dtype))
     controls = [EntropyControl(e) for e in ecfgs]
     groups = _groups(ecfgs)
-    aent_rows = [i for i, e in enumerate(ecfgs) if e.method == "aent"]
     seeds = sorted(set(row_seeds))
     seed_row = torch.tensor([seeds.index(s) for s in row_seeds])
     gen = torch.Generator().manual_seed(uniform_seed)
-    is_clamped = torch.tensor([KINDS[e.method] == "clamped" for e in ecfgs])
+    is_clamped = torch.tensor([k == "clamped" for k in kinds])
     rec: dict[str, list] = {k: [] for k in ("steps", "value", "p_opt", "p_trap", "entropy", "clamped", "coef")}
     for step in range(cfg.steps + 1):
-        coefs = torch.tensor([c.ent_coef if KINDS[e.method] else 0.0 for c, e in zip(controls, ecfgs)],
-                             dtype=st["z"].dtype)
+        coefs = torch.tensor([c.ent_coef if k else 0.0 for c, k in zip(controls, kinds)], dtype=st["z"].dtype)
         actions = None
         if step < cfg.steps and cfg.estimator == "sampled":  # split the drawn arms off before anything moves
             u = torch.rand(len(seeds), cfg.group_size, generator=gen, dtype=torch.float64)[seed_row]  # per seed
             st["u_member"] = torch.rand(len(seeds), cfg.group_size, generator=gen, dtype=torch.float64)[seed_row]
             actions = _draw(st, u)
         ent_grad, h_kind = _entropy_step(st, groups, coefs, fresh=step == 0)
+        h_full = multiset_entropy(st["z"], st["n"])  # (R,) of the policy that drew this step
         if step % cfg.record_every == 0 or step == cfg.steps:
-            _record(rec, st, step, h_kind, coefs, is_clamped)
+            _record(rec, st, step, h_full, h_kind, coefs, is_clamped)
         if step == cfg.steps:
             break
         st["z"] += cfg.lr * (_pg_term(cfg, st, actions) + ent_grad)
-        for i in aent_rows:
-            controls[i].step_end({"clamped_entropy": float(h_kind[i]), "entropy": float(h_kind[i])})
+        for ctl, stats in zip(controls, signal_stats(h_full.tolist(), h_kind.tolist(), kinds)):
+            ctl.step_end(stats)
         if progress is not None:
             progress(1)
     stack = {k: torch.stack(v).float() for k, v in rec.items() if k != "steps"}
