@@ -26,7 +26,8 @@ Entropy control per run: an aent.EntropyConfig whose method's loss is the bonus 
 method registry, aent.methods: none, entropy_bonus, clamped_bonus, aent, sac, threshold); its coefficient is
 aent.EntropyControl's controller, whose ``step_end`` gets, once per step, the signal the method's spec names,
 computed exactly on the policy that drew the step: the entropy, the clamped entropy, or for ``sampled_entropy``
-(-mean log pi_old in the LLM trainer) the exact entropy, which that Monte-Carlo estimate estimates.
+(-mean log pi_old in the LLM trainer) the exact entropy, which that Monte-Carlo estimate estimates. Constant
+coefficients (none, the fixed bonuses) have nothing to update (:func:`driven_runs`).
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ import torch
 from torch import Tensor
 
 from aent.config import EntropyConfig
+from aent.controllers import ConstantCoef
 from aent.methods import METHOD_SPECS
 from aent.regularizer import EntropyControl
 from aent.validation import check
 from toy.multiset import entropy_grad, kept_counts, multiset_entropy, split_members, split_partial
 from toy.pg import BASELINES, baseline_advantages, inverse_cdf
 
-__all__ = ["BanditLayout", "TrapBanditConfig", "TrapRun", "bonus_kinds", "kept_counts", "make_layout",
+__all__ = ["BanditLayout", "TrapBanditConfig", "TrapRun", "bonus_kinds", "driven_runs", "kept_counts", "make_layout",
            "multiset_entropy", "signal_stats", "train_trap_bandit"]
 
 
@@ -64,6 +66,13 @@ def bonus_kinds(ecfgs: list[EntropyConfig]) -> list[str | None]:
             raise ValueError(f"ecfgs methods must be in {tuple(m for m in METHOD_SPECS if _runs_here(m))} (the "
                              f"methods whose loss is the entropy bonus alone), got {e.method!r}")
     return [None if METHOD_SPECS[e.method].entropy == "none" else METHOD_SPECS[e.method].entropy for e in ecfgs]
+
+
+def driven_runs(controls: list[EntropyControl]) -> list[int]:
+    """The runs whose controllers move with a signal; a constant coefficient without a weight controller (none,
+    the fixed bonuses) has nothing to update, so its signal is neither computed nor passed."""
+    return [i for i, c in enumerate(controls)
+            if not isinstance(c.coef_ctrl, ConstantCoef) or c.weight_ctrl is not None]
 
 
 def signal_stats(h_full: list[float], h_kind: list[float], kinds: list[str | None]) -> list[dict[str, float]]:
@@ -260,15 +269,14 @@ def _init_state(layout: BanditLayout, dtype: torch.dtype = torch.float64) -> dic
             "used": torch.full((n_rows,), e0, dtype=torch.long)}
 
 
-def _record(rec: dict, st: dict, step: int, h_full: Tensor, h_kind: Tensor, coefs: Tensor, is_clamped: Tensor
-            ) -> None:
+def _record(rec: dict, st: dict, step: int, h_kind: Tensor, coefs: Tensor, is_clamped: Tensor) -> None:
     n = st["n"]
     q = (st["z"] + torch.where(n > 0, n.clamp(min=1e-30).log(), torch.full_like(n, -math.inf))).softmax(-1)
     rec["steps"].append(step)
     rec["value"].append((q * st["r"]).sum(-1))
     rec["p_opt"].append((q * st["opt"]).sum(-1))
     rec["p_trap"].append((q * st["trap"]).sum(-1))
-    rec["entropy"].append(h_full)
+    rec["entropy"].append(multiset_entropy(st["z"], n))
     rec["clamped"].append(torch.where(is_clamped, h_kind, torch.tensor(float("nan"), dtype=h_kind.dtype)))
     rec["coef"].append(coefs)
 
@@ -291,6 +299,9 @@ def train_trap_bandit(cfg: TrapBanditConfig, layout: BanditLayout, row_seeds: li
     kinds = bonus_kinds(ecfgs)
     st = _init_state(layout, getattr(torch, cfg.dtype))
     controls = [EntropyControl(e) for e in ecfgs]
+    driven = driven_runs(controls)
+    full_rows = torch.tensor([i for i in driven if METHOD_SPECS[ecfgs[i].method].signal != "clamped_entropy"],
+                             dtype=torch.long)
     groups = _groups(ecfgs)
     seeds = sorted(set(row_seeds))
     seed_row = torch.tensor([seeds.index(s) for s in row_seeds])
@@ -305,14 +316,17 @@ def train_trap_bandit(cfg: TrapBanditConfig, layout: BanditLayout, row_seeds: li
             st["u_member"] = torch.rand(len(seeds), cfg.group_size, generator=gen, dtype=torch.float64)[seed_row]
             actions = _draw(st, u)
         ent_grad, h_kind = _entropy_step(st, groups, coefs, fresh=step == 0)
-        h_full = multiset_entropy(st["z"], st["n"])  # (R,) of the policy that drew this step
         if step % cfg.record_every == 0 or step == cfg.steps:
-            _record(rec, st, step, h_full, h_kind, coefs, is_clamped)
+            _record(rec, st, step, h_kind, coefs, is_clamped)
         if step == cfg.steps:
             break
+        h_full = torch.full_like(h_kind, math.nan)  # (R,) of the policy that drew this step, where a signal needs it
+        if len(full_rows):
+            h_full[full_rows] = multiset_entropy(st["z"][full_rows], st["n"][full_rows])
         st["z"] += cfg.lr * (_pg_term(cfg, st, actions) + ent_grad)
-        for ctl, stats in zip(controls, signal_stats(h_full.tolist(), h_kind.tolist(), kinds)):
-            ctl.step_end(stats)
+        for i, stats in zip(driven, signal_stats(h_full[driven].tolist(), h_kind[driven].tolist(),
+                                                 [kinds[i] for i in driven])):
+            controls[i].step_end(stats)
         if progress is not None:
             progress(1)
     stack = {k: torch.stack(v).float() for k, v in rec.items() if k != "steps"}

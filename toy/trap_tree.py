@@ -39,7 +39,7 @@ from aent.methods import METHOD_SPECS
 from aent.regularizer import EntropyControl
 from aent.validation import check
 from toy.pg import BASELINES, adam_init, adam_update, baseline_advantages, inverse_cdf
-from toy.trap_bandit import TrapRun, bonus_kinds, signal_stats
+from toy.trap_bandit import TrapRun, bonus_kinds, driven_runs, signal_stats
 
 __all__ = ["TrapTreeConfig", "TreeLayout", "make_tree_layout", "sampled_gradient", "train_trap_tree"]
 
@@ -234,7 +234,8 @@ def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int
     ``clamped_entropy`` the token-mean clamped entropy of the rows it drives (AEnt), NaN elsewhere).
 
     Each run's controller gets, once per step, the signal its method's spec names (toy.trap_bandit.signal_stats):
-    the token means over the step's samples of the exact per-state entropies, full or clamped."""
+    the token means over the step's samples of the exact per-state entropies, full or clamped (constant
+    coefficients have nothing to update: toy.trap_bandit.driven_runs)."""
     n_rows = len(row_seeds)
     if len(ecfgs) != n_rows or len(layout.task) != n_rows:
         raise ValueError(f"row_seeds, ecfgs and the layout must all have one entry per run ({n_rows})")
@@ -243,6 +244,7 @@ def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int
     z = torch.stack([layout.logits0[s] for s in row_seeds])  # (R, n_states, A)
     state = adam_init(z)
     controls = [EntropyControl(e) for e in ecfgs]
+    driven = driven_runs(controls)
     seeds = sorted(set(row_seeds))
     seed_row = torch.tensor([seeds.index(s) for s in row_seeds])
     clamp_driven = torch.tensor([METHOD_SPECS[e.method].signal == "clamped_entropy" for e in ecfgs])
@@ -294,8 +296,9 @@ def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int
         k_tok = (k_root.detach() + k_deep.detach().sum(-1).mean(1)) / H
         h_tok = h_full
         h_clamp_tok = torch.where(clamp_driven, k_tok, torch.tensor(float("nan")))
-        for ctl, stats in zip(controls, signal_stats(h_tok.tolist(), k_tok.tolist(), kinds)):
-            ctl.step_end(stats)
+        for i, stats in zip(driven, signal_stats(h_tok[driven].tolist(), k_tok[driven].tolist(),
+                                                 [kinds[i] for i in driven])):
+            controls[i].step_end(stats)
         if progress is not None:
             progress(1)
     stack = {k: torch.stack(v) for k, v in rec.items() if k != "steps"}
