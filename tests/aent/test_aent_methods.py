@@ -61,6 +61,11 @@ def test_boxed_fields_are_checked_for_exactly_the_boxed_methods():
                 build()
         else:
             assert build().ent_coef == 0.05
+    # sac's lambda is exp(log lambda): its registry line makes ent_coef strictly positive, for sac only
+    assert {m for m, s in METHOD_SPECS.items() if s.positive} == {"sac"}
+    with pytest.raises(ValueError, match="ent_coef must be > 0 for method=sac"):
+        EntropyConfig(method="sac", ent_coef=0.0, coef_min=0.0)
+    assert EntropyConfig(method="threshold", ent_coef=0.0, coef_min=0.0).ent_coef == 0.0
 
 
 def test_unknown_method_and_bad_specs_are_named():
