@@ -135,12 +135,13 @@ class EntropyConfig:
         _check(is_num(self.coef_max) and self.coef_max >= self.coef_min, "coef_max",
                f">= coef_min = {self.coef_min}", self.coef_max)
         _check(is_int(self.warmup) and self.warmup >= 0, "warmup", "an int >= 0", self.warmup)
-        for name in METHOD_SPECS[self.method].boxed:
+        spec = METHOD_SPECS[self.method]
+        for name in spec.boxed:
             _check(self.coef_min <= getattr(self, name) <= self.coef_max, name,
                    f"in [coef_min, coef_max] = [{self.coef_min}, {self.coef_max}] for method={self.method}",
                    getattr(self, name))
-        if self.method == "sac":
-            _check(self.ent_coef > 0, "ent_coef", "> 0 for method=sac (lambda = exp(log lambda))", self.ent_coef)
+        for name in spec.positive:
+            _check(getattr(self, name) > 0, name, f"> 0 for method={self.method}", getattr(self, name))
         _check(is_num(self.eps_low) and 0 < self.eps_low <= 1, "eps_low", "in (0, 1]", self.eps_low)
         _check(is_num(self.eps_high) and self.eps_high > 0, "eps_high", "> 0", self.eps_high)
         _check(self.dual_clip is None or (is_num(self.dual_clip) and self.dual_clip > 1), "dual_clip",
@@ -157,7 +158,7 @@ class EntropyConfig:
                "None or in [0, 1]", self.pos_weight)
         _check(self.pos_weight_mode in PositiveWeight.MODES, "pos_weight_mode", f"one of {PositiveWeight.MODES}",
                self.pos_weight_mode)
-        pr, mode = self.method == "pos_reweight", self.pos_weight_mode
+        pr, mode = spec.weight_metric == "pos_weight", self.pos_weight_mode  # the pos_weight_* fields' method
         _check(self.pos_weight_final is None and not (pr and mode == "scheduled")
                or is_num(self.pos_weight_final) and 0 <= self.pos_weight_final <= 1, "pos_weight_final",
                "in [0, 1] (required for pos_weight_mode=scheduled)", self.pos_weight_final)

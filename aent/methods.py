@@ -8,7 +8,8 @@ Each entry names what the rest of the code needs to know about a method, so that
   that have one, its sample-weight controller, from an :class:`aent.EntropyConfig`;
 - ``signal``: the key of :meth:`aent.EntropyControl.step_end`'s stats that drives the controllers once per global
   step: ``"entropy"``, ``"clamped_entropy"`` or ``"sampled_entropy"`` (-mean log pi_old);
-- ``boxed``: the config fields that must lie in the coefficient box [coef_min, coef_max];
+- ``boxed``: the config fields that must lie in the coefficient box [coef_min, coef_max]; ``positive``: those
+  that must be > 0;
 - ``presets``: the named settings of :data:`aent.PRESETS` for this method (field overrides of EntropyConfig);
 - ``bonus_only``: the loss is the PPO-clip surrogate minus lambda * H_entropy and nothing else (so the toy's exact
   gradient and the verl adapter can run it); the other methods change the loss per token in :mod:`aent.regularizer`;
@@ -71,6 +72,8 @@ class MethodSpec:
     micro-batch by the loss)."""
     boxed: tuple[str, ...] = ()
     """Config fields that must lie in [coef_min, coef_max]."""
+    positive: tuple[str, ...] = ()
+    """Config fields that must be > 0 (sac's ent_coef: lambda = exp(log lambda))."""
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Preset name -> EntropyConfig field overrides (the method itself is implied)."""
     bonus_only: bool = True
@@ -139,7 +142,7 @@ METHOD_SPECS: dict[str, MethodSpec] = {
                        presets={"aent": _AENT_PAPER, "aent_r1_distill": _AENT_R1_DISTILL}, expected=Expected(
                            "entropy", +1, "AEnt (clamped entropy + adaptive coefficient) keeps the entropy above "
                            "plain GRPO's (arXiv 2509.03493)")),
-    "sac": MethodSpec("full", _sac, boxed=("ent_coef",), presets={"sac": {
+    "sac": MethodSpec("full", _sac, boxed=("ent_coef",), positive=("ent_coef",), presets={"sac": {
         "ent_coef": 0.002, "coef_lr": 0.5, "target_entropy": 0.2, "coef_min": 1e-5, "coef_max": 0.1}}),
     # Skywork-OR1 (arXiv 2505.22312, Sec. 3.2.4): coefficient from 0, step 1e-4, at most 0.005, target 0.2.
     "threshold": MethodSpec("full", _threshold, "sampled_entropy", boxed=("ent_coef",), presets={"threshold": {

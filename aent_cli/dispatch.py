@@ -4,7 +4,7 @@ Each sub-command hands the rest of its arguments to the module that owns it, imp
 keep their own parsers and ``python -m llm``, ``python -m toy`` and ``python -m reproduce`` keep working:
 
 - ``aent train|eval|study|calibrate|plot|config|fields ...`` -> ``python -m llm ...`` (the GRPO trainer);
-- ``aent toy figure1|bias|dynamics ...`` -> ``python -m toy ...`` (``--out`` defaults to ``runs/toy/NAME``);
+- ``aent toy NAME ...`` -> ``python -m toy NAME ...`` (``--out`` defaults to ``runs/toy/NAME``);
 - ``aent reproduce ...`` -> ``python -m reproduce ...`` (the main job).
 
 A sub-command whose extra is not installed fails with one line naming the extra to install.
@@ -47,7 +47,8 @@ COMMANDS: dict[str, Command] = {
     "config": Command("llm.__main__", ("config",), "llm",
                       "print a resolved trainer config; --list shows the packaged configs"),
     "fields": Command("llm.__main__", ("fields",), "llm", "markdown table of every trainer config field"),
-    "toy": Command("toy.__main__", (), "toy", "toy-simulator experiments: aent toy figure1|bias|dynamics [--smoke]"),
+    "toy": Command("toy.__main__", (), "toy",
+                   "toy-simulator experiments: aent toy NAME [--smoke] (aent toy --help lists them)"),
     "reproduce": Command("reproduce.__main__", (), "toy,llm",
                          "the main job: toy experiments, LLM comparison, report (--smoke: about 2 minutes)"),
 }

@@ -1,7 +1,8 @@
 """The main job: ``python -m reproduce --out runs/demo [--smoke] [--config FILE] [--jobs N] [--fresh]``.
 
 Stages, in order (each resumable; see reproduce.stages):
-1. toy experiments: ``python -m toy figure1|bias|dynamics --out OUT/toy/NAME`` (JSON + PNG + verdicts);
+1. toy experiments: ``python -m toy NAME --out OUT/toy/NAME`` for each NAME of the config (the toy registry,
+   ``toy.experiments.EXPERIMENTS``; JSON + PNG + verdicts);
 2. LLM runs: ``python -m llm train --config CONFIG data.seed=W seed=S output_dir=OUT/llm/METHOD/wsW-seed-S ...``
    for every method, warm start W and seed S of the config (the first run of each warm start builds and caches
    its warm-started policy, those first runs side by side; the rest reuse them and run ``--jobs`` at a time);
@@ -22,15 +23,7 @@ from pathlib import Path
 
 from reproduce.config import REPO, SMOKE_CONFIG, ReproduceConfig, load_config, resolve
 from reproduce.stages import Stage, StageError, format_seconds, run_stages
-
-TOY_EXPECTED_S = {"figure1": 280.0, "bias": 45.0, "dynamics": 90.0}
-
-
-def _method_of(overrides: tuple[str, ...]) -> str:
-    for item in overrides:
-        if item.startswith("entropy.method="):
-            return item.split("=", 1)[1]
-    return "none"
+from toy.experiments import EXPERIMENTS
 
 
 def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str, dict]]:
@@ -42,7 +35,8 @@ def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str
         d = out / "toy" / name
         cmd = [py, "-m", "toy", name, "--out", str(d), *(["--smoke"] if cfg.toy.smoke else []),
                *cfg.toy.args.get(name, ())]
-        expected = cfg.toy.expected_s.get(name, TOY_EXPECTED_S[name] / (6 if cfg.toy.smoke else 1))
+        module = EXPERIMENTS[name][0]
+        expected = cfg.toy.expected_s.get(name, module.EXPECTED_S / (6 if cfg.toy.smoke else 1))
         stages.append(Stage(name=f"toy-{name}", title=f"toy {name}", cmd=cmd, expected_s=expected,
                             outputs=[d / f"{name}.json", d / f"{name}.png"], parallel=True))
 
@@ -101,15 +95,16 @@ def _machine() -> dict:
 
 def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) -> Path:
     """Run every stage of ``cfg`` into ``out`` and write ``out/report.md``; returns the report path."""
-    from reproduce.analysis import summarise_llm
+    from reproduce.analysis import saved_method, summarise_llm
     from reproduce.report import ReportCheckError, write_report
 
     out.mkdir(parents=True, exist_ok=True)
     stages, runs = build_stages(cfg, out)
-    method_entropy = {lab: _method_of(ov) for lab, ov in cfg.llm.methods.items()}
 
     def summarise() -> None:
         sel = cfg.llm.selection
+        # each label's method as its runs saw it (presets and the trainer config's own method resolved)
+        method_entropy = {lab: saved_method(next(iter(by_pair.values()))) for lab, by_pair in runs.items()}
         summarise_llm(runs, method_entropy, out / "llm" / "summary.json", out / "llm" / "curves.png",
                       selection={"warm_starts": list(sel.warm_starts), "seeds": list(sel.seeds),
                                  "candidates": list(sel.candidates), "page": sel.page})

@@ -16,7 +16,7 @@ from aent.summary import finite, series, tail_mean
 from reproduce import findings as fd
 from reproduce.findings import baseline_items, coefficient_finding, judge_items, mean_se, method_items
 
-__all__ = ["read_metrics", "summarise_llm", "CURVE_KEYS", "mean_std", "pair_id", "saved_entropy_config"]
+__all__ = ["read_metrics", "summarise_llm", "CURVE_KEYS", "mean_std", "pair_id", "saved_entropy_config", "saved_method"]
 
 VERDICT_RULE = (
     "paired t test of the mean per-pair effect (a pair is one warm start x one run seed, shared by every method); "
@@ -130,6 +130,18 @@ def saved_entropy_config(run_dir: Path) -> dict:
     if not path.is_file():
         return {}
     return dict((yaml.safe_load(path.read_text()) or {}).get("entropy") or {})
+
+
+def saved_method(run_dir: Path) -> str:
+    """The entropy method a run trained with, read from its saved ``config.yaml`` by the trainer's own loader
+    (:func:`llm.config.load_config`), so a preset (``entropy.preset=threshold``) or a config file's own method
+    counts as the run saw it."""
+    from llm.config import load_config
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run never started; run the main job again to train it")
+    return load_config(path).entropy.method
 
 
 def _samples_k(summary: dict) -> int | None:

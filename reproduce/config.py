@@ -3,7 +3,7 @@
 A config is a YAML file (``configs/reproduce/*.yaml``) with two sections::
 
     toy:                      # python -m toy NAME --out DIR [--smoke] [extra args]
-      experiments: [figure1, bias, dynamics]
+      experiments: [figure1, bias, dynamics]   # names of toy.experiments.EXPERIMENTS
       smoke: false
       args: {figure1: [--seeds, "5"]}
     llm:                      # python -m llm train --config CONFIG seed=S output_dir=D [overrides] [method overrides]
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from aent.validation import check
+from toy.experiments import EXPERIMENTS
 
 __all__ = ["ReproduceConfig", "ToySection", "LLMSection", "Selection", "load_config", "DEFAULT_CONFIG",
            "SMOKE_CONFIG"]
@@ -39,7 +40,6 @@ __all__ = ["ReproduceConfig", "ToySection", "LLMSection", "Selection", "load_con
 REPO = Path(__file__).resolve().parents[1]  # only to shorten paths in the report; never to find a file
 DEFAULT_CONFIG = "reproduce/default"  # packaged configs (aent_configs), found wherever aent is installed
 SMOKE_CONFIG = "reproduce/smoke"
-TOY_EXPERIMENTS = ("figure1", "bias", "dynamics")
 
 
 PREFIX = "reproduce config field `"
@@ -63,22 +63,25 @@ def _str_list(name: str, value: Any) -> tuple[str, ...]:
 class ToySection:
     """The toy-simulator stages: each runs ``python -m toy NAME --out DIR [--smoke] [args]``."""
 
-    experiments: tuple[str, ...] = TOY_EXPERIMENTS
-    """Which toy experiments to run, a subset of figure1, bias, dynamics (may be empty)."""
+    experiments: tuple[str, ...] = field(default_factory=lambda: tuple(EXPERIMENTS))
+    """Which toy experiments to run: names of the toy registry, toy.experiments.EXPERIMENTS (default: all of
+    them; may be empty)."""
     smoke: bool = False
     """Pass --smoke to every toy experiment (tiny budgets)."""
     args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Extra command-line arguments per experiment, e.g. {figure1: [--seeds, "5"]}."""
     expected_s: dict[str, float] = field(default_factory=dict)
-    """Expected seconds per experiment (for the time-left estimate only)."""
+    """Expected seconds per experiment (for the time-left estimate only; default: the module's EXPECTED_S)."""
 
     def __post_init__(self) -> None:
+        known = list(EXPERIMENTS)
         for name in self.experiments:
-            if name not in TOY_EXPERIMENTS:
-                _fail("toy.experiments", f"a subset of {list(TOY_EXPERIMENTS)}", list(self.experiments))
-        for name in self.args:
-            if name not in TOY_EXPERIMENTS:
-                _fail("toy.args", f"keyed by experiment names {list(TOY_EXPERIMENTS)}", name)
+            if name not in known:
+                _fail("toy.experiments", f"a subset of {known}", list(self.experiments))
+        for key in ("args", "expected_s"):
+            for name in getattr(self, key):
+                if name not in known:
+                    _fail(f"toy.{key}", f"keyed by experiment names {known}", name)
 
 
 def _int_list(name: str, value: Any, empty_ok: bool = False) -> tuple[int, ...]:

@@ -16,14 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from reproduce.numbers import RECORD_NAME, Fields, check_report, report_numbers
+from toy.experiments import EXPERIMENTS
 
 __all__ = ["ReportCheckError", "check_report", "report_numbers", "write_report"]
 
-TOY_TITLES = {
-    "figure1": "Figure 1 of the AEnt paper in its trap regime: a 10^5-arm bandit and a token tree, paired seeds",
-    "bias": "The bias of the entropy-regularised optimum against its bound",
-    "dynamics": "Entropy dynamics: the covariance rule, advantage signs and clipping",
-}
 VERDICT_MARK = {"held": "✅ held", "did not hold": "❌ did not hold", "inconclusive": "➖ inconclusive",
                 "description": "📝 description (not judged)", "headroom below SESOI": "⚠️ headroom below SESOI",
                 "premise absent": "⚠️ premise absent"}
@@ -82,7 +78,8 @@ def _header(f: Fields, meta: dict) -> list[str]:
 def _toy_section(f: Fields, out: Path, name: str) -> list[str]:
     source = f"toy/{name}/{name}.json"
     data = _load(out / source)
-    lines = [f"## Toy: {TOY_TITLES.get(name, name)}", ""]
+    title = EXPERIMENTS[name][0].TITLE if name in EXPERIMENTS else name  # the experiment module's own TITLE
+    lines = [f"## Toy: {title}", ""]
     if data is None:
         return lines + [f"_The {name} stage did not produce `toy/{name}/{name}.json`._", ""]
     png = out / "toy" / name / f"{name}.png"

@@ -19,6 +19,7 @@ from reproduce.stages import Stage, StageError, run_stages
 REPO = Path(__file__).resolve().parents[1]
 
 
+
 def _write_cmd(path: Path, text: str) -> list[str]:
     return [sys.executable, "-c", f"import pathlib; pathlib.Path({str(path)!r}).write_text({text!r})"]
 
@@ -276,3 +277,71 @@ def test_config_rejects_bad_warm_starts(tmp_path):
     bad.write_text("llm:\n  selection: {warm_startz: [0]}\n")
     with pytest.raises(ValueError, match="llm.selection.warm_startz"):
         load_config(bad)
+
+
+def test_a_labels_method_is_read_from_its_saved_config_with_presets(tmp_path):
+    """The main job names each label's method from its run's saved config.yaml (the trainer's loader), so a
+    preset counts: here the trainer config says ``preset: threshold`` and the label's overrides name no method,
+    which the override parsing this replaced read as "none"."""
+    from llm.config import load_config as load_train_config
+    from llm.provenance import write_run_config
+    from reproduce.analysis import saved_method
+
+    tiny = (REPO / "configs" / "tiny.yaml").read_text()
+    assert "\n  method: none\n" in tiny
+    trainer_cfg = tmp_path / "thr.yaml"
+    trainer_cfg.write_text(tiny.replace("\n  method: none\n", "\n  preset: threshold\n"))
+    for label, overrides, want in (("thr", [], "threshold"),
+                                   ("r1", ["entropy.preset=aent_r1_distill", "entropy.method=aent"], "aent")):
+        run = tmp_path / label / "seed-0"
+        run.mkdir(parents=True)
+        write_run_config(load_train_config(trainer_cfg, overrides), run / "config.yaml")
+        assert saved_method(run) == want
+    with pytest.raises(FileNotFoundError, match="never started"):
+        saved_method(tmp_path / "missing")
+
+
+def _adding_a_toy_experiment_blocks() -> tuple[str, str]:
+    """The module and the registry line of docs/toy/guide.md, "Adding a toy experiment"."""
+    text = (REPO / "docs" / "toy" / "guide.md").read_text()
+    section = text[text.index("## Adding a toy experiment"):]
+    blocks = section.split("```python\n")[1:3]
+    return blocks[0].split("```")[0], blocks[1].split("```")[0]
+
+
+def test_the_documented_toy_experiment_needs_only_its_module_and_one_registry_line(tmp_path, monkeypatch):
+    """docs/toy/guide.md's worked example, as written: its module, and its line in toy.experiments.EXPERIMENTS
+    (nothing else). The main job's config accepts it, its stage takes the module's EXPECTED_S, the toy command
+    line runs it, and the report heads its section with the module's TITLE."""
+    import importlib.util
+
+    from reproduce.__main__ import build_stages
+    from toy.__main__ import main as toy_main
+    from toy.experiments import EXPERIMENTS
+
+    module_src, line = _adding_a_toy_experiment_blocks()
+    (tmp_path / "flat.py").write_text(module_src)  # a file: the command line reads the field docs from source
+    spec = importlib.util.spec_from_file_location("toy.experiments.flat", tmp_path / "flat.py")
+    flat = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "toy.experiments.flat", flat)
+    spec.loader.exec_module(flat)
+    for name, entry in eval("{" + line.strip() + "}", {"flat": flat}).items():
+        monkeypatch.setitem(EXPERIMENTS, name, entry)
+
+    yaml_cfg = tmp_path / "flat.yaml"
+    yaml_cfg.write_text('toy:\n  experiments: [flat]\n  smoke: true\n  args: {flat: [--clamp-ps, "0.5"]}\n')
+    cfg = load_config(yaml_cfg)
+    out = tmp_path / "run"
+    stages, runs = build_stages(cfg, out)
+    (stage,) = stages
+    assert not runs and stage.name == "toy-flat" and stage.expected_s == pytest.approx(1.0 / 6)
+    assert stage.cmd[1:4] == ["-m", "toy", "flat"] and stage.cmd[-2:] == ["--clamp-ps", "0.5"]
+    assert toy_main(stage.cmd[3:]) == 0  # what the stage's subprocess runs
+    doc = json.loads((out / "toy" / "flat" / "flat.json").read_text())
+    assert doc["config"] == {"n_arms": 100, "clamp_ps": [0.5], "smoke": True}
+    # the reference: 50 of 100 flat arms kept
+    assert doc["results"]["table"][0]["clamped entropy"] == pytest.approx(math.log(50), abs=1e-6)
+    text = write_report(out, cfg.toy.experiments).read_text()
+    assert "## Toy: The clamped entropy of a flat policy" in text and "![flat](toy/flat/flat.png)" in text
+    assert "| p | clamped entropy | log kept |\n|---|---|---|\n| 0.500 | 3.912 | 3.912 |" in text
+    assert "✅ held" in text

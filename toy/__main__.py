@@ -16,14 +16,8 @@ from pathlib import Path
 import torch
 
 from toy.experiments import EXPERIMENTS
-from toy.experiments.common import (
-    Timer,
-    add_config_arguments,
-    config_from_args,
-    result_document,
-    save_figure,
-    write_result,
-)
+from toy.experiments.common import Timer, result_document, save_figure, write_result
+from toy.experiments.options import add_config_arguments, config_from_args, option_dests
 
 __all__ = ["build_parser", "main", "options_markdown"]
 
@@ -55,12 +49,12 @@ def options_markdown() -> str:
         parts.append("| option | value | meaning |\n|---|---|---|")
         for action in p._actions:
             flags = [f for f in action.option_strings if f.startswith("--")]
-            if not flags or flags[0] == "--help":
+            if not flags or flags[0] == "--help" or action.help == argparse.SUPPRESS:
                 continue
             value = "" if action.nargs == 0 else (action.metavar or action.dest.upper())
             value = f"{value} ..." if action.nargs == "+" else value
-            text = (action.help or "").replace("|", "\\|")
-            parts.append(f"| `{flags[0]}` | {value} | {text} |")
+            text = (action.help or "").replace("%%", "%").replace("|", "\\|")  # argparse escapes %
+            parts.append(f"| {' / '.join(f'`{f}`' for f in flags)} | {value} | {text} |")
         parts.append("")
     return "\n".join(parts)
 
@@ -72,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     module, cls = EXPERIMENTS[args.experiment]
     overrides = cls.smoke() if args.smoke else {}
-    given = {f.name for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+    given = {dest for dest in option_dests(cls) if getattr(args, dest, None) is not None}
     overrides = {k: v for k, v in overrides.items() if k not in given}  # explicit options win over --smoke
     try:
         cfg = config_from_args(cls, args, **overrides)

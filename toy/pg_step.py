@@ -19,6 +19,7 @@ from aent.advantages import group_advantages
 from aent.aggregate import aggregate_loss
 from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy, entropy
+from aent.methods import METHOD_SPECS
 from aent.ppo import ppo_clip_loss
 from aent.regularizer import BONUS_ENTROPY, EntropyControl
 from toy.pg import baseline_advantages
@@ -59,7 +60,7 @@ def _entropy_terms(z: Tensor, ecfgs: Sequence[EntropyConfig], coefs: Tensor, tra
     gradient (R, |A|) of the clamped part, computed on the rows that need it only (a clamped entropy costs a
     selection over |A| per row, and indexing the (R, |A|) logits inside the graph would cost a full-size
     scatter per use), or None. The clamped entropy of a row uses its own clamp_p; it is NaN for rows that need
-    it neither in a loss nor in an AEnt controller when ``track_clamped`` is False.
+    it neither in a loss nor as the signal of its controller (AEnt) when ``track_clamped`` is False.
     """
     kinds = [_bonus_kind(e) if float(coefs[i]) != 0.0 else None for i, e in enumerate(ecfgs)]
     full_w = torch.where(torch.tensor([k == ("full",) for k in kinds]), coefs, torch.zeros_like(coefs))
@@ -75,7 +76,8 @@ def _entropy_terms(z: Tensor, ecfgs: Sequence[EntropyConfig], coefs: Tensor, tra
     clamped_grad = None
     for key, idx in _groups([("clamped", e.clamp_p) for e in ecfgs]).items():
         in_loss = torch.tensor([kinds[i] == key for i in idx.tolist()])
-        needed = in_loss | torch.tensor([track_clamped or ecfgs[i].method == "aent" for i in idx.tolist()])
+        needed = in_loss | torch.tensor([track_clamped or METHOD_SPECS[ecfgs[i].method].signal == "clamped_entropy"
+                                         for i in idx.tolist()])
         idx, in_loss = idx[needed], in_loss[needed]
         if not len(idx):
             continue

@@ -22,8 +22,12 @@ V + lambda H_kind:
 - ``estimator="exact"``: dV/dz_a = pi(a) (r_a - V), the expectation of the sampled term (RLOO), plus the same entropy
   term.
 
-Entropy control per run: an aent.EntropyConfig with method none, entropy_bonus, clamped_bonus or aent; AEnt's
-coefficient is aent.EntropyControl's controller, fed the run's clamped entropy once per step.
+Entropy control per run: an aent.EntropyConfig whose method's loss is the bonus alone (``bonus_only`` in the
+method registry, aent.methods: none, entropy_bonus, clamped_bonus, aent, sac, threshold); its coefficient is
+aent.EntropyControl's controller, whose ``step_end`` gets, once per step, the signal the method's spec names,
+computed exactly on the policy that drew the step: the entropy, the clamped entropy, or for ``sampled_entropy``
+(-mean log pi_old in the LLM trainer) the exact entropy, which that Monte-Carlo estimate estimates. Constant
+coefficients (none, the fixed bonuses) have nothing to update (:func:`driven_runs`).
 """
 
 from __future__ import annotations
@@ -36,15 +40,47 @@ import torch
 from torch import Tensor
 
 from aent.config import EntropyConfig
+from aent.controllers import ConstantCoef
+from aent.methods import METHOD_SPECS
 from aent.regularizer import EntropyControl
 from aent.validation import check
 from toy.multiset import entropy_grad, kept_counts, multiset_entropy, split_members, split_partial
 from toy.pg import BASELINES, baseline_advantages, inverse_cdf
 
-__all__ = ["BanditLayout", "TrapBanditConfig", "TrapRun", "kept_counts", "make_layout", "multiset_entropy",
-           "train_trap_bandit"]
+__all__ = ["BanditLayout", "TrapBanditConfig", "TrapRun", "bonus_kinds", "driven_runs", "kept_counts", "make_layout",
+           "multiset_entropy", "signal_stats", "train_trap_bandit"]
 
-KINDS = {"none": None, "entropy_bonus": "full", "clamped_bonus": "clamped", "aent": "clamped"}
+
+def _runs_here(method: str) -> bool:
+    """The trap trainers run a method whose loss is the bonus alone and whose driving signal they compute (the
+    clamped entropy only for a clamped bonus)."""
+    s = METHOD_SPECS[method]
+    return s.bonus_only and (s.signal != "clamped_entropy" or s.entropy == "clamped")
+
+
+def bonus_kinds(ecfgs: list[EntropyConfig]) -> list[str | None]:
+    """Each run's bonus entropy from the method registry: "full", "clamped" or None (no bonus); a method the trap
+    trainers cannot run raises one ValueError listing those they can."""
+    for e in ecfgs:
+        if not _runs_here(e.method):
+            raise ValueError(f"ecfgs methods must be in {tuple(m for m in METHOD_SPECS if _runs_here(m))} (the "
+                             f"methods whose loss is the entropy bonus alone), got {e.method!r}")
+    return [None if METHOD_SPECS[e.method].entropy == "none" else METHOD_SPECS[e.method].entropy for e in ecfgs]
+
+
+def driven_runs(controls: list[EntropyControl]) -> list[int]:
+    """The runs whose controllers move with a signal; a constant coefficient without a weight controller (none,
+    the fixed bonuses) has nothing to update, so its signal is neither computed nor passed."""
+    return [i for i, c in enumerate(controls)
+            if not isinstance(c.coef_ctrl, ConstantCoef) or c.weight_ctrl is not None]
+
+
+def signal_stats(h_full: list[float], h_kind: list[float], kinds: list[str | None]) -> list[dict[str, float]]:
+    """Per run, the ``step_end`` stats of one step from its exact entropies: ``entropy`` and ``sampled_entropy``
+    (the exact entropy in place of -mean log pi_old) from ``h_full``; ``clamped_entropy`` from the clamped bonus's
+    ``h_kind`` (only clamped runs have it)."""
+    return [{"entropy": h, "sampled_entropy": h, **({"clamped_entropy": hk} if k == "clamped" else {})}
+            for h, hk, k in zip(h_full, h_kind, kinds)]
 
 
 @dataclass(frozen=True)
@@ -161,8 +197,7 @@ class TrapRun:
 def _groups(ecfgs: list[EntropyConfig]) -> dict[float, Tensor]:
     """{clamp fraction (0 for the full bonus): sorted rows} of the rows with an entropy term."""
     out: dict[float, list[int]] = {}
-    for i, e in enumerate(ecfgs):
-        kind = KINDS[e.method]
+    for i, (e, kind) in enumerate(zip(ecfgs, bonus_kinds(ecfgs))):
         if kind:
             out.setdefault(0.0 if kind == "full" else e.clamp_p, []).append(i)
     return {p: torch.tensor(rows) for p, rows in out.items()}
@@ -254,28 +289,27 @@ def train_trap_bandit(cfg: TrapBanditConfig, layout: BanditLayout, row_seeds: li
         cfg: task family and training settings.
         layout: :func:`make_layout` for the runs.
         row_seeds: (R,) the seed of each run; runs with one seed share their sample stream (common random numbers).
-        ecfgs: (R,) one aent.EntropyConfig per run (method none, entropy_bonus, clamped_bonus or aent).
+        ecfgs: (R,) one aent.EntropyConfig per run (a method of :func:`bonus_kinds`).
         uniform_seed: seed of the uniforms' generator.
         progress: optional callable(n) after each step.
     """
     n_rows = len(layout.rewards)
     if len(row_seeds) != n_rows or len(ecfgs) != n_rows:
         raise ValueError(f"row_seeds and ecfgs must have one entry per run ({n_rows})")
-    bad = [e.method for e in ecfgs if e.method not in KINDS]
-    if bad:
-        raise ValueError(f"ecfgs methods must be in {tuple(KINDS)}, got {bad[0]!r}")
+    kinds = bonus_kinds(ecfgs)
     st = _init_state(layout, getattr(torch, cfg.dtype))
     controls = [EntropyControl(e) for e in ecfgs]
+    driven = driven_runs(controls)
+    full_rows = torch.tensor([i for i in driven if METHOD_SPECS[ecfgs[i].method].signal != "clamped_entropy"],
+                             dtype=torch.long)
     groups = _groups(ecfgs)
-    aent_rows = [i for i, e in enumerate(ecfgs) if e.method == "aent"]
     seeds = sorted(set(row_seeds))
     seed_row = torch.tensor([seeds.index(s) for s in row_seeds])
     gen = torch.Generator().manual_seed(uniform_seed)
-    is_clamped = torch.tensor([KINDS[e.method] == "clamped" for e in ecfgs])
+    is_clamped = torch.tensor([k == "clamped" for k in kinds])
     rec: dict[str, list] = {k: [] for k in ("steps", "value", "p_opt", "p_trap", "entropy", "clamped", "coef")}
     for step in range(cfg.steps + 1):
-        coefs = torch.tensor([c.ent_coef if KINDS[e.method] else 0.0 for c, e in zip(controls, ecfgs)],
-                             dtype=st["z"].dtype)
+        coefs = torch.tensor([c.ent_coef if k else 0.0 for c, k in zip(controls, kinds)], dtype=st["z"].dtype)
         actions = None
         if step < cfg.steps and cfg.estimator == "sampled":  # split the drawn arms off before anything moves
             u = torch.rand(len(seeds), cfg.group_size, generator=gen, dtype=torch.float64)[seed_row]  # per seed
@@ -286,9 +320,13 @@ def train_trap_bandit(cfg: TrapBanditConfig, layout: BanditLayout, row_seeds: li
             _record(rec, st, step, h_kind, coefs, is_clamped)
         if step == cfg.steps:
             break
+        h_full = torch.full_like(h_kind, math.nan)  # (R,) of the policy that drew this step, where a signal needs it
+        if len(full_rows):
+            h_full[full_rows] = multiset_entropy(st["z"][full_rows], st["n"][full_rows])
         st["z"] += cfg.lr * (_pg_term(cfg, st, actions) + ent_grad)
-        for i in aent_rows:
-            controls[i].step_end({"clamped_entropy": float(h_kind[i]), "entropy": float(h_kind[i])})
+        for i, stats in zip(driven, signal_stats(h_full[driven].tolist(), h_kind[driven].tolist(),
+                                                 [kinds[i] for i in driven])):
+            controls[i].step_end(stats)
         if progress is not None:
             progress(1)
     stack = {k: torch.stack(v).float() for k, v in rec.items() if k != "steps"}

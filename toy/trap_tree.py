@@ -35,10 +35,11 @@ from torch import Tensor
 
 from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy, entropy
+from aent.methods import METHOD_SPECS
 from aent.regularizer import EntropyControl
 from aent.validation import check
 from toy.pg import BASELINES, adam_init, adam_update, baseline_advantages, inverse_cdf
-from toy.trap_bandit import KINDS, TrapRun
+from toy.trap_bandit import TrapRun, bonus_kinds, driven_runs, signal_stats
 
 __all__ = ["TrapTreeConfig", "TreeLayout", "make_tree_layout", "sampled_gradient", "train_trap_tree"]
 
@@ -187,7 +188,7 @@ def _entropy_kind(logits: Tensor, ecfgs: list[EntropyConfig], with_grad: bool) -
     with torch.no_grad():
         h_full = entropy(logits)
     h_kind = torch.zeros(logits.shape[:-1])
-    kinds = [KINDS[e.method] for e in ecfgs]
+    kinds = bonus_kinds(ecfgs)
     for p in sorted({0.0 if k == "full" else e.clamp_p for e, k in zip(ecfgs, kinds) if k}):
         sel = torch.tensor([bool(k) and (0.0 if k == "full" else e.clamp_p) == p for e, k in zip(ecfgs, kinds)])
         with torch.set_grad_enabled(with_grad):
@@ -230,20 +231,23 @@ def sampled_gradient(root: Tensor, deep: Tensor, y: Tensor, reward: Tensor, coef
 def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int], ecfgs: list[EntropyConfig],
                     uniform_seed: int = 0, progress=None) -> TrapRun:
     """Train every run for cfg.steps steps; returns curves (``entropy`` is the step's token-mean full entropy,
-    ``clamped_entropy`` the token-mean clamped entropy of AEnt rows, NaN elsewhere)."""
+    ``clamped_entropy`` the token-mean clamped entropy of the rows it drives (AEnt), NaN elsewhere).
+
+    Each run's controller gets, once per step, the signal its method's spec names (toy.trap_bandit.signal_stats):
+    the token means over the step's samples of the exact per-state entropies, full or clamped (constant
+    coefficients have nothing to update: toy.trap_bandit.driven_runs)."""
     n_rows = len(row_seeds)
     if len(ecfgs) != n_rows or len(layout.task) != n_rows:
         raise ValueError(f"row_seeds, ecfgs and the layout must all have one entry per run ({n_rows})")
-    bad = [e.method for e in ecfgs if e.method not in KINDS]
-    if bad:
-        raise ValueError(f"ecfgs methods must be in {tuple(KINDS)}, got {bad[0]!r}")
+    kinds = bonus_kinds(ecfgs)
     A, H, G = cfg.vocab, cfg.horizon, cfg.group_size
     z = torch.stack([layout.logits0[s] for s in row_seeds])  # (R, n_states, A)
     state = adam_init(z)
     controls = [EntropyControl(e) for e in ecfgs]
+    driven = driven_runs(controls)
     seeds = sorted(set(row_seeds))
     seed_row = torch.tensor([seeds.index(s) for s in row_seeds])
-    is_aent = torch.tensor([e.method == "aent" for e in ecfgs])
+    clamp_driven = torch.tensor([METHOD_SPECS[e.method].signal == "clamped_entropy" for e in ecfgs])
     gen = torch.Generator().manual_seed(uniform_seed)
     powers = torch.tensor([A ** (H - 1 - t) for t in range(H)])
     rows_g = torch.arange(n_rows)[:, None].expand(n_rows, G)
@@ -251,7 +255,7 @@ def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int
     h_tok = torch.full((n_rows,), float("nan"))
     h_clamp_tok = torch.full((n_rows,), float("nan"))
     for step in range(cfg.steps + 1):
-        coefs = torch.tensor([c.ent_coef if KINDS[e.method] else 0.0 for c, e in zip(controls, ecfgs)])
+        coefs = torch.tensor([c.ent_coef if k else 0.0 for c, k in zip(controls, kinds)])
         if step % cfg.record_every == 0 or step == cfg.steps:
             with torch.no_grad():
                 prob = _relevant_probs(z, layout, A) * (layout.rel_reward > 0)
@@ -291,9 +295,10 @@ def train_trap_tree(cfg: TrapTreeConfig, layout: TreeLayout, row_seeds: list[int
         h_full = (h_root + h_deep.sum(-1).mean(1)) / H
         k_tok = (k_root.detach() + k_deep.detach().sum(-1).mean(1)) / H
         h_tok = h_full
-        h_clamp_tok = torch.where(is_aent, k_tok, torch.tensor(float("nan")))
-        for i in is_aent.nonzero().squeeze(1).tolist():
-            controls[i].step_end({"clamped_entropy": float(h_clamp_tok[i]), "entropy": float(h_tok[i])})
+        h_clamp_tok = torch.where(clamp_driven, k_tok, torch.tensor(float("nan")))
+        for i, stats in zip(driven, signal_stats(h_tok[driven].tolist(), k_tok[driven].tolist(),
+                                                 [kinds[i] for i in driven])):
+            controls[i].step_end(stats)
         if progress is not None:
             progress(1)
     stack = {k: torch.stack(v) for k, v in rec.items() if k != "steps"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -60,6 +61,11 @@ def test_boxed_fields_are_checked_for_exactly_the_boxed_methods():
                 build()
         else:
             assert build().ent_coef == 0.05
+    # sac's lambda is exp(log lambda): its registry line makes ent_coef strictly positive, for sac only
+    assert {m for m, s in METHOD_SPECS.items() if s.positive} == {"sac"}
+    with pytest.raises(ValueError, match="ent_coef must be > 0 for method=sac"):
+        EntropyConfig(method="sac", ent_coef=0.0, coef_min=0.0)
+    assert EntropyConfig(method="threshold", ent_coef=0.0, coef_min=0.0).ent_coef == 0.0
 
 
 def test_unknown_method_and_bad_specs_are_named():
@@ -101,3 +107,14 @@ def test_the_documented_new_method_is_its_module_plus_one_registry_line(monkeypa
     assert lam == pytest.approx(0.003, abs=1e-15) and ctrl.coef_ctrl.state.steps == 1
     with pytest.raises(ValueError, match="stats\\['entropy'\\]"):
         ctrl.step_end({"clamped_entropy": 0.1})
+    # The toy's trap trainers (Figure 1) run it too, driving it with the exact entropy of each step's policy.
+    from toy.trap_bandit import TrapBanditConfig, make_layout, train_trap_bandit
+
+    bandit = TrapBanditConfig(n_arms=3000, steps=3, record_every=1, init_scale=0.0)
+    run = train_trap_bandit(bandit, make_layout(bandit, [(0, 2)]), [0], [cfg.replace(target_entropy=8.2)])
+    h, lam = run.entropy[:, 0].double(), run.ent_coef[:, 0].double()
+    assert float(h[0]) == pytest.approx(math.log(3000), rel=1e-6)  # a flat prior
+    for t in range(3):  # lambda <- clip(lambda + 0.01 (8.2 - H_t), coef_min, coef_max), H_t: the policy of step t
+        want = min(cfg.coef_max, max(cfg.coef_min, float(lam[t]) + 0.01 * (8.2 - float(h[t]))))
+        assert cfg.coef_min < want < cfg.coef_max
+        assert float(lam[t + 1]) == pytest.approx(want, rel=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import subprocess
@@ -46,8 +47,8 @@ def test_figure1_smoke(tmp_path):
     doc = _run("figure1", tmp_path)
     res, cfg = doc["results"], doc["config"]
     # the JSON records the regime, the seeds and the closed-form predictions
-    assert res["regime"]["rewards"] == {"irrelevant": 0.0, "trap": cfg["trap_reward"], "optimal": 1.0}
-    assert res["regime"]["tree"]["n_sequences"] == cfg["tree_vocab"] ** cfg["tree_horizon"]
+    assert res["regime"]["rewards"] == {"irrelevant": 0.0, "trap": cfg["bandit"]["trap_reward"], "optimal": 1.0}
+    assert res["regime"]["tree"]["n_sequences"] == cfg["tree"]["vocab"] ** cfg["tree"]["horizon"]
     assert res["seeds"] == list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
     for domain, estimators in (("bandit", ("sampled", "exact")), ("tree", ("sampled",))):
         dom = res[domain]
@@ -67,8 +68,8 @@ def test_figure1_smoke(tmp_path):
     # the tree's full-bonus prediction is the Gibbs optimum over sequences, the bandit closed form with N = A^H
     from toy.regime import TrapRegime, gibbs_point
 
-    reg = TrapRegime(n_items=cfg["tree_vocab"] ** cfg["tree_horizon"], n_traps=cfg["n_traps"],
-                     trap_reward=cfg["trap_reward"])
+    reg = TrapRegime(n_items=cfg["tree"]["vocab"] ** cfg["tree"]["horizon"], n_traps=cfg["tree"]["n_traps"],
+                     trap_reward=cfg["tree"]["trap_reward"])
     lam = cfg["tree_ent_coef"]
     for m in cfg["m_values"]:
         assert res["tree"]["plan"]["predictions"][f"entropy_bonus_l{lam:g}"][str(m)]["value"] == pytest.approx(
@@ -110,8 +111,10 @@ def test_dynamics_smoke(tmp_path):
 
 
 def test_explicit_option_beats_smoke(tmp_path):
-    doc = _run("figure1", tmp_path, "--steps", "30", "--m-values", "2", "7", "--clamp-ps", "0.5", "--ent-coefs", "0.1")
-    assert doc["config"]["steps"] == 30 and doc["config"]["m_values"] == [2, 7]
+    doc = _run("figure1", tmp_path, "--bandit-steps", "30", "--m-values", "2", "7", "--clamp-ps", "0.5", "--ent-coefs",
+               "0.1")
+    assert doc["config"]["bandit"]["steps"] == 30 and doc["config"]["m_values"] == [2, 7]
+    assert doc["config"]["bandit"]["n_arms"] == 11_000  # the rest of the section from --smoke
     assert set(doc["results"]["bandit"]["sampled"]["cells"]) == {"none", "entropy_bonus_l0.1", "clamped_p0.5_l0.1",
                                                                   "aent", "aent_oracle"}
     assert set(doc["results"]["tree"]["sampled"]["cells"]) >= {"none", "entropy_bonus_l0.1", "aent"}
@@ -120,7 +123,11 @@ def test_explicit_option_beats_smoke(tmp_path):
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (["figure1", "--seeds", "1"], "seeds"),
-    (["figure1", "--baseline", "std"], "baseline"),
+    (["figure1", "--bandit-baseline", "std"], "bandit section (options --bandit-FIELD): TrapBanditConfig.baseline"),
+    (["figure1", "--tree-steps", "0"], "TrapTreeConfig.steps must be >= 1"),
+    (["figure1", "--bandit-steps", "10"], "figure1 option bandit.steps must be >= llm_budget=100"),
+    (["figure1", "--n-arms", "100"], "--n-arms is now --bandit-n-arms: a section's options carry its name"),
+    (["figure1", "--lr", "8"], "--lr is now --bandit-lr and --tree-lr"),
     (["bias", "--clamp-ps", "1.5"], "clamp_ps"),
     (["dynamics", "--lrs", "0.1"], "lrs"),
     (["nonsense"], "invalid choice"),
@@ -140,5 +147,5 @@ def test_guide_documents_every_option():
         assert f"python -m toy {name}" in guide
         for action in p._actions:
             for flag in action.option_strings:
-                if flag.startswith("--") and flag != "--help":
+                if flag.startswith("--") and flag != "--help" and action.help != argparse.SUPPRESS:
                     assert f"`{flag}" in guide, f"{name} {flag} missing from docs/toy/guide.md"

@@ -63,7 +63,7 @@ def test_holm_by_hand():
 
 
 # ---------------------------------------------------------------------------------------------- the claims
-CFG = Figure1Config(m_values=(1, 3, 10, 15), ent_coefs=(0.1,), clamp_ps=(0.33,), tree_steps=0)
+CFG = Figure1Config(m_values=(1, 3, 10, 15), ent_coefs=(0.1,), clamp_ps=(0.33,), tree_sweep=False)
 
 
 def _results(full_edge: dict[int, float], clamp_edge: float, n: int = 12, noise: float = 0.02, none_v=0.6):

@@ -194,7 +194,7 @@ def test_trainer_errors_name_the_input():
     with pytest.raises(ValueError, match="tail_group"):
         TrapBanditConfig(n_arms=3000, n_individual=1000, tail_group=300)
     with pytest.raises(ValueError, match="ecfgs"):
-        train_trap_bandit(SMALL, make_layout(SMALL, [(0, 1)]), [0], [EntropyConfig(method="sac")])
+        train_trap_bandit(SMALL, make_layout(SMALL, [(0, 1)]), [0], [EntropyConfig(method="pos_reweight")])
 
 
 # ------------------------------------------------------------------------------------------------------ tree

@@ -22,10 +22,12 @@ from toy.exact import kept_count, regularized_optimum, sparse_gibbs
 from toy.experiments.common import progress, pyplot, verdict
 from toy.tasks import TreeTask
 
-__all__ = ["NAME", "SUMMARY", "BiasConfig", "judge", "plot", "run", "simulate"]
+__all__ = ["EXPECTED_S", "NAME", "SUMMARY", "TITLE", "BiasConfig", "judge", "plot", "run", "simulate"]
 
 NAME = "bias"
 SUMMARY = "bias of the regularised optimum vs lambda (T log|A| - log|A*|) and its clamped analogue (claims 2, 4)"
+TITLE = "The bias of the entropy-regularised optimum against its bound"
+EXPECTED_S = 45.0
 TOL = 1e-9
 
 

@@ -8,8 +8,6 @@ them without hand-written prose.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import math
 import platform
@@ -21,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["VERDICTS", "Timer", "add_config_arguments", "compare", "config_from_args", "field_docs", "mean_std",
-           "progress", "pyplot", "result_document", "save_figure", "verdict", "write_result"]
+__all__ = ["VERDICTS", "Timer", "compare", "mean_std", "progress", "pyplot", "result_document", "save_figure",
+           "verdict", "write_result"]
 
 VERDICTS = ("held", "did not hold", "inconclusive")
 SCHEMA_VERSION = 1
@@ -133,58 +131,3 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-# ------------------------------------------------------------------------------ config dataclass <-> command line
-def field_docs(cls) -> dict[str, str]:
-    """{field: docstring} of a dataclass whose fields carry attribute docstrings (the string after each field)."""
-    import ast
-    import inspect
-    import textwrap
-
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body
-    docs = {}
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
-                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
-
-
-def _parser_type(default):
-    """(argparse type, nargs) for a field default: tuples become space-separated lists."""
-    if isinstance(default, tuple):
-        inner = type(default[0]) if default else float
-        return inner, "+"
-    if isinstance(default, bool):
-        return None, None
-    return (type(default) if default is not None else float), None
-
-
-def add_config_arguments(parser, cls, skip: Sequence[str] = ()) -> None:
-    """One ``--field-name`` option per dataclass field of ``cls`` (help text = the field's docstring)."""
-    docs = field_docs(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        flag = "--" + f.name.replace("_", "-")
-        helptext = f"{docs.get(f.name, '')} (default: {default!r})".replace("%", "%%")
-        if isinstance(default, bool):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
-            continue
-        typ, nargs = _parser_type(default)
-        parser.add_argument(flag, dest=f.name, type=typ, nargs=nargs, default=None, metavar=f.name.upper(),
-                            help=helptext)
-
-
-def config_from_args(cls, args, **fixed):
-    """Build ``cls`` from the parsed options that were given (others keep their defaults) plus ``fixed``."""
-    kw = {}
-    for f in dataclasses.fields(cls):
-        value = getattr(args, f.name, None)
-        if value is not None:
-            kw[f.name] = tuple(value) if isinstance(value, list) else value
-    kw.update(fixed)
-    return cls(**kw)

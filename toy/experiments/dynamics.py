@@ -31,11 +31,13 @@ from toy.dynamics import (
 from toy.experiments.clipping import judge_clipping, mechanism, plot_setting, simulate_clipping
 from toy.experiments.common import pyplot, verdict
 
-__all__ = ["NAME", "SUMMARY", "DynamicsConfig", "judge", "plot", "run", "simulate"]
+__all__ = ["EXPECTED_S", "NAME", "SUMMARY", "TITLE", "DynamicsConfig", "judge", "plot", "run", "simulate"]
 
 NAME = "dynamics"
 SUMMARY = ("predicted -Cov(log pi, dz) vs measured entropy change; advantage signs; clip-low vs clip-high per "
            "update and over training with coin-flip rewards (claim 5)")
+TITLE = "Entropy dynamics: the covariance rule, advantage signs and clipping"
+EXPECTED_S = 90.0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ logits and the uniforms of its samples (common random numbers), and tests are pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -34,26 +36,46 @@ from toy.regime import TrapRegime
 from toy.trap_bandit import TrapBanditConfig, make_layout, train_trap_bandit
 from toy.trap_tree import TrapTreeConfig, make_tree_layout, train_trap_tree
 
-__all__ = ["NAME", "SUMMARY", "Figure1Config", "arms", "judge", "plot", "run", "simulate"]
+__all__ = ["EXPECTED_S", "NAME", "SUMMARY", "TITLE", "Figure1Config", "arms", "judge", "plot", "run", "simulate"]
 
 NAME = "figure1"
 SUMMARY = ("AEnt Figure 1 in the trap regime (10^5 arms or sequences: irrelevant, traps, m optima) on a bandit and a "
            "token tree, plain policy-gradient steps: no control vs entropy bonus vs clamped bonus vs AEnt over a "
            "fixed lambda grid, closed form next to training, paired Holm-corrected verdicts (claim 6)")
+TITLE = "Figure 1 of the AEnt paper in its trap regime: a 10^5-arm bandit and a token tree, paired seeds"
+EXPECTED_S = 280.0
+
+
+def _bandit() -> TrapBanditConfig:
+    """Figure 1's bandit: TrapBanditConfig's task (10^5 arms, 10 traps at 0.6, optima at prior ranks 200-900) and
+    plain PG with lr = G = 16; 800 sampled steps (budget rule: the command's CPU time, docs/toy/results.md);
+    float32 state."""
+    return TrapBanditConfig(steps=800, dtype="float32")
+
+
+def _tree() -> TrapTreeConfig:
+    """Figure 1's token tree: 316 tokens x 2 (10^5 sequences), plain PG steps with lr = G = 16, 300 steps."""
+    return TrapTreeConfig(update="sgd", lr=16.0, steps=300)
 
 
 @dataclass(frozen=True)
 class Figure1Config:
-    """Settings of the Figure 1 sweep (the defaults are the full run; ``--smoke`` shrinks it)."""
+    """Settings of the Figure 1 sweep (the defaults are the full run; ``--smoke`` shrinks it).
 
-    n_arms: int = 100_000
-    """Number of arms |A| (n_individual + a multiple of tail_group)."""
-    n_traps: int = 10
-    """Trap arms at the top of the prior (>= 1)."""
-    trap_reward: float = 0.6
-    """Reward of a trap arm, in (0, 1); irrelevant arms pay 0, optimal ones 1."""
+    The bandit and the tree are sections, each its trainer's own config (``--bandit-FIELD``, ``--tree-FIELD``);
+    the fields here are the sweep's: which m, which arms, how many seeds, how long the exact runs are."""
+
+    FIXED: ClassVar[tuple[str, ...]] = ("bandit.estimator", "tree.update")
+    """Set by the sweep, never an option: the bandit runs both estimators; every update is the plain PG step."""
+
+    bandit: TrapBanditConfig = field(default_factory=_bandit)
+    """The bandit task and its sampled runs (toy.trap_bandit.TrapBanditConfig; steps >= llm_budget)."""
+    tree: TrapTreeConfig = field(default_factory=_tree)
+    """The token-tree task and its runs (toy.trap_tree.TrapTreeConfig; steps >= llm_budget)."""
+    tree_sweep: bool = True
+    """Run the token-tree sweep (--no-tree-sweep skips it)."""
     m_values: tuple[int, ...] = (1, 3, 10, 15)
-    """Numbers m of optimal arms (each in [1, opt_rank_hi - opt_rank_lo + 1])."""
+    """Numbers m of optimal arms (each in [1, bandit.opt_rank_hi - bandit.opt_rank_lo + 1])."""
     small_m_max: int = 5
     """m <= this is 'small m' (the paper: the full bonus loses its edge for m <= 5)."""
     large_m_min: int = 10
@@ -72,59 +94,37 @@ class Figure1Config:
     """Steps before AEnt's coefficient moves (>= 0; the authors' 30)."""
     seeds: int = 16
     """Paired seeds per cell (>= 2; the exact sign-flip test needs >= 10 to reach p < 0.05 / 20 at all)."""
-    init_scale: float = 3.0
-    """Std of the Gaussian prior logits (>= 0)."""
-    opt_rank_lo: int = 200
-    """Highest prior rank of an optimal arm (> n_traps)."""
-    opt_rank_hi: int = 900
-    """Lowest prior rank of an optimal arm (<= n_individual, inside every kept set)."""
-    n_individual: int = 1000
-    """Arms of highest prior with a logit of their own; the rest are tied in blocks (see toy.trap_bandit)."""
-    tail_group: int = 1000
-    """Arms per tied block of the prior's tail."""
-    baseline: str = "rloo"
-    """Baseline of the sampled estimator: rloo or mean (no std normalisation either way)."""
-    group_size: int = 16
-    """G, arms or sequences sampled per run per step (>= 2)."""
-    lr: float = 16.0
-    """Plain policy-gradient step size of every sweep (> 0); the rule lr = G (one draw moves its logit <= 1 nat)."""
-    steps: int = 800
-    """Steps of the sampled bandit runs (>= llm_budget; budget rule: the command's CPU time, docs/toy/results.md)."""
     exact_steps: int = 6000
-    """Steps of the exact-gradient bandit runs (>= 1; 0 skips them)."""
+    """Steps of the exact-gradient bandit runs (>= 0; 0 skips them)."""
     exact_seeds: int = 4
     """Seeds of the exact-gradient runs (the first ones of the sampled seeds; >= 1)."""
     llm_budget: int = 100
     """An LLM-like budget (steps) whose V is reported next to the end of training (>= 1)."""
-    record_every: int = 10
-    """Curve resolution in steps (>= 1; divides llm_budget)."""
     fixed_point_tol: float = 0.02
     """A cell 'ends at its fixed point' when its mean V is within this of the closed form (> 0)."""
-    tree_vocab: int = 316
-    """Tokens per step of the token tree (>= n_traps + 2)."""
-    tree_horizon: int = 2
-    """Tokens per sequence of the tree (>= 1; vocab^horizon sequences)."""
-    tree_init_scale: float = 2.0
-    """Std of the Gaussian prior logits of every tree state (>= 0)."""
-    tree_opt_rank_hi: int = 32
-    """Lowest prior rank of an optimal sequence's tokens."""
     tree_ent_coef: float = 0.1
     """lambda of the tree's bonus arms and AEnt's lambda0 there (> 0; the middle of the bandit grid)."""
     tree_clamp_p: float = 0.33
     """Per-token clamp fraction of the tree's clamped arm and AEnt (the paper's), in [0, 1)."""
-    tree_steps: int = 300
-    """Steps of the tree runs (>= llm_budget; 0 skips the tree)."""
     seed: int = 100
     """Base seed (>= 0): run seeds are seed .. seed + seeds - 1 (the verdict seeds 100-115 are disjoint from the
     development seeds 0-11 on which the budgets were timed)."""
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
-            check(ok, name, allowed, getattr(self, name), "figure1 option ")
+            value = self
+            for part in name.split("."):
+                value = getattr(value, part)
+            check(ok, name, allowed, value, "figure1 option ")
 
-        n_cand = self.opt_rank_hi - self.opt_rank_lo + 1
+        need(isinstance(self.bandit, TrapBanditConfig), "bandit", "a toy.trap_bandit.TrapBanditConfig")
+        need(isinstance(self.tree, TrapTreeConfig), "tree", "a toy.trap_tree.TrapTreeConfig")
+        need(self.bandit.estimator == "sampled", "bandit.estimator", "'sampled' (exact_steps sets the exact runs)")
+        need(self.tree.update == "sgd", "tree.update", "'sgd' (the plain policy-gradient step of every sweep)")
+        bandit, tree = self.bandit, self.tree
+        n_cand = bandit.opt_rank_hi - bandit.opt_rank_lo + 1
         need(len(self.m_values) >= 1 and all(1 <= m <= n_cand for m in self.m_values), "m_values",
-             f"integers in [1, opt_rank_hi - opt_rank_lo + 1 = {n_cand}]")
+             f"integers in [1, bandit.opt_rank_hi - bandit.opt_rank_lo + 1 = {n_cand}]")
         need(1 <= self.small_m_max < self.large_m_min, "small_m_max", f"in [1, large_m_min={self.large_m_min})")
         need(len(self.ent_coefs) >= 1 and all(c > 0 for c in self.ent_coefs), "ent_coefs", "values > 0")
         need(len(self.clamp_ps) >= 1 and all(0 <= p < 1 for p in self.clamp_ps), "clamp_ps", "values in [0, 1)")
@@ -135,44 +135,33 @@ class Figure1Config:
         need(self.aent_warmup >= 0, "aent_warmup", ">= 0")
         need(self.seeds >= 2, "seeds", "an integer >= 2")
         need(1 <= self.exact_seeds <= self.seeds, "exact_seeds", f"in [1, seeds={self.seeds}]")
-        need(self.llm_budget >= 1 and self.llm_budget % self.record_every == 0, "llm_budget",
-             f">= 1 and a multiple of record_every={self.record_every}")
-        need(self.steps >= self.llm_budget, "steps", f">= llm_budget={self.llm_budget}")
+        need(self.llm_budget >= 1 and self.llm_budget % bandit.record_every == 0
+             and (not self.tree_sweep or self.llm_budget % tree.record_every == 0), "llm_budget",
+             f">= 1 and a multiple of bandit.record_every={bandit.record_every}"
+             + (f" and tree.record_every={tree.record_every}" if self.tree_sweep else ""))
+        need(bandit.steps >= self.llm_budget, "bandit.steps", f">= llm_budget={self.llm_budget}")
         need(self.exact_steps >= 0, "exact_steps", ">= 0")
         need(self.fixed_point_tol > 0, "fixed_point_tol", "> 0")
         need(self.seed >= 0, "seed", ">= 0")
-        need(self.tree_steps == 0 or self.tree_steps >= self.llm_budget, "tree_steps",
-             f"0 or >= llm_budget={self.llm_budget}")
+        need(not self.tree_sweep or tree.steps >= self.llm_budget, "tree.steps", f">= llm_budget={self.llm_budget}")
         need(self.tree_ent_coef > 0, "tree_ent_coef", "> 0")
         need(0 <= self.tree_clamp_p < 1, "tree_clamp_p", "in [0, 1)")
-        self.bandit_config("sampled")  # validate the task and training fields, naming them
-        if self.tree_steps:
-            self.tree_config()
 
     @staticmethod
     def smoke() -> dict:
         """Overrides of ``--smoke`` (seconds on one core)."""
-        return {"n_arms": 11_000, "steps": 100, "exact_steps": 100, "exact_seeds": 2, "llm_budget": 20,
-                "tree_vocab": 40, "tree_opt_rank_hi": 20, "tree_steps": 40}
+        return {"bandit.n_arms": 11_000, "bandit.steps": 100, "exact_steps": 100, "exact_seeds": 2, "llm_budget": 20,
+                "tree.vocab": 40, "tree.opt_rank_hi": 20, "tree.steps": 40}
 
     def regime(self) -> TrapRegime:
-        return TrapRegime(n_items=self.n_arms, n_traps=self.n_traps, trap_reward=self.trap_reward)
+        b = self.bandit
+        return TrapRegime(n_items=b.n_arms, n_traps=b.n_traps, trap_reward=b.trap_reward)
 
     def bandit_config(self, estimator: str) -> TrapBanditConfig:
-        exact = estimator == "exact"
-        return TrapBanditConfig(
-            n_arms=self.n_arms, n_traps=self.n_traps, trap_reward=self.trap_reward, init_scale=self.init_scale,
-            opt_rank_lo=self.opt_rank_lo, opt_rank_hi=self.opt_rank_hi, n_individual=self.n_individual,
-            tail_group=self.tail_group, estimator=estimator, baseline=self.baseline, group_size=self.group_size,
-            lr=self.lr, steps=max(1, self.exact_steps if exact else self.steps), record_every=self.record_every,
-            dtype="float32")
-
-    def tree_config(self) -> TrapTreeConfig:
-        return TrapTreeConfig(
-            vocab=self.tree_vocab, horizon=self.tree_horizon, n_traps=self.n_traps, trap_reward=self.trap_reward,
-            init_scale=self.tree_init_scale, opt_rank_hi=self.tree_opt_rank_hi, baseline=self.baseline,
-            group_size=self.group_size, update="sgd", lr=self.lr, steps=max(1, self.tree_steps),
-            record_every=self.record_every)
+        """The bandit section for one estimator: the exact runs take ``exact_steps``."""
+        if estimator == "exact":
+            return dataclasses.replace(self.bandit, estimator="exact", steps=max(1, self.exact_steps))
+        return self.bandit
 
 
 def _aent_config(spec: dict) -> EntropyConfig:
@@ -199,7 +188,7 @@ def arms(pl: dict) -> dict[str, tuple[str, EntropyConfig]]:
 
 def _train(cfg: Figure1Config, domain: str, estimator: str, arm_cfgs: dict, show_progress: bool) -> dict:
     """One batched run of every (m, arm, seed); returns {arm: {m: cell}} plus the curve steps."""
-    bcfg = cfg.bandit_config(estimator) if domain == "bandit" else cfg.tree_config()
+    bcfg = cfg.bandit_config(estimator) if domain == "bandit" else cfg.tree
     n_seeds = cfg.exact_seeds if estimator == "exact" else cfg.seeds
     seeds = [cfg.seed + s for s in range(n_seeds)]
     rows, ecfgs, labels = [], [], []
@@ -248,21 +237,21 @@ def _table(cfg: Figure1Config, results: dict) -> list[dict]:
 
 def simulate(cfg: Figure1Config, show_progress: bool = True) -> dict:
     """Plan, then train the bandit (sampled, exact) and tree sweeps; returns the ``results`` of figure1.json."""
-    out = {"regime": {"rewards": cfg.regime().rewards_summary(), "n_traps": cfg.n_traps,
+    b, t = cfg.bandit, cfg.tree
+    out = {"regime": {"rewards": cfg.regime().rewards_summary(), "n_traps": b.n_traps,
                       "m_values": list(cfg.m_values),
-                      "bandit": {"n_arms": cfg.n_arms, "optimal_prior_ranks": [cfg.opt_rank_lo, cfg.opt_rank_hi],
-                                 "init_scale": cfg.init_scale},
-                      "tree": {"vocab": cfg.tree_vocab, "horizon": cfg.tree_horizon,
-                               "n_sequences": cfg.tree_vocab**cfg.tree_horizon,
-                               "optimal_token_ranks": [2, cfg.tree_opt_rank_hi], "init_scale": cfg.tree_init_scale}},
+                      "bandit": {"n_arms": b.n_arms, "optimal_prior_ranks": [b.opt_rank_lo, b.opt_rank_hi],
+                                 "init_scale": b.init_scale},
+                      "tree": {"vocab": t.vocab, "horizon": t.horizon, "n_sequences": t.vocab**t.horizon,
+                               "optimal_token_ranks": [2, t.opt_rank_hi], "init_scale": t.init_scale}},
            "seeds": [cfg.seed + s for s in range(cfg.seeds)],
            "rule": {"alpha": ALPHA, "min_effect": MIN_EFFECT, "fixed_point_tol": cfg.fixed_point_tol,
-                    "update": "plain policy gradient, lr = G", "lr": cfg.lr, "multiple_testing": "Holm"}}
+                    "update": "plain policy gradient, lr = G", "lr": b.lr, "multiple_testing": "Holm"}}
     domains = {"bandit": ("sampled", "exact") if cfg.exact_steps else ("sampled",)}
-    if cfg.tree_steps:
+    if cfg.tree_sweep:
         domains["tree"] = ("sampled",)
     for domain, estimators in domains.items():
-        pl = plan_bandit(cfg, cfg.bandit_config("sampled")) if domain == "bandit" else plan_tree(cfg, cfg.tree_config())
+        pl = plan_bandit(cfg, cfg.bandit) if domain == "bandit" else plan_tree(cfg, cfg.tree)
         arm_cfgs = arms(pl)
         out[domain] = {"plan": pl, "arms": {k: {"label": lab, "entropy_config": e.to_dict()}
                                             for k, (lab, e) in arm_cfgs.items()}}

@@ -58,32 +58,32 @@ def _start_band(cfg, start_entropy: float) -> list[float]:
 
 
 def plan_bandit(cfg, bcfg) -> dict:
-    """The bandit's plan (cfg: toy.experiments.figure1.Figure1Config; bcfg: its TrapBanditConfig)."""
-    reg = TrapRegime(n_items=cfg.n_arms, n_traps=cfg.n_traps, trap_reward=cfg.trap_reward)
+    """The bandit's plan (cfg: toy.experiments.figure1.Figure1Config; bcfg: its bandit section)."""
+    reg = TrapRegime(n_items=bcfg.n_arms, n_traps=bcfg.n_traps, trap_reward=bcfg.trap_reward)
     seeds = [cfg.seed + s for s in range(cfg.seeds)]
     lay = make_layout(bcfg, [(s, 1) for s in seeds])
     counts = lay.counts.expand_as(lay.logits0)
     h0 = float(multiset_entropy(lay.logits0, kept_counts(lay.logits0, counts, cfg.aent_clamp_p)).mean())
     lam0 = _lam0(cfg.ent_coefs)
-    pred: dict = {"none": {str(m): {"value": cfg.trap_reward, "value_exact": 1.0, "note": "a policy committed to "
+    pred: dict = {"none": {str(m): {"value": bcfg.trap_reward, "value_exact": 1.0, "note": "a policy committed to "
                                     "the traps stays there (V = r_t); the exact gradient's only stable point is "
                                     "V* = 1"} for m in cfg.m_values}}
     for lam in cfg.ent_coefs:
         pred[arm_name("entropy_bonus", lam)] = {str(m): gibbs_point(reg, m, lam) for m in cfg.m_values}
         for p in cfg.clamp_ps:
-            pred[arm_name("clamped", lam, p)] = {str(m): gibbs_point(reg, m, lam, _kept(cfg.n_arms, p))
+            pred[arm_name("clamped", lam, p)] = {str(m): gibbs_point(reg, m, lam, _kept(bcfg.n_arms, p))
                                                  for m in cfg.m_values}
     common = _aent_common(cfg, lam0)
     band = _start_band(cfg, h0)
-    k_a, k_o = _kept(cfg.n_arms, cfg.aent_clamp_p), _kept(cfg.n_arms, cfg.aent_oracle_clamp_p)
+    k_a, k_o = _kept(bcfg.n_arms, cfg.aent_clamp_p), _kept(bcfg.n_arms, cfg.aent_oracle_clamp_p)
     pred["aent"] = {str(m): aent_fixed_point(reg, m, k_a, lam0, tuple(band), tuple(common["box"]))
                     for m in cfg.m_values}
     ents = [gibbs_point(reg, m, lam0, k_o)["entropy"] for m in cfg.m_values]
     oracle_band = [min(ents), max(ents)]
     pred["aent_oracle"] = {str(m): aent_fixed_point(reg, m, k_o, lam0, tuple(oracle_band), tuple(common["box"]))
                            for m in cfg.m_values}
-    return {"n_items": cfg.n_arms, "ent_coefs": list(cfg.ent_coefs), "clamp_ps": list(cfg.clamp_ps),
-            "kept": {f"p{p:g}": _kept(cfg.n_arms, p) for p in {*cfg.clamp_ps, cfg.aent_clamp_p,
+    return {"n_items": bcfg.n_arms, "ent_coefs": list(cfg.ent_coefs), "clamp_ps": list(cfg.clamp_ps),
+            "kept": {f"p{p:g}": _kept(bcfg.n_arms, p) for p in {*cfg.clamp_ps, cfg.aent_clamp_p,
                                                                 cfg.aent_oracle_clamp_p}},
             "aent": {**common, "clamp_p": cfg.aent_clamp_p, "band": band, "start_clamped_entropy": h0,
                      "band_rule": f"{list(cfg.aent_band_fractions)} x the starting policy's clamped entropy"},
@@ -105,7 +105,7 @@ def plan_tree(cfg, tcfg: TrapTreeConfig) -> dict:
     tables = lay.tables.double()
     lam, p = cfg.tree_ent_coef, cfg.tree_clamp_p
     args = (tcfg.vocab, tcfg.horizon, lam)
-    pred: dict = {"none": {str(m): {"value": cfg.trap_reward} for m in cfg.m_values},
+    pred: dict = {"none": {str(m): {"value": tcfg.trap_reward} for m in cfg.m_values},
                   arm_name("entropy_bonus", lam): {str(m): _tree_point(t, *args, 0.0)
                                                    for m, t in zip(cfg.m_values, tables)},
                   arm_name("clamped", lam, p): {str(m): _tree_point(t, *args, p) for m, t in zip(cfg.m_values, tables)}}

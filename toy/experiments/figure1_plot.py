@@ -91,8 +91,9 @@ def plot(cfg, results: dict):
     _curve_panel(axes[1, 0], cfg, results["bandit"], ms[0])
     _curve_panel(axes[1, 1], cfg, results["bandit"], ms[-1])
     _contrast_panel(axes[1, 2], results)
-    fig.suptitle(f"Trap regime: {cfg.n_traps} traps (reward {cfg.trap_reward:g}), m optima (1), the rest 0; plain "
-                 f"policy-gradient steps (lr {cfg.lr:g}); {cfg.seeds} paired seeds. Dashed / dotted: closed-form "
+    b = cfg.bandit
+    fig.suptitle(f"Trap regime: {b.n_traps} traps (reward {b.trap_reward:g}), m optima (1), the rest 0; plain "
+                 f"policy-gradient steps (lr {b.lr:g}); {cfg.seeds} paired seeds. Dashed / dotted: closed-form "
                  f"fixed point; grey: LLM budget ({cfg.llm_budget} steps)", fontsize=9)
     fig.tight_layout()
     return fig
