@@ -237,4 +237,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                              f"`max_steps: 20`, or leave out --config to run on the defaults")
         if not isinstance(d, dict):
             raise ValueError(f"config file {str(p)!r} must hold a YAML mapping of fields")
+    if any(o.split("=", 1)[0].strip() == "entropy.preset" for o in overrides or []) and isinstance(d.get("entropy"), dict):
+        # A preset named on the command line starts the entropy section afresh: the file's `method: none` (or any
+        # other entropy field) would otherwise silently win over it. Later entropy.* overrides still apply on top.
+        d = {**d, "entropy": {}}
     return TrainConfig.from_dict(apply_overrides(d, overrides or [], sections=SECTIONS))

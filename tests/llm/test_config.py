@@ -79,6 +79,18 @@ def test_entropy_preset_then_overrides():
     assert cfg.entropy.method == "aent" and cfg.entropy.warmup == 0 and cfg.entropy.band_high == 0.24
 
 
+@pytest.mark.parametrize("preset", ["threshold", "aent"])
+def test_a_command_line_preset_wins_over_the_files_method(preset):
+    """tiny.yaml says `entropy: {method: none}`; `entropy.preset=X` on the command line used to keep `none`
+    silently. Now the preset starts the section afresh, and later entropy.* overrides still apply on top."""
+    want = aent.EntropyConfig.preset(preset)
+    cfg = load_config(CONFIGS / "tiny.yaml", [f"entropy.preset={preset}"])
+    assert cfg.entropy.method == want.method != "none" and cfg.entropy == want
+    cfg = load_config(CONFIGS / "tiny.yaml", [f"entropy.preset={preset}", "entropy.warmup=3"])
+    assert cfg.entropy.method == want.method and cfg.entropy.warmup == 3
+    assert load_config(CONFIGS / "tiny.yaml").entropy.method == "none"  # no preset: the file's section stands
+
+
 @pytest.mark.parametrize("override, needle", [
     ("rollout.group_size=1", "rollout.group_size` must be >= 2, got 1"),
     ("optim.lr=0", "optim.lr` must be > 0"),
