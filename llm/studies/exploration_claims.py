@@ -13,7 +13,8 @@ CI and p from the same test, :func:`llm.studies.verdict.judge_family`; smallest 
 A claim **holds** when its Holm-adjusted p <= 0.05 and the mean paired effect is >= 0.05; it **fails** (did not
 hold) when its Bonferroni CI lies wholly below +0.05 (an effect of 0.05 is excluded; a significant effect of the
 wrong sign is this case); otherwise it is inconclusive. At a level whose premise gate failed the claims are
-"premise absent" and enter no family. The SESOI 0.05 of mean@k is a sixth of what an escape is worth here (the
+"premise absent" and enter no family; at a gated level with no verdict pair run they are "not run" and enter no
+family either. The SESOI 0.05 of mean@k is a sixth of what an escape is worth here (the
 forced worked style is right 0.6-0.7 of the time, the bare one about 0.3 in the probe of issue 23), and 3 prompts
 of the 64 held-out ones.
 
@@ -79,10 +80,12 @@ def judge(records: Sequence[Mapping], gates: Mapping[int, Mapping], levels: Sequ
         if gate.get("premise") != "holds":
             why = "; ".join(gate.get("reasons", [])) or "the premise gate was not run"
             absent.update({k: why for k, m in meta.items() if m[0] == lv})
+    unrun = {k: "no verdict pair of both arms was run at this gated level" for k, m in meta.items()
+             if k not in absent and not diffs[k]}
     fams = {"primary": judge_family([h for h in hyps if h.family == "primary"], diffs, test="t",
-                                    premise_absent=absent),
+                                    premise_absent=absent, not_run=unrun),
             "secondary": judge_family([h for h in hyps if h.family == "secondary"], diffs, test="sign-flip",
-                                      premise_absent=absent)}
+                                      premise_absent=absent, not_run=unrun)}
     out = []
     for js in fams.values():
         for j in js:

@@ -47,7 +47,8 @@ from llm.studies.paired_result import PairedTest
 from llm.studies.permutation import sign_flip
 from llm.studies.student_t import t_quantile, t_two_sided_p
 
-__all__ = ["COEF_STATES", "DESCRIPTION", "ENTROPY_SESOI_FRAC", "LABELS", "NO_HEADROOM", "PREMISE_ABSENT", "VERDICTS", "Hypothesis", "Judgement",
+__all__ = ["COEF_STATES", "DESCRIPTION", "ENTROPY_SESOI_FRAC", "LABELS", "NOT_RUN", "NO_HEADROOM", "PREMISE_ABSENT",
+           "VERDICTS", "Hypothesis", "Judgement",
            "PairedTest", "Verdict", "coef_status", "decide", "holm", "judge_family", "paired_t", "paired_verdict",
            "sign_flip", "t_critical"]
 
@@ -58,7 +59,10 @@ NO_HEADROOM = "headroom below SESOI"
 """Label of a claim whose headroom is smaller than its smallest effect of interest: it cannot be shown."""
 PREMISE_ABSENT = "premise absent"
 """Label of a claim whose premise (gated on the baseline alone) does not hold where it was to be tested."""
-LABELS = (*VERDICTS, DESCRIPTION, NO_HEADROOM, PREMISE_ABSENT)
+NOT_RUN = "not run"
+"""Label of a claim whose premise holds but whose verdict runs were not run: it enters no family (an untested claim
+counted in Holm's m would only weaken the tested ones)."""
+LABELS = (*VERDICTS, DESCRIPTION, NO_HEADROOM, PREMISE_ABSENT, NOT_RUN)
 COEF_STATES = ("saturated", "moves", "stays")
 ENTROPY_SESOI_FRAC = 0.10
 """SESOI of an entropy effect in every LLM comparison: this fraction of the baseline's mean step-1 entropy (nats),
@@ -190,7 +194,8 @@ def decide(test: PairedTest, sign: int, sesoi: float, p_adj: float, alpha: float
 
 def judge_family(hyps: Sequence[Hypothesis], diffs: Mapping[str, Sequence[float]], *, test: str = "t",
                  alpha: float = 0.05, headroom: Mapping[str, float] | None = None,
-                 premise_absent: Mapping[str, str] | None = None, seed: int = 0) -> list[Judgement]:
+                 premise_absent: Mapping[str, str] | None = None, not_run: Mapping[str, str] | None = None,
+                 seed: int = 0) -> list[Judgement]:
     """Judge claims with their paired differences ``diffs[key]``; Holm within each family.
 
     Args:
@@ -201,6 +206,7 @@ def judge_family(hyps: Sequence[Hypothesis], diffs: Mapping[str, Sequence[float]
         headroom: the largest effect each claim could show (e.g. 1 - baseline accuracy); a claim whose headroom is
             below its SESOI is not judged.
         premise_absent: claim key -> why its premise (gated on the baseline alone) is absent; not judged.
+        not_run: claim key -> why it has no runs although its premise holds; not judged, in no family.
         seed: seed of the sign-flip's Monte Carlo draws (used only above its exact limit).
 
     Returns:
@@ -208,12 +214,14 @@ def judge_family(hyps: Sequence[Hypothesis], diffs: Mapping[str, Sequence[float]
     """
     if test not in ("t", "sign-flip"):
         raise ValueError(f"test must be 't' or 'sign-flip', got {test!r}")
-    headroom, premise_absent = headroom or {}, premise_absent or {}
+    headroom, premise_absent, not_run = headroom or {}, premise_absent or {}, not_run or {}
     skipped: dict[str, tuple[str, str]] = {}
     for h in hyps:
         room = headroom.get(h.key, math.inf)
         if h.key in premise_absent:
             skipped[h.key] = (PREMISE_ABSENT, premise_absent[h.key])
+        elif h.key in not_run:
+            skipped[h.key] = (NOT_RUN, not_run[h.key])
         elif h.description:
             skipped[h.key] = (DESCRIPTION, h.description)
         elif room < h.sesoi:

@@ -63,3 +63,15 @@ def test_describe_arms_counts_escapes():
     d = {a["arm"]: a for a in describe_arms(_records(0.2), 1)}
     assert d[AENT]["escaped"] == 12 and d["grpo"]["escaped"] == 0 and d[AENT]["escape_step_mean"] == 40
     assert d[AENT]["band_share"] == pytest.approx(0.7) and d[AENT]["coef_states"] == ["moves"]
+
+
+def test_a_gated_level_without_runs_is_not_run_and_leaves_holm_alone():
+    """Level 2 passed its gate but none of its verdict runs exist: its claims are "not run" and do not enter the
+    Holm family, so level 1's adjusted p-values are the same as when level 1 is judged alone."""
+    gates = {1: GATE_OK[1], 2: {"premise": "holds", "reasons": []}}
+    both = {(j["level"], j["claim"]): j for j in judge(_records(0.2, noise=0.05), gates, [1, 2])}
+    alone = {(j["level"], j["claim"]): j for j in judge(_records(0.2, noise=0.05), GATE_OK, [1])}
+    assert all(both[(2, k)]["verdict"] == "not run" for k, _, _ in PRIMARY)
+    for k, _, _ in PRIMARY:
+        assert both[(1, k)]["p_adj"] == pytest.approx(alone[(1, k)]["p_adj"])
+        assert both[(1, k)]["verdict"] == alone[(1, k)]["verdict"] == "held"
