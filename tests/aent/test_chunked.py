@@ -217,3 +217,38 @@ def test_sub_chunks_and_sampled_selection(monkeypatch):
     for got, want in zip(terms, ref):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     assert _rel(gh, rh) < 1e-5 and _rel(gw, rw) < 1e-5
+
+
+# ------------------------------------------------------------------------------------ through EntropyControl
+@pytest.mark.parametrize("name", sorted(aent.PRESETS))
+@pytest.mark.parametrize("temperature", [1.0, 0.8])
+def test_entropy_control_hidden_path_equals_logits_path(name, temperature):
+    """Every preset: the loss, its metrics and the gradients to hidden and weight agree between the two inputs."""
+    b, t, d, vocab = 3, 6, 12, 257
+    g = torch.Generator().manual_seed(5)
+    hidden = torch.randn(b, t, d, generator=g).mul(2.0).requires_grad_()
+    weight = torch.randn(vocab, d, generator=g).mul(0.5).requires_grad_()
+    actions = torch.randint(0, vocab, (b, t), generator=g)
+    mask = torch.ones(b, t)
+    mask[0, 4:] = 0
+    mask[2, 1:] = 0
+    with torch.no_grad():
+        old_logp = aent.token_logprobs(hidden @ weight.t(), actions, temperature) * mask + 0.05 * torch.randn(b, t, generator=g)
+    adv = torch.randn(b, generator=g)
+    kw = dict(actions=actions, old_logp=old_logp, adv=adv, mask=mask, temperature=temperature)
+    ref = aent.EntropyControl(aent.PRESETS[name]).loss(logits=hidden @ weight.t(), **kw)
+    rh, rw = torch.autograd.grad(ref.loss, (hidden, weight))
+    out = aent.EntropyControl(aent.PRESETS[name]).loss(hidden=hidden, lm_head_weight=weight, **kw)
+    gh, gw = torch.autograd.grad(out.loss, (hidden, weight))
+    assert out.loss.item() == pytest.approx(ref.loss.item(), rel=1e-5, abs=1e-6)
+    assert out.metrics.keys() == ref.metrics.keys()
+    for key, v in ref.metrics.items():
+        assert out.metrics[key] == pytest.approx(v, rel=1e-5, abs=1e-6), key
+    assert _rel(gh, rh) < 1e-5 and _rel(gw, rw) < 1e-5
+
+
+def test_entropy_control_needs_one_input():
+    ctrl = aent.EntropyControl(aent.EntropyConfig())
+    z = torch.zeros(1, 2)
+    with pytest.raises(ValueError, match="either logits, or hidden and lm_head_weight"):
+        ctrl.loss(actions=z.long(), old_logp=z, adv=z[:, 0], mask=z, hidden=torch.zeros(1, 2, 3))
