@@ -19,12 +19,17 @@ are divided by the accumulation steps; "dapo" divides the micro-batch's token su
 "seq-mean-token-sum-norm" with C = normaliser / (B * accumulation). The entropy term is a token mean of the
 micro-batch divided by the accumulation steps, as TRL's own ``entropy_coef`` bonus (``aent_entropy_agg`` changes it).
 
-How the loss gets its logits: TRL 1.16 runs the policy with a fused LM head that returns log-probs and the full
-entropy, never the logits, and the clamped entropy needs the logits (which tokens are kept). So the policy is run
-with its ordinary forward and ``logits_to_keep``: the (B, Tc, V) completion logits of one micro-batch exist at once.
-``cast_lm_head_to_fp32`` is honoured (TRL casts the head to fp32 and its forward returns fp32 logits); the model
-inputs TRL passes for vision-language models (``pixel_values``, ``image_grid_thw``, ``token_type_ids``, ...) go to
-the forward as TRL gives them.
+How the loss gets its per-token terms, without the logits: TRL 1.16 runs the policy with a fused LM head that
+returns log-probs and the full entropy, never the logits, and has no clamped entropy (it needs a selection over each
+row, which TRL's one-pass vocabulary-tiled kernel cannot hold). So the adapter adds one more mode to the forward
+(:mod:`aent.integrations._trl_head`): the last hidden states of the completion positions and the LM-head weight,
+which :meth:`aent.EntropyControl.loss` turns into log-probs, entropies and clamped entropies with
+:func:`aent.chunked_policy_terms` (token chunks, logits recomputed in backward: no (tokens x V) tensor). Heads it
+cannot reproduce (bias, logit scale, soft-capping) and sharded weights (FSDP, DeepSpeed) keep the materialised path
+(the ordinary forward with ``logits_to_keep``, one micro-batch's (B, Tc, V) logits), with a warning.
+``cast_lm_head_to_fp32`` is honoured on both paths (fp32 head matmul, as TRL's); the model inputs TRL passes for
+vision-language models (``pixel_values``, ``image_grid_thw``, ``token_type_ids``, ...) go to the forward as TRL
+gives them.
 
 Metrics: TRL's names where TRL logs the same quantity (``entropy``, ``entropy_coef``, ``policy_loss``,
 ``clip_ratio/*``), aent's own beside them (``clamped_entropy``, ``sampled_entropy``, ``entropy_loss``,
@@ -47,8 +52,10 @@ from typing import Any
 
 import torch
 
+from aent.chunked import chunked_policy_terms
 from aent.config import EntropyConfig
 from aent.entropy import token_logprobs
+from aent.integrations._trl_head import add_hidden_head, head_unsupported
 from aent.integrations.trl_config import AEntGRPOConfig, check_grpo_args
 from aent.regularizer import EntropyControl
 
@@ -121,6 +128,22 @@ class AEntGRPOTrainer(GRPOTrainer):
                              "router_aux_loss_coef to 0")
         self.entropy_control = EntropyControl(cfg)
         self._aent_window: torch.Tensor | None = None
+        self.aent_head = self._choose_head()
+
+    def _choose_head(self) -> str:
+        """"chunked" (hidden states + LM-head weight, no logits) where it reproduces the model's head, else "logits"."""
+        from accelerate.utils import is_peft_model
+
+        policy = self.model.get_base_model() if is_peft_model(self.model) else self.model
+        reason = head_unsupported(policy)
+        if reason is None and (self.is_fsdp_enabled or self.is_deepspeed_enabled):
+            reason = "FSDP / DeepSpeed shard the LM-head weight, which the chunked path reads directly"
+        if reason is not None:
+            warnings.warn(f"AEntGRPOTrainer materialises each micro-batch's (B, T, V) logits: {reason}",
+                          stacklevel=3)
+            return "logits"
+        add_hidden_head(policy)
+        return "chunked"
 
     # ------------------------------------------------------------------------------------------------ loss
     def _completion_logits(self, model, inputs: dict[str, Any]) -> torch.Tensor:
@@ -134,6 +157,33 @@ class AEntGRPOTrainer(GRPOTrainer):
             out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=tc + 1, use_cache=False,
                         **extra)
         return out.logits[:, :-1]  # position Tp - 1 + j scores completion token j: (B, Tc, V)
+
+    def _policy_source(self, model, inputs: dict[str, Any], mask: torch.Tensor):
+        """What the loss reads (logits, or hidden + lm_head_weight), the autocast context to run it in, and the detached
+        log pi_theta of the sampled tokens (TRL's clip metrics; pi_old when on-policy), from one forward."""
+        actions = inputs["completion_ids"]
+        if self.aent_head == "logits":
+            logits = self._completion_logits(model, inputs)
+            with torch.no_grad():
+                logp = token_logprobs(logits.detach(), actions, self.temperature,
+                                      chunk_size=self.entropy_control.cfg.chunk_size)
+            return {"logits": logits}, contextlib.nullcontext, logp
+        input_ids = torch.cat([inputs["prompt_ids"], actions], dim=1)  # (B, Tp + Tc)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        extra = {k: inputs[k] for k in MODEL_INPUTS if inputs.get(k) is not None}
+        with self.accelerator.autocast():
+            out = model(input_ids=input_ids, attention_mask=attention_mask, aent_hidden=actions.size(1), **extra)
+        hidden, weight = out.hidden, out.lm_head_weight  # (B, Tc, d), (V, d)
+        if self.args.cast_lm_head_to_fp32:  # TRL's fp32 head: fp32 matmul outside autocast
+            hidden, autocast = hidden.float(), contextlib.nullcontext
+        else:
+            autocast = self.accelerator.autocast
+        valid = mask != 0
+        with torch.no_grad(), autocast():  # the same kernel as the loss's, so an on-policy ratio is 1
+            lp = chunked_policy_terms(hidden.detach()[valid], weight.detach(), actions[valid],
+                                      temperature=self.temperature).logp
+        logp = torch.zeros(valid.shape, dtype=lp.dtype, device=lp.device).masked_scatter(valid, lp)
+        return {"hidden": hidden, "lm_head_weight": weight}, autocast, logp
 
     def _call_config(self, inputs: dict[str, Any], batch: int, accumulation: float, mode: str) -> EntropyConfig:
         """The config of this call: for "dapo", TRL's window normaliser as a seq-mean-token-sum-norm constant."""
@@ -153,17 +203,14 @@ class AEntGRPOTrainer(GRPOTrainer):
         mask = inputs["completion_mask"]
         if "tool_mask" in inputs:
             mask = mask * inputs["tool_mask"]
-        logits = self._completion_logits(model, inputs)
-        chunk = self.entropy_control.cfg.chunk_size
+        source, autocast, logp = self._policy_source(model, inputs, mask)
         old = inputs.get("old_per_token_logps")
-        with torch.no_grad():  # log pi_theta of the sampled tokens, for TRL's clip metrics
-            logp = token_logprobs(logits.detach(), completion_ids, self.temperature, chunk_size=chunk)
         old = logp if old is None else old  # on-policy (one iteration, no vLLM): pi_old = pi_theta, ratio 1
         adv = inputs["advantages"]
         accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0
         cfg = self._call_config(inputs, completion_ids.size(0), accumulation, mode)
-        with _config_for_call(self.entropy_control, cfg) as control:
-            out = control.loss(logits=logits, actions=completion_ids, old_logp=old, adv=adv, mask=mask,
+        with _config_for_call(self.entropy_control, cfg) as control, autocast():
+            out = control.loss(**source, actions=completion_ids, old_logp=old, adv=adv, mask=mask,
                                temperature=self.temperature)
         self._aent_log(mode, out.metrics, mask, accumulation)
         self._trl_clip_metrics(mode, logp, old, adv, mask)

@@ -174,3 +174,36 @@ def test_extra_model_inputs_reach_the_forward(ckpt, tmp_path):
     for k, v in extra.items():
         assert seen[k] is v, k
     assert "num_images" not in seen
+
+
+def test_default_path_never_runs_the_lm_head_module(ckpt, tmp_path):
+    """The tiny Qwen2's head is a plain bias-free Linear: the loss comes from hidden states and the head weight
+    (aent.chunked_policy_terms), the lm_head module never runs, and it equals stock TRL (above) and the
+    materialised path of the same trainer."""
+    ours = AEntGRPOTrainer(model=str(ckpt), reward_funcs=_reward, train_dataset=_data(),
+                           args=AEntGRPOConfig(**_common(tmp_path), aent_preset="aent"))
+    assert ours.aent_head == "chunked"
+    calls = []
+    handle = ours.model.lm_head.register_forward_hook(lambda *a: calls.append(1))
+    batches = _micro_batches(ours.model.config.vocab_size, seed=4)
+    try:
+        chunked = _window(ours, batches)
+    finally:
+        handle.remove()
+    assert calls == []
+    ours.aent_head = "logits"
+    materialised = _window(ours, batches)
+    assert len(calls) == 0  # the hook was removed; the logits path does run the head
+    _compare(chunked, materialised, rel=1e-5)
+
+
+def test_heads_the_chunked_path_cannot_reproduce_keep_the_logits(ckpt, tmp_path):
+    from aent.integrations._trl_head import head_unsupported
+
+    ours = AEntGRPOTrainer(model=str(ckpt), reward_funcs=_reward, train_dataset=_data(),
+                           args=AEntGRPOConfig(**_common(tmp_path), aent_preset="aent"))
+    assert head_unsupported(ours.model) is None
+    ours.model.config.final_logit_softcapping = 30.0
+    assert "soft-caps" in head_unsupported(ours.model)
+    with pytest.warns(UserWarning, match="materialises .* soft-caps"):
+        assert ours._choose_head() == "logits"
