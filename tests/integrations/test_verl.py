@@ -73,8 +73,14 @@ def _fake_verl(monkeypatch):
 
     class ActorRolloutRefWorker:
         def update_actor(self, data):
+            """As verl's engine: per micro-batch, the forward's entropy (the function read at call time), then
+            the loss; ``data`` holds (logits, response mask) pairs or ready model outputs."""
+            self.metrics = []
             for mb in data:
-                self.loss_fn(model_output=mb[0], data=mb[1])
+                if isinstance(mb[0], torch.Tensor):
+                    out = {"entropy": mods["verl.utils.torch_functional"].entropy_from_logits(mb[0])}
+                    mb = (out, _Padded(response_mask=mb[1]))
+                self.metrics.append(self.loss_fn(model_output=mb[0], data=mb[1])[1])
             return "metrics"
 
         def save_checkpoint(self, local_path, hdfs_path=None, global_step=0, max_ckpt_to_keep=None):
@@ -112,7 +118,9 @@ class TestRecorded:
             assert params == recorded, (mod, attr)
         assert {(m, a) for m, a in av.VERL_TARGETS} >= set(RECORDED)
 
-    def test_entropy_swapped_for_clamped_and_restored(self, fake):
+    def test_entropy_clamped_in_the_update_full_elsewhere_and_restored(self, fake):
+        """With gradients on (the actor's update) the entropy is the clamped one; without (compute_log_prob,
+        which feeds verl's actor/entropy) it stays verl's full entropy."""
         F = fake["verl.utils.torch_functional"]
         before = (F.entropy_from_logits, F.entropy_from_logits_with_chunking)
         av.install(AENT)
@@ -120,7 +128,11 @@ class TestRecorded:
         torch.testing.assert_close(F.entropy_from_logits(x), aent.clamped_entropy(x, 0.33))
         torch.testing.assert_close(F.entropy_from_logits_with_chunking(x, chunk_size=2),
                                    aent.clamped_entropy(x, 0.33))
+        torch.testing.assert_close(av._state["full_entropy"], aent.entropy(x))
         assert not torch.allclose(F.entropy_from_logits(x), aent.entropy(x))
+        with torch.no_grad():
+            torch.testing.assert_close(F.entropy_from_logits(x), aent.entropy(x))
+            torch.testing.assert_close(F.entropy_from_logits_with_chunking(x, chunk_size=2), aent.entropy(x))
         av.uninstall()
         assert (F.entropy_from_logits, F.entropy_from_logits_with_chunking) == before
 
@@ -154,6 +166,33 @@ class TestRecorded:
             assert ctrl.ent_coef == pytest.approx(lam, rel=1e-9), step
             assert ctrl.global_step == step + 1
 
+    def test_metrics_under_their_own_names(self, fake):
+        """Each micro-batch's loss adds aent/entropy_coef (lambda), aent/clamped_entropy and aent/entropy (token
+        means over its response tokens, against aent's own functions on the same logits) to verl's metrics."""
+        ctrl = av.install(AENT)
+        ew = fake["verl.workers.engine_workers"]
+        config = types.SimpleNamespace(entropy_coeff=0.0)
+        worker = ew.ActorRolloutRefWorker()
+        worker.loss_fn = functools.partial(ew.ppo_loss, config=config)
+        g = torch.Generator().manual_seed(1)
+        mbs = [(torch.randn(3, 5, 40, generator=g), (torch.rand(3, 5, generator=g) > 0.3).long()) for _ in range(2)]
+        worker.update_actor(mbs)
+        for (logits, m), got in zip(mbs, worker.metrics):
+            mf = m.float()
+            assert got["aent/entropy_coef"] == AENT.ent_coef
+            assert got["aent/clamped_entropy"] == pytest.approx(
+                float((aent.clamped_entropy(logits, 0.33) * mf).sum() / mf.sum()), rel=1e-6)
+            assert got["aent/entropy"] == pytest.approx(float((aent.entropy(logits) * mf).sum() / mf.sum()), rel=1e-6)
+        assert ctrl.global_step == 1 and ctrl.ent_coef != AENT.ent_coef
+        assert "actor/entropy" not in worker.metrics[0]  # verl's own name is left to verl
+
+    def test_fused_kernels_refused_for_the_clamped_entropy(self, fake):
+        av.install(AENT)
+        ew = fake["verl.workers.engine_workers"]
+        config = types.SimpleNamespace(entropy_coeff=0.0, use_fused_kernels=True)
+        with pytest.raises(ValueError, match="use_fused_kernels=false"):
+            ew.ppo_loss(config, {"entropy": torch.ones(1, 2)}, _Padded(response_mask=torch.ones(1, 2)))
+
     @pytest.mark.parametrize("method", av.SUPPORTED)
     def test_every_supported_method_takes_a_global_step(self, fake, method):
         """A step with a measured entropy moves every supported method's controller once (clamped_bonus used to
@@ -183,12 +222,24 @@ class TestRecorded:
             av.install(aent.EntropyConfig(method="clip_cov"))
         with pytest.raises(ValueError, match="supports methods"):
             av.install(aent.EntropyConfig(method="pos_reweight"))
+        monkeypatch.setenv(av.ENV_VAR, "aent")
+        av.setup_hook()
+        assert av._state["control"].cfg == aent.EntropyConfig.aent_paper()
         monkeypatch.setenv(av.ENV_VAR, json.dumps({"preset": "aent", "warmup": 0}))
         av.setup_hook()
         assert av._state["control"].cfg == aent.EntropyConfig.aent_paper().replace(warmup=0)
-        monkeypatch.setenv(av.ENV_VAR, "{not json")
-        with pytest.raises(ValueError, match=av.ENV_VAR):
-            av.setup_hook()
+        for bad, match in (("{not json", "JSON object"), ("aentt", "neither a preset"),
+                           (json.dumps({"band_low": 0.1}), "no default")):
+            monkeypatch.setenv(av.ENV_VAR, bad)
+            with pytest.raises(ValueError, match=av.ENV_VAR + ".*" + match):
+                av.setup_hook()
+
+    def test_config_from_a_json_file(self, tmp_path):
+        path = tmp_path / "entropy.json"
+        path.write_text(json.dumps({"method": "aent", "ent_coef": 0.001, "clamp_p": 0.25, "band_low": 0.3,
+                                    "band_high": 0.5, "coef_min": 1e-4, "coef_max": 0.005}))
+        cfg = av.config_from_env(str(path))
+        assert (cfg.method, cfg.ent_coef, cfg.clamp_p, cfg.band_low, cfg.band_high) == ("aent", 0.001, 0.25, 0.3, 0.5)
 
 
 # ------------------------------------------------------------------------------------------ installed verl
