@@ -1,7 +1,8 @@
 """verl adapter: AEnt's clamped entropy in verl's actor loss, its coefficient driven by an aent controller.
 
-Written against verl 0.9.0 (the engine-based workers, ``verl.workers.engine_workers``) and exercised only against
-fakes with verl 0.9.0's names and signatures (docs/integrations/verl.md says what was and was not run).
+Written against verl 0.9.0 (the engine-based workers, ``verl.workers.engine_workers``); exercised against fakes
+with verl 0.9.0's names and signatures and, in one CPU process, against verl 0.9.0's own loss, entropy function and
+``update_actor`` decorators, never in a Ray run (docs/integrations/verl.md says what was and was not run).
 :func:`install` patches, in the process it runs in (every Ray worker, through :func:`setup_hook`):
 
 1. **the entropy in the loss** (methods clamped_bonus, aent): ``verl.utils.torch_functional.entropy_from_logits``

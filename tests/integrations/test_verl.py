@@ -7,8 +7,10 @@ ray; it installs in a separate venv, see docs/integrations/verl.md):
   0.9.0's source (``RECORDED``); checks what install() replaces and the coefficient / controller logic.
 - ``TestInstalledVerl`` (runs where verl 0.9.x imports): the real functions. The verl loss with the patched
   entropy against a hand computation (pg loss of verl's own loss without entropy, minus lambda times the token
-  mean of aent.clamped_entropy at the response positions found by index arithmetic); the band rule over steps;
-  the recorded signatures against the installed ones.
+  mean of aent.clamped_entropy at the response positions found by index arithmetic); aent's metrics beside
+  verl's, and verl's full entropy without gradients; the band rule over steps; the recorded signatures against
+  the installed ones. Run it with verl 0.9.0 importable, e.g. installed without its dependencies into a folder
+  on PYTHONPATH (docs/integrations/verl.md, "How far it is tested").
 """
 
 from __future__ import annotations
@@ -308,6 +310,33 @@ class TestInstalledVerl:
         want = float(pg) - AENT.ent_coef * float(h.sum() / resp.sum())
         assert float(loss) == pytest.approx(want, rel=1e-6)
         assert ctrl.ent_coef == AENT.ent_coef and av._state["window"] is not None
+
+    def test_metrics_and_full_entropy_outside_the_update(self):
+        """verl's own metrics stay; aent's come beside them, equal to hand computations at the response
+        positions; without gradients (compute_log_prob, verl's actor/entropy) the entropy is verl's full one."""
+        import verl.utils.torch_functional as F
+        import verl.workers.engine_workers as ew
+        from verl.workers.config import FSDPActorConfig
+
+        original_entropy = F.entropy_from_logits
+        av.install(AENT)
+        data, logits, logp, resp, idx = self._batch()
+        with torch.no_grad():
+            torch.testing.assert_close(F.entropy_from_logits(logits), original_entropy(logits))
+        ent = F.entropy_from_logits(logits)
+        cfg = FSDPActorConfig(strategy="fsdp", entropy_coeff=0.0, rollout_n=1, ppo_mini_batch_size=3,
+                              ppo_micro_batch_size_per_gpu=1)
+        _, metrics = ew.ppo_loss(cfg, {"log_probs": logp, "entropy": ent}, data)
+        assert {"actor/pg_loss", "actor/entropy_loss"} <= set(metrics)
+        n = float(resp.sum())
+        assert metrics["aent/entropy_coef"] == AENT.ent_coef
+        assert metrics["aent/clamped_entropy"] == pytest.approx(
+            float((aent.clamped_entropy(logits, AENT.clamp_p)[idx] * resp).sum()) / n, rel=1e-6)
+        assert metrics["aent/entropy"] == pytest.approx(float((aent.entropy(logits)[idx] * resp).sum()) / n, rel=1e-6)
+        fused = FSDPActorConfig(strategy="fsdp", entropy_coeff=0.0, rollout_n=1, ppo_mini_batch_size=3,
+                                ppo_micro_batch_size_per_gpu=1, use_fused_kernels=True)
+        with pytest.raises(ValueError, match="use_fused_kernels=false"):
+            ew.ppo_loss(fused, {"log_probs": logp, "entropy": ent}, data)
 
     def test_band_rule_through_update_actor(self):
         import verl.utils.torch_functional as F
