@@ -146,16 +146,18 @@ class AEntGRPOTrainer(GRPOTrainer):
         return "chunked"
 
     # ------------------------------------------------------------------------------------------------ loss
+    @staticmethod
+    def _model_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+        """[prompt | completion] ids and attention mask, (B, Tp + Tc), plus the extra inputs TRL passes (VLMs)."""
+        return {"input_ids": torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1),
+                "attention_mask": torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1),
+                **{k: inputs[k] for k in MODEL_INPUTS if inputs.get(k) is not None}}
+
     def _completion_logits(self, model, inputs: dict[str, Any]) -> torch.Tensor:
         """(B, Tc, V) logits scoring each completion token (raw: the temperature is applied by aent)."""
-        completion_ids = inputs["completion_ids"]
-        tc = completion_ids.size(1)
-        input_ids = torch.cat([inputs["prompt_ids"], completion_ids], dim=1)  # (B, Tp + Tc)
-        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-        extra = {k: inputs[k] for k in MODEL_INPUTS if inputs.get(k) is not None}
+        tc = inputs["completion_ids"].size(1)
         with self.accelerator.autocast():
-            out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=tc + 1, use_cache=False,
-                        **extra)
+            out = model(**self._model_inputs(inputs), logits_to_keep=tc + 1, use_cache=False)
         return out.logits[:, :-1]  # position Tp - 1 + j scores completion token j: (B, Tc, V)
 
     def _policy_source(self, model, inputs: dict[str, Any], mask: torch.Tensor):
@@ -168,11 +170,8 @@ class AEntGRPOTrainer(GRPOTrainer):
                 logp = token_logprobs(logits.detach(), actions, self.temperature,
                                       chunk_size=self.entropy_control.cfg.chunk_size)
             return {"logits": logits}, contextlib.nullcontext, logp
-        input_ids = torch.cat([inputs["prompt_ids"], actions], dim=1)  # (B, Tp + Tc)
-        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-        extra = {k: inputs[k] for k in MODEL_INPUTS if inputs.get(k) is not None}
         with self.accelerator.autocast():
-            out = model(input_ids=input_ids, attention_mask=attention_mask, aent_hidden=actions.size(1), **extra)
+            out = model(**self._model_inputs(inputs), aent_hidden=actions.size(1))
         hidden, weight = out.hidden, out.lm_head_weight  # (B, Tc, d), (V, d)
         if self.args.cast_lm_head_to_fp32:  # TRL's fp32 head: fp32 matmul outside autocast
             hidden, autocast = hidden.float(), contextlib.nullcontext
@@ -190,12 +189,12 @@ class AEntGRPOTrainer(GRPOTrainer):
         cfg = self.entropy_control.cfg
         if self.loss_type != "dapo":
             return cfg
-        normaliser = float(inputs["num_items_in_batch"]) / self.accelerator.num_processes  # TRL 1.16 _compute_loss
+        # TRL 1.16 _compute_loss: num_items_in_batch (the generation batch's tokens, all processes) per window
+        normaliser = max(float(inputs["num_items_in_batch"]), 1.0) / self.accelerator.num_processes
         if mode == "train":
             normaliser = normaliser * self.current_gradient_accumulation_steps / self.args.steps_per_generation
         # sum(m * l) / normaliser = [sum(m * l) / (B * C)] / accumulation  with  C = normaliser / (B * accumulation)
-        return cfg.replace(loss_agg="seq-mean-token-sum-norm",
-                           norm_const=max(normaliser, 1.0) / (batch * accumulation))
+        return cfg.replace(loss_agg="seq-mean-token-sum-norm", norm_const=normaliser / (batch * accumulation))
 
     def _compute_loss(self, model, inputs: dict[str, Any]) -> torch.Tensor:
         mode = "train" if self.model.training else "eval"

@@ -149,6 +149,7 @@ def _entropy_fields(args: Any) -> EntropyConfig:
 
 
 _Fields = dataclasses.make_dataclass("_Fields", _mirrored(), bases=(GRPOConfig,))
+_Fields.__module__ = __name__  # make_dataclass would name the types module (pickling, documentation)
 
 
 @dataclasses.dataclass
@@ -223,6 +224,6 @@ def field_table() -> str:
     rows = ["| field | type | help |", "| --- | --- | --- |"]
     for f in dataclasses.fields(AEntGRPOConfig):
         if f.name.startswith(PREFIX):
-            typ = typing.get_args(f.type)[0].__name__
+            typ = (typing.get_args(f.type) or (f.type,))[0].__name__  # HfArgumentParser unwraps X | None in place
             rows.append(f"| `{f.name}` | {typ} | {f.metadata['help'].replace('|', '/')} |")
     return "\n".join(rows)
