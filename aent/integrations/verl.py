@@ -13,8 +13,9 @@ with verl 0.9.0's names and signatures and, in one CPU process, against verl 0.9
    verl's engines read ``verl_F.entropy_from_logits`` at call time, or bind it when the engine is built (after
    the hook ran), on logits already divided by the rollout temperature; verl aggregates it with
    ``loss_agg_mode`` (the AEnt authors' choice, ``EntropyConfig.entropy_agg="loss_agg"``) and subtracts
-   ``entropy_coeff`` times it. The fused-kernel path (``use_fused_kernels=True``: the entropy comes from a Triton
-   kernel without logits) is not patched, and the loss refuses it for these methods with one clear error.
+   ``entropy_coeff`` times it. On the fused-kernel path (``use_fused_kernels=true``, no logits) the same holds
+   through verl's ``FusedLinearForPPO`` (torch backend) and ``linear_cross_entropy`` (Triton backend), which
+   become :func:`aent.chunked_policy_terms` with gradients on (:mod:`aent.integrations._verl_fused`).
 2. **the coefficient**: ``verl.workers.utils.losses.ppo_loss`` (bound into each worker as
    ``partial(ppo_loss, config=actor_config)``) is wrapped: each micro-batch's loss runs with ``entropy_coeff`` =
    the controller's current value, adds the micro-batch's token-weighted entropies to the step's window, and
@@ -46,6 +47,7 @@ import torch
 
 from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy
+from aent.integrations import _verl_fused
 from aent.methods import METHOD_SPECS
 from aent.regularizer import EntropyControl
 
@@ -61,6 +63,8 @@ _CLAMPED = tuple(m for m in SUPPORTED if METHOD_SPECS[m].entropy == "clamped")
 VERL_TARGETS = (
     ("verl.utils.torch_functional", "entropy_from_logits"),
     ("verl.utils.torch_functional", "entropy_from_logits_with_chunking"),
+    ("verl.utils.experimental.torch_functional", "FusedLinearForPPO"),
+    ("verl.utils.kernel.linear_cross_entropy", "linear_cross_entropy"),
     ("verl.workers.utils.losses", "ppo_loss"),
     ("verl.workers.engine_workers", "ppo_loss"),
     ("verl.workers.engine_workers", "ActorRolloutRefWorker.update_actor"),
@@ -153,6 +157,24 @@ def _metrics(entropy: torch.Tensor, full: torch.Tensor, mask: torch.Tensor, coef
     return out
 
 
+def _keep_full(full: torch.Tensor) -> None:
+    _state["full_entropy"] = full
+
+
+def _patch_fused(cfg: EntropyConfig) -> None:
+    """The fused-kernel path's two kernels (whichever imports: the Triton one needs triton)."""
+    import importlib
+
+    for path, name, make in (
+            ("verl.utils.experimental.torch_functional", "FusedLinearForPPO", _verl_fused.fused_linear_class),
+            ("verl.utils.kernel.linear_cross_entropy", "linear_cross_entropy", _verl_fused.linear_cross_entropy_fn)):
+        try:
+            original = getattr(importlib.import_module(path), name)
+        except (ImportError, AttributeError):  # verl cannot use it here either
+            continue
+        _set(path, name, make(original, cfg.clamp_p, cfg.chunk_size, _keep_full))
+
+
 def install(cfg: EntropyConfig) -> EntropyControl:
     """Patch verl (in this process) for ``cfg``; returns the :class:`aent.EntropyControl` that holds the state.
 
@@ -181,15 +203,12 @@ def install(cfg: EntropyConfig) -> EntropyControl:
         for name in ("entropy_from_logits", "entropy_from_logits_with_chunking"):
             _set("verl.utils.torch_functional", name,
                  clamped_entropy_fn(cfg.clamp_p, cfg.chunk_size, full=getattr(verl_f, name)))
+        _patch_fused(cfg)
     original_loss = losses.ppo_loss
 
     @functools.wraps(original_loss)
     def ppo_loss(config, model_output, data, dp_group=None):
         control: EntropyControl = _state["control"]
-        if control.spec.entropy == "clamped" and getattr(config, "use_fused_kernels", False):
-            raise ValueError("aent.integrations.verl: actor_rollout_ref.model.use_fused_kernels=true computes the "
-                             "entropy in verl's Triton kernel, which the clamped entropy cannot replace; set "
-                             "actor_rollout_ref.model.use_fused_kernels=false")
         coef = control.ent_coef
         object.__setattr__(config, "entropy_coeff", coef)  # ActorConfig fields are frozen
         loss, metrics = original_loss(config, model_output, data, dp_group)
@@ -197,7 +216,7 @@ def install(cfg: EntropyConfig) -> EntropyControl:
         if ent is not None and torch.is_grad_enabled():
             full = _state.pop("full_entropy", None) if control.spec.entropy == "clamped" else ent
             h = no_padding_2_padding(ent, data)  # (B, T_response): the entropy in the loss
-            f = h if full is None else no_padding_2_padding(full, data)
+            f = h if full is None else no_padding_2_padding(full.reshape(ent.shape), data)
             mask = data.select("response_mask").to_padded_tensor()["response_mask"][:, : h.shape[1]].bool()
             _window_add(h, mask)
             metrics = {**metrics, **_metrics(h, f, mask, coef)}

@@ -42,6 +42,24 @@ RECORDED = {  # verl 0.9.0, read from its source
 }
 
 
+RECORDED_FUSED = {  # the kernels of verl 0.9.0's fused path (use_fused_kernels=true), read from its source
+    ("verl.utils.experimental.torch_functional", "FusedLinearForPPO.forward"):
+        "(self, hidden_states: torch.FloatTensor, vocab_weights: torch.FloatTensor, input_ids: torch.LongTensor, "
+        "temperature: float = 1.0) -> tuple[torch.FloatTensor, torch.FloatTensor]",
+    ("verl.utils.kernel.linear_cross_entropy", "LinearCrossEntropy.forward"):
+        "(ctx, hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, temperature: Optional[float] = 1.0, "
+        "reduction: Optional[str] = 'none', dist_process_group: Optional[torch.distributed.distributed_c10d."
+        "ProcessGroup] = None) -> list[torch.Tensor]",
+}
+
+
+def _fused_reference(hidden, weight, labels, temperature, clamp_p):
+    """(log pi(label), clamped entropy, full entropy) from the materialised logits hidden @ weight.T."""
+    logits = hidden @ weight.T
+    return (aent.token_logprobs(logits, labels, temperature), aent.clamped_entropy(logits, clamp_p, None, temperature),
+            aent.entropy(logits, None, temperature))
+
+
 def _band(lam, h, cfg):
     drive = min(0.0, h - cfg.band_low) + max(0.0, h - cfg.band_high)
     return min(cfg.coef_max, max(cfg.coef_min, lam - cfg.coef_lr * drive))
@@ -91,9 +109,21 @@ def _fake_verl(monkeypatch):
         def load_checkpoint(self, local_path, hdfs_path=None, del_local_after_load=False):
             return None
 
+    class FusedLinearForPPO(torch.nn.Module):  # verl: (log pi, entropy) per token without the logits
+        def forward(self, hidden_states, vocab_weights, input_ids, temperature=1.0):
+            logits = hidden_states @ vocab_weights.T
+            return aent.token_logprobs(logits, input_ids, temperature), aent.entropy(logits, None, temperature)
+
+    def linear_cross_entropy(hidden, weight, labels, temperature=1.0, reduction="none", dist_process_group=None):
+        return FusedLinearForPPO().forward(hidden, weight, labels, temperature)
+
     mods = {name: types.ModuleType(name) for name in
             ("verl", "verl.utils", "verl.utils.torch_functional", "verl.workers", "verl.workers.utils",
-             "verl.workers.utils.losses", "verl.workers.utils.padding", "verl.workers.engine_workers")}
+             "verl.workers.utils.losses", "verl.workers.utils.padding", "verl.workers.engine_workers",
+             "verl.utils.experimental", "verl.utils.experimental.torch_functional", "verl.utils.kernel",
+             "verl.utils.kernel.linear_cross_entropy")}
+    mods["verl.utils.experimental.torch_functional"].FusedLinearForPPO = FusedLinearForPPO
+    mods["verl.utils.kernel.linear_cross_entropy"].linear_cross_entropy = linear_cross_entropy
     mods["verl.utils.torch_functional"].entropy_from_logits = entropy_from_logits
     mods["verl.utils.torch_functional"].entropy_from_logits_with_chunking = entropy_from_logits_with_chunking
     mods["verl.workers.utils.losses"].ppo_loss = ppo_loss
@@ -188,12 +218,32 @@ class TestRecorded:
         assert ctrl.global_step == 1 and ctrl.ent_coef != AENT.ent_coef
         assert "actor/entropy" not in worker.metrics[0]  # verl's own name is left to verl
 
-    def test_fused_kernels_refused_for_the_clamped_entropy(self, fake):
+    def test_fused_path_gives_the_clamped_entropy_in_the_update(self, fake):
+        """use_fused_kernels=true: both kernels return (log pi, clamped entropy) from aent.chunked_policy_terms
+        with gradients on (values and gradients against the materialised logits), verl's own without."""
+        E, K = fake["verl.utils.experimental.torch_functional"], fake["verl.utils.kernel.linear_cross_entropy"]
+        original = E.FusedLinearForPPO
         av.install(AENT)
-        ew = fake["verl.workers.engine_workers"]
-        config = types.SimpleNamespace(entropy_coeff=0.0, use_fused_kernels=True)
-        with pytest.raises(ValueError, match="use_fused_kernels=false"):
-            ew.ppo_loss(config, {"entropy": torch.ones(1, 2)}, _Padded(response_mask=torch.ones(1, 2)))
+        g = torch.Generator().manual_seed(2)
+        h0, w = torch.randn(1, 7, 8, generator=g), torch.randn(50, 8, generator=g)
+        labels = torch.randint(0, 50, (1, 7), generator=g)
+        for kernel in (lambda *a: E.FusedLinearForPPO().forward(*a), K.linear_cross_entropy):
+            h = h0.clone().requires_grad_(True)
+            logp, ent = kernel(h, w, labels, 0.7)
+            ref_h = h0.clone().requires_grad_(True)
+            ref_logp, ref_clamped, ref_full = _fused_reference(ref_h, w, labels, 0.7, AENT.clamp_p)
+            torch.testing.assert_close(logp, ref_logp, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(ent, ref_clamped, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(av._state["full_entropy"], ref_full, rtol=1e-5, atol=1e-6)
+            (logp.sum() + 0.3 * ent.sum()).backward()
+            (ref_logp.sum() + 0.3 * ref_clamped.sum()).backward()
+            torch.testing.assert_close(h.grad, ref_h.grad, rtol=1e-4, atol=1e-6)
+            with torch.no_grad():
+                torch.testing.assert_close(kernel(h0, w, labels, 0.7)[1], ref_full)
+        with pytest.raises(ValueError, match="reduction='none'"):
+            K.linear_cross_entropy(h0, w, labels, 1.0, "mean")
+        av.uninstall()
+        assert E.FusedLinearForPPO is original
 
     @pytest.mark.parametrize("method", av.SUPPORTED)
     def test_every_supported_method_takes_a_global_step(self, fake, method):
@@ -261,7 +311,7 @@ class TestInstalledVerl:
         av.uninstall()
 
     def test_recorded_signatures_are_the_installed_ones(self):
-        for (mod, attr), sig in RECORDED.items():
+        for (mod, attr), sig in {**RECORDED, **RECORDED_FUSED}.items():
             owner, name = av._resolve(mod, attr)
             fn = getattr(owner, name)
             fn = getattr(fn, "__wrapped__", fn) if attr.startswith("ActorRolloutRefWorker") else fn
@@ -333,10 +383,29 @@ class TestInstalledVerl:
         assert metrics["aent/clamped_entropy"] == pytest.approx(
             float((aent.clamped_entropy(logits, AENT.clamp_p)[idx] * resp).sum()) / n, rel=1e-6)
         assert metrics["aent/entropy"] == pytest.approx(float((aent.entropy(logits)[idx] * resp).sum()) / n, rel=1e-6)
-        fused = FSDPActorConfig(strategy="fsdp", entropy_coeff=0.0, rollout_n=1, ppo_mini_batch_size=3,
-                                ppo_micro_batch_size_per_gpu=1, use_fused_kernels=True)
-        with pytest.raises(ValueError, match="use_fused_kernels=false"):
-            ew.ppo_loss(fused, {"log_probs": logp, "entropy": ent}, data)
+
+    def test_fused_forward_of_verl_gives_the_clamped_entropy(self):
+        """verl's own fused forward (torch backend, dense_common.forward_with_torch_backend, as the FSDP engine
+        patches it in with use_fused_kernels=true) on a tiny Qwen2: with gradients on, (log pi, clamped entropy)
+        equal to the materialised logits' (positions shifted as verl rolls the labels); without, verl's entropy."""
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+        from verl.models.transformers.dense_common import forward_with_torch_backend
+
+        torch.manual_seed(0)
+        model = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=16, num_hidden_layers=1,
+                                             num_attention_heads=2, num_key_value_heads=1, intermediate_size=32))
+        ids = torch.randint(0, 64, (2, 6))
+        av.install(AENT)
+        out = forward_with_torch_backend(model, input_ids=ids, return_dict=True, temperature=0.7)
+        logits = model(input_ids=ids).logits.detach()
+        rolled = torch.roll(ids, shifts=-1, dims=-1)
+        torch.testing.assert_close(out.log_probs, aent.token_logprobs(logits, rolled, 0.7), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out.entropy, aent.clamped_entropy(logits, AENT.clamp_p, None, 0.7),
+                                   rtol=1e-5, atol=1e-5)
+        assert out.entropy.requires_grad
+        with torch.no_grad():
+            full = forward_with_torch_backend(model, input_ids=ids, return_dict=True, temperature=0.7).entropy
+        torch.testing.assert_close(full, aent.entropy(logits, None, 0.7), rtol=1e-5, atol=1e-5)
 
     def test_band_rule_through_update_actor(self):
         import verl.utils.torch_functional as F

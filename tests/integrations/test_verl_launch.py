@@ -62,7 +62,7 @@ def test_doc_command_parses_as_hydra_overrides(name):
     assert getattr(importlib.import_module(module), attr) is av.setup_hook
     env = by_key[ENV]
     assert env.is_add() and isinstance(env.value(), str)  # Ray wants string environment values
-    assert by_key["actor_rollout_ref.model.use_fused_kernels"].value() is False
+    assert by_key["actor_rollout_ref.model.use_fused_kernels"].value() is True  # aent's kernel replaces verl's
     assert by_key["actor_rollout_ref.actor.calculate_entropy"].value() is True
     assert by_key["actor_rollout_ref.actor.entropy_coeff"].value() > 0
 
