@@ -175,9 +175,11 @@ def test_bounds_and_chunk_invariance(n, vocab, clamp, temperature, chunk, scale,
 
 
 def test_auto_chunk_size_rule():
-    assert auto_chunk_size(151_936, torch.float32) == 441
-    assert auto_chunk_size(151_936, torch.bfloat16) == 883
-    assert auto_chunk_size(10**12) == 1
+    assert auto_chunk_size(4096, 151_936, torch.float32) == 256  # N / 16
+    assert auto_chunk_size(100, 151_936, torch.bfloat16) == 128  # at least MIN_ROWS
+    assert auto_chunk_size(10**6, 151_936, torch.float32) == 441  # at most a 256 MiB buffer
+    assert auto_chunk_size(10**6, 151_936, torch.bfloat16) == 883
+    assert auto_chunk_size(10, 10**12) == 1
 
 
 # ----------------------------------------------------------------------------------------------- validation
