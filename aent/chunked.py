@@ -44,10 +44,12 @@ from torch import Tensor
 from aent._select import Scratch, _direct, kth_smallest, remove_smallest_
 from aent.entropy import _CUT, _LOW, CHUNK_BYTES
 
-__all__ = ["CHUNK_BUDGET", "PolicyTerms", "chunked_policy_terms", "auto_chunk_size"]
+__all__ = ["CHUNK_BUDGET", "MIN_ROWS", "PolicyTerms", "chunked_policy_terms", "auto_chunk_size"]
 
 CHUNK_BUDGET = 256 * 2**20
-"""Bytes of the one (chunk, V) logits buffer; sets the default chunk size (see :func:`auto_chunk_size`)."""
+"""Upper bound in bytes of the one (chunk, V) logits buffer of the default chunk size (:func:`auto_chunk_size`)."""
+MIN_ROWS = 128
+"""Least number of tokens per chunk of the default chunk size (fewer when there are fewer tokens)."""
 
 _FLOATS = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 
@@ -212,15 +214,16 @@ class _PolicyTermsFn(torch.autograd.Function):
 
 
 # ----------------------------------------------------------------------------------------------- public API
-def auto_chunk_size(vocab: int, dtype: torch.dtype = torch.float32, budget: int = CHUNK_BUDGET) -> int:
-    """Default token chunk: the most rows whose (rows, V) logits buffer in ``dtype`` fits ``budget`` bytes.
+def auto_chunk_size(n: int, vocab: int, dtype: torch.dtype = torch.float32, budget: int = CHUNK_BUDGET) -> int:
+    """Default token chunk: a sixteenth of the tokens, at least ``MIN_ROWS``, at most a ``budget``-byte buffer.
 
-    rows = max(1, budget // (V * itemsize)): 441 rows in fp32 and 883 in bf16 at V = 151,936 with the default
-    256 MiB. The peak extra memory of :func:`chunked_policy_terms` is about this buffer plus a few cache-sized
-    scratch tensors (see docs/scaling.md).
+    rows = min(max(MIN_ROWS, ceil(n / 16)), budget // (V * itemsize)), at least 1. The one (rows, V) logits buffer
+    is then at most 1/16 of the full logits (once n >= 16 * MIN_ROWS) and never above ``budget`` (256 MiB: 441
+    fp32 / 883 bf16 rows at V = 151,936), while a chunk keeps enough rows for an efficient matmul (each chunk
+    reads all of W once). At n = 4,096 and V = 151,936: 256 rows, a 148 MiB fp32 / 74 MiB bf16 buffer.
     """
     itemsize = torch.empty((), dtype=dtype).element_size()
-    return max(1, budget // (vocab * itemsize))
+    return max(1, min(max(MIN_ROWS, -(-n // 16)), budget // (vocab * itemsize)))
 
 
 def _check(hidden, weight, tokens, temperature, clamp, chunk_size) -> None:
@@ -276,7 +279,8 @@ def chunked_policy_terms(hidden: Tensor, weight: Tensor, tokens: Tensor, *, temp
         temperature: sampling temperature T > 0; logits are divided by T before every quantity.
         clamp: fraction p of the vocabulary removed for the clamped entropy, in [0, 1): the k = floor(p V) smallest
             logits, ties broken towards the lower vocabulary index (as :func:`aent.clamped_entropy`). 0 gives H~ = H.
-        chunk_size: tokens per matmul; None = :func:`auto_chunk_size` (a 256 MiB logits buffer).
+        chunk_size: tokens per matmul; None = :func:`auto_chunk_size` (N / 16 tokens, at least 128, at most a
+            256 MiB logits buffer).
 
     Returns:
         :class:`PolicyTerms` (logp, entropy, clamped_entropy), each (N,) float32 (float64 for fp64 inputs):
@@ -297,7 +301,7 @@ def chunked_policy_terms(hidden: Tensor, weight: Tensor, tokens: Tensor, *, temp
     if k >= vocab:
         raise ValueError(f"clamp={clamp!r} removes k={k} >= V={vocab} tokens; use a smaller clamp")
     mdt = _matmul_dtype(hidden, weight)
-    chunk = chunk_size if chunk_size is not None else auto_chunk_size(vocab, mdt)
+    chunk = chunk_size if chunk_size is not None else auto_chunk_size(hidden.shape[0], vocab, mdt)
     if hidden.shape[0] == 0:
         empty = hidden.new_zeros(0, dtype=torch.float64 if mdt == torch.float64 else torch.float32)
         return PolicyTerms(empty, empty.clone(), empty.clone())

@@ -56,10 +56,11 @@ the loss in other ways (EntroPIC, re-weighting, Clip-Cov, KL-Cov, top-entropy ma
 
 
 def _scattered_terms(hidden: Tensor, weight: Tensor, actions: Tensor, mask: Tensor, temperature: float,
-                     clamp_p: float) -> tuple[Tensor, Tensor, Tensor]:
+                     clamp_p: float, chunk_size: int | None) -> tuple[Tensor, Tensor, Tensor]:
     """(logp, H, H~), each (B, T) float32 and 0 where mask == 0, from the valid tokens' hidden states only."""
     valid = mask != 0  # (B, T)
-    terms = chunked_policy_terms(hidden[valid], weight, actions[valid], temperature=temperature, clamp=clamp_p)
+    terms = chunked_policy_terms(hidden[valid], weight, actions[valid], temperature=temperature, clamp=clamp_p,
+                                 chunk_size=chunk_size)
     zeros = torch.zeros(valid.shape, dtype=terms.logp.dtype, device=hidden.device)
     return tuple(zeros.masked_scatter(valid, t) for t in terms)  # type: ignore[return-value]
 
@@ -162,7 +163,8 @@ class EntropyControl:
                 cent = clamped_entropy(logits, cfg.clamp_p, mask, temperature, **kw)
         else:  # unused outputs of the chunked function get no gradient: nothing to switch off
             cfg.check_vocab(int(lm_head_weight.shape[0]))
-            logp, ent, cent = _scattered_terms(hidden, lm_head_weight, actions, mask, temperature, cfg.clamp_p)
+            logp, ent, cent = _scattered_terms(hidden, lm_head_weight, actions, mask, temperature, cfg.clamp_p,
+                                               cfg.chunk_size)
         a = broadcast_adv(adv, logp)
         old = old_logp.detach().to(torch.float32)
         extra: dict[str, Tensor] = {}

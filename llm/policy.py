@@ -153,7 +153,7 @@ def loss_logprobs(model, mb: dict, head: torch.Tensor | None, temperature: float
         return aent.token_logprobs(inputs["logits"], mb["completion_ids"], temperature, chunk_size=chunk_size)
     valid = mb["completion_mask"] != 0  # the valid tokens only, as EntropyControl.loss does
     lp = aent.chunked_policy_terms(inputs["hidden"][valid], head, mb["completion_ids"][valid],
-                                   temperature=temperature).logp
+                                   temperature=temperature, chunk_size=chunk_size).logp
     return torch.zeros(valid.shape, dtype=lp.dtype, device=lp.device).masked_scatter(valid, lp)
 
 

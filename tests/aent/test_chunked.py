@@ -175,9 +175,11 @@ def test_bounds_and_chunk_invariance(n, vocab, clamp, temperature, chunk, scale,
 
 
 def test_auto_chunk_size_rule():
-    assert auto_chunk_size(151_936, torch.float32) == 441
-    assert auto_chunk_size(151_936, torch.bfloat16) == 883
-    assert auto_chunk_size(10**12) == 1
+    assert auto_chunk_size(4096, 151_936, torch.float32) == 256  # N / 16
+    assert auto_chunk_size(100, 151_936, torch.bfloat16) == 128  # at least MIN_ROWS
+    assert auto_chunk_size(10**6, 151_936, torch.float32) == 441  # at most a 256 MiB buffer
+    assert auto_chunk_size(10**6, 151_936, torch.bfloat16) == 883
+    assert auto_chunk_size(10, 10**12) == 1
 
 
 # ----------------------------------------------------------------------------------------------- validation
@@ -252,3 +254,17 @@ def test_entropy_control_needs_one_input():
     z = torch.zeros(1, 2)
     with pytest.raises(ValueError, match="either logits, or hidden and lm_head_weight"):
         ctrl.loss(actions=z.long(), old_logp=z, adv=z[:, 0], mask=z, hidden=torch.zeros(1, 2, 3))
+
+
+def test_entropy_control_passes_its_chunk_size(monkeypatch):
+    import aent.regularizer as reg
+
+    seen = []
+    real = reg.chunked_policy_terms
+    monkeypatch.setattr(reg, "chunked_policy_terms", lambda *a, **kw: seen.append(kw["chunk_size"]) or real(*a, **kw))
+    z = torch.zeros(2, 3)
+    for chunk in (None, 2):
+        aent.EntropyControl(aent.EntropyConfig(chunk_size=chunk)).loss(
+            hidden=torch.randn(2, 3, 4), lm_head_weight=torch.randn(9, 4), actions=z.long(), old_logp=z, adv=z[:, 0],
+            mask=torch.ones(2, 3))
+    assert seen == [None, 2]
