@@ -180,7 +180,7 @@ class AEntGRPOTrainer(GRPOTrainer):
         valid = mask != 0
         with torch.no_grad(), autocast():  # the same kernel as the loss's, so an on-policy ratio is 1
             lp = chunked_policy_terms(hidden.detach()[valid], weight.detach(), actions[valid],
-                                      temperature=self.temperature).logp
+                                      temperature=self.temperature, chunk_size=self.entropy_control.cfg.chunk_size).logp
         logp = torch.zeros(valid.shape, dtype=lp.dtype, device=lp.device).masked_scatter(valid, lp)
         return {"hidden": hidden, "lm_head_weight": weight}, autocast, logp
 
