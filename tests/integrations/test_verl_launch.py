@@ -87,3 +87,31 @@ def test_the_old_json_value_is_what_hydra_rejects():
     old = shlex.split(f"""+{ENV}='{{"preset": "aent"}}'""")
     with pytest.raises(OverrideParseException, match="no viable alternative"):
         OverridesParser.create().parse_overrides(old)
+
+
+def _verl_config_dir():
+    try:
+        import verl
+        from verl.trainer.constants_ppo import get_ppo_ray_runtime_env  # noqa: F401
+    except Exception:
+        return None
+    return str(Path(verl.__file__).parent / "trainer" / "config")
+
+
+@pytest.mark.skipif(_verl_config_dir() is None, reason="verl 0.9.x not importable (see docs/integrations/verl.md)")
+@pytest.mark.parametrize("name", ["verl-launch", "verl-launch-file"])
+def test_doc_command_composes_with_verls_own_config(name):
+    """Hydra composes verl's ppo_trainer config with the page's overrides (every plain key exists there, every "+"
+    key is new), and main_ppo's merge gives Ray the hook and the variable."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+    from verl.trainer.constants_ppo import get_ppo_ray_runtime_env
+
+    overrides = _command(_block(name))
+    with initialize_config_dir(config_dir=_verl_config_dir(), version_base=None):
+        cfg = compose(config_name="ppo_trainer", overrides=overrides)
+    runtime_env = OmegaConf.to_container(OmegaConf.merge(get_ppo_ray_runtime_env(cfg),
+                                                         cfg.ray_kwargs.ray_init.runtime_env))
+    assert runtime_env["worker_process_setup_hook"] == "aent.integrations.verl.setup_hook"
+    assert runtime_env["env_vars"][av.ENV_VAR] == _parsed(name)[ENV].value()
+    assert cfg.actor_rollout_ref.actor.use_fused_kernels is True and cfg.actor_rollout_ref.actor.calculate_entropy
