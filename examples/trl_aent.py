@@ -17,7 +17,6 @@ loss_type="dapo" (the token sum over one accumulation window), both documented i
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,25 +58,36 @@ def load_math(path: str):
                               for p in load_problems(path)])
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_trainer(argv: list[str] | None = None) -> AEntGRPOTrainer:
+    """The trainer the command line (and its --config YAML) describes, through TrlParser only."""
     script, args = TrlParser((ScriptArguments, AEntGRPOConfig)).parse_args_and_config(argv)
-    if script.model == "tiny":  # a tiny ChatML Qwen2 written to a temporary folder, and toy prompts
+    if script.model == "tiny":  # a tiny ChatML Qwen2 written into the output folder once, and toy prompts
+        from accelerate import PartialState
         from datasets import Dataset
 
         from llm.tiny_checkpoint import write_tiny_qwen2
 
-        model = str(write_tiny_qwen2(Path(tempfile.mkdtemp(prefix="tiny-qwen2-"))))
+        folder = Path(args.output_dir) / "tiny-qwen2"
+        with PartialState().main_process_first():  # the other processes read what the main one wrote
+            if not (folder / "generation_config.json").is_file():
+                write_tiny_qwen2(folder)
+        model = str(folder)
         data = Dataset.from_dict({"prompt": [[{"role": "user", "content": f"What is {i} plus 2?"}] for i in range(8)]})
         reward = length_reward
     else:
         if not script.data:
             raise SystemExit("--data is required with a real model (a JSONL / parquet of MATH problems)")
         model, data, reward = script.model, load_math(script.data), boxed_reward
-    trainer = AEntGRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=data)
+    return AEntGRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    trainer = build_trainer(argv)
     trainer.train()
-    for rec in trainer.state.log_history:  # TRL's metrics and aent's, one line per logged step
-        if "clamped_entropy" in rec:
-            print(json.dumps(rec))
+    if trainer.accelerator.is_main_process:  # TRL's metrics and aent's, one line per logged step
+        for rec in trainer.state.log_history:
+            if "clamped_entropy" in rec:
+                print(json.dumps(rec))
     return 0
 
 

@@ -147,3 +147,35 @@ def test_example_reads_math_and_scores_boxed_answers(shared_data):
     assert len(data) == 500 and data[0]["prompt"][0]["content"] == first["problem"]
     good = [{"role": "assistant", "content": f"so the answer is \\boxed{{{first['answer']}}}"}]
     assert mod.boxed_reward([good, [{"role": "assistant", "content": "no idea"}]], [first["answer"]] * 2) == [1.0, 0.0]
+
+
+@pytest.mark.slow
+def test_example_on_two_processes_steps_one_controller(tmp_path):
+    """Two CPU processes (gloo, DDP as accelerate wraps the policy): the hidden-state path runs under DDP, and both
+    ranks run the same lambda and see the same clamped entropy each step (the window is summed over processes)."""
+    import shutil
+
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(REPO / 'examples')!r})\n"
+        "import trl_aent\n"
+        "tr = trl_aent.build_trainer(sys.argv[1:])\n"
+        "tr.train()\n"
+        "logs = [r for r in tr.state.log_history if 'clamped_entropy' in r]\n"
+        "path = f'{tr.args.output_dir}/rank{tr.accelerator.process_index}.json'\n"
+        "open(path, 'w').write(json.dumps({'n': tr.accelerator.num_processes, 'logs': logs}))\n")
+    launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", str(driver),
+                          "--config", str(REPO / "examples" / "trl_aent_tiny.yaml"), "--output_dir", str(tmp_path)],
+                         capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1)]
+    assert [r["n"] for r in ranks] == [2, 2]
+    a, b = (r["logs"] for r in ranks)
+    assert [x["step"] for x in a] == [x["step"] for x in b] == [1, 2, 3]
+    for x, y in zip(a, b):
+        assert (x["entropy_coef"], x["clamped_entropy"]) == (y["entropy_coef"], y["clamped_entropy"])
+    assert a[-1]["entropy_coef"] < a[0]["entropy_coef"]
