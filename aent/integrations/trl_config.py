@@ -101,43 +101,54 @@ def _did_you_mean(value: str, known) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+_WHERE = "AEntGRPOConfig."
+
+
+def _from_preset(args: Any, preset: str, method: str | None) -> dict[str, Any]:
+    """The preset's EntropyConfig fields (TRL's own left out), after checking it against aent_method and the clip."""
+    if preset not in PRESETS:
+        raise ValueError(f"{_WHERE}aent_preset must be one of {sorted(PRESETS)}, got {preset!r}"
+                         f"{_did_you_mean(preset, PRESETS)}")
+    base = PRESETS[preset]
+    if method is not None and method != base.method:
+        raise ValueError(f"{_WHERE}aent_method={method!r} disagrees with aent_preset={preset!r} (method "
+                         f"{base.method!r}); give one of them")
+    overrides = METHOD_SPECS[base.method].presets[preset]
+    if overrides and set(overrides) <= set(_CLIP):  # a preset that is only a clip range is TRL's own setting
+        want = (overrides.get("eps_low"), overrides.get("eps_high"))
+        have = (args.epsilon, args.epsilon if args.epsilon_high is None else args.epsilon_high)
+        if want != have:
+            raise ValueError(f"{_WHERE}aent_preset={preset!r} is the clip range (eps_low, eps_high) = {want}, "
+                             f"which TRL carries: set epsilon={want[0]}, epsilon_high={want[1]} (got {have})")
+    return {k: v for k, v in base.to_dict().items() if k not in FROM_TRL and k != "seed"}
+
+
+def _from_method(method: str, given: dict[str, Any]) -> dict[str, Any]:
+    """``{"method": method}`` once the method's model-specific constants are all among the given fields."""
+    if method not in METHOD_SPECS:
+        raise ValueError(f"{_WHERE}aent_method must be one of {tuple(METHOD_SPECS)}, got {method!r}"
+                         f"{_did_you_mean(method, METHOD_SPECS)}")
+    missing = [PREFIX + k for k in required_fields(method) if k not in given]
+    if missing:
+        raise ValueError(f"{_WHERE}aent_method={method!r} without aent_preset needs the method's constants "
+                         f"{missing}: give them (`aent calibrate --config C` proposes them for your model, "
+                         f"docs/calibrate.md), or name a preset (aent_preset, one of {sorted(PRESETS)})")
+    return {"method": method}
+
+
 def _entropy_fields(args: Any) -> EntropyConfig:
     """The EntropyConfig an AEntGRPOConfig describes (see the module docstring)."""
     given = {f.name: getattr(args, PREFIX + f.name) for f in dataclasses.fields(EntropyConfig)
              if f.name != "method" and f.name not in FROM_TRL and getattr(args, PREFIX + f.name) is not None}
-    preset, method = args.aent_preset, args.aent_method
-    where = "AEntGRPOConfig."
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ValueError(f"{where}aent_preset must be one of {sorted(PRESETS)}, got {preset!r}"
-                             f"{_did_you_mean(preset, PRESETS)}")
-        base = PRESETS[preset]
-        if method is not None and method != base.method:
-            raise ValueError(f"{where}aent_method={method!r} disagrees with aent_preset={preset!r} (method "
-                             f"{base.method!r}); give one of them")
-        fields = {k: v for k, v in base.to_dict().items() if k not in FROM_TRL and k != "seed"}
-        preset_clip = {k: v for k, v in METHOD_SPECS[base.method].presets[preset].items() if k in _CLIP}
-        if preset_clip and set(preset_clip) == set(METHOD_SPECS[base.method].presets[preset]):
-            want = (preset_clip.get("eps_low"), preset_clip.get("eps_high"))
-            have = (args.epsilon, args.epsilon if args.epsilon_high is None else args.epsilon_high)
-            if want != have:  # a preset that is only a clip range is TRL's own setting
-                raise ValueError(f"{where}aent_preset={preset!r} is the clip range (eps_low, eps_high) = {want}, "
-                                 f"which TRL carries: set epsilon={want[0]}, epsilon_high={want[1]} (got {have})")
-    elif method is not None:
-        if method not in METHOD_SPECS:
-            raise ValueError(f"{where}aent_method must be one of {tuple(METHOD_SPECS)}, got {method!r}"
-                             f"{_did_you_mean(method, METHOD_SPECS)}")
-        missing = [PREFIX + k for k in required_fields(method) if k not in given]
-        if missing:
-            raise ValueError(f"{where}aent_method={method!r} without aent_preset needs the method's constants "
-                             f"{missing}: give them (`aent calibrate --config C` proposes them for your model, "
-                             f"docs/calibrate.md), or name a preset (aent_preset, one of {sorted(PRESETS)})")
-        fields = {"method": method}
+    if args.aent_preset is not None:
+        fields = _from_preset(args, args.aent_preset, args.aent_method)
+    elif args.aent_method is not None:
+        fields = _from_method(args.aent_method, given)
     else:
-        raise ValueError(f"{where}aent_preset / aent_method: name the entropy control with aent_preset (one of {sorted(PRESETS)}; 'aent' is "
-                         "the AEnt paper's setting for Qwen2.5-Math-1.5B) or aent_method plus its constants "
-                         "(`aent calibrate --config C` proposes band, box, lambda0, beta and p for your model); "
-                         "there is no default")
+        raise ValueError(f"{_WHERE}aent_preset / aent_method: name the entropy control with aent_preset (one of "
+                         f"{sorted(PRESETS)}; 'aent' is the AEnt paper's setting for Qwen2.5-Math-1.5B) or "
+                         "aent_method plus its constants (`aent calibrate --config C` proposes band, box, lambda0, "
+                         "beta and p for your model); there is no default")
     if args.loss_type not in LOSS_AGG:
         raise ValueError(f"AEntGRPOTrainer: GRPOConfig.loss_type={args.loss_type!r} is not supported; use one of "
                          f"{sorted(LOSS_AGG)} (PPO-clip surrogates)")
@@ -145,7 +156,7 @@ def _entropy_fields(args: Any) -> EntropyConfig:
                   eps_high=args.epsilon if args.epsilon_high is None else args.epsilon_high,
                   norm_const=float(args.max_completion_length) if args.loss_type == "dr_grpo" else None)
     fields.setdefault("seed", args.seed)
-    return EntropyConfig.from_dict(fields, prefix=where + PREFIX)
+    return EntropyConfig.from_dict(fields, prefix=_WHERE + PREFIX)
 
 
 _Fields = dataclasses.make_dataclass("_Fields", _mirrored(), bases=(GRPOConfig,))
