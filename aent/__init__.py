@@ -4,7 +4,8 @@ The shared regularizer of toy/ (simulator) and llm/ (trainer). Depends on torch 
 gymnasium, transformers, accelerate or matplotlib (``plot_metrics`` imports matplotlib when called).
 
 - entropies: :func:`entropy`, :func:`clamped_entropy` (AEnt, arXiv 2509.03493), :func:`clamp_k`, :func:`token_logprobs`,
-  :func:`masked_mean`;
+  :func:`masked_mean`; from hidden states without materialising the logits: :func:`chunked_policy_terms`
+  (:class:`PolicyTerms`);
 - policy-loss pieces: :func:`group_advantages`, :func:`zero_adv_frac`, :func:`ppo_clip_loss`, :func:`approx_kl`, :func:`aggregate_loss`,
   :func:`advantage_sign_weights`, :func:`entropic_term`, :func:`top_entropy_mask`, :func:`token_covariance`,
   :func:`clip_cov_mask`, :func:`kl_cov_mask`;
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from aent.advantages import group_advantages, zero_adv_frac
+from aent.chunked import PolicyTerms, chunked_policy_terms
 from aent.aggregate import LOSS_AGG_MODES, aggregate_loss
 from aent.config import METHODS, PRESETS, EntropyConfig
 from aent.controllers import (
@@ -54,6 +56,7 @@ __all__ = [
     "LossOutput",
     "MethodSpec",
     "PIController",
+    "PolicyTerms",
     "PositiveWeight",
     "SACCoef",
     "ThresholdCoef",
@@ -61,6 +64,7 @@ __all__ = [
     "aggregate_loss",
     "approx_kl",
     "clamp_k",
+    "chunked_policy_terms",
     "clamped_entropy",
     "clip_cov_mask",
     "entropic_term",

@@ -112,7 +112,8 @@ class EntropyConfig:
     top_entropy_rho: float = 0.2
     """top_entropy: fraction rho in (0, 1] of valid tokens (highest entropy) that keep policy gradient."""
     chunk_size: int | None = None
-    """Tokens per chunk in the entropy / log-prob kernels (>= 1), None = library default."""
+    """Tokens per chunk in the entropy / log-prob kernels and in aent.chunked_policy_terms (>= 1; there it sets the
+    (chunk, V) logits buffer), None = library default."""
     seed: int = 0
     """Seed (>= 0) of the random draw of clip_cov."""
 

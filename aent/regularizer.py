@@ -5,6 +5,7 @@ Usage (per micro-batch, then once per global step)::
     ctrl = EntropyControl(EntropyConfig.aent_paper())
     out = ctrl.loss(logits=logits, actions=actions, old_logp=old_logp, adv=adv, mask=mask, temperature=T)
     out.loss.backward()                         # out.metrics: policy_loss, entropy, clamped_entropy, ...
+    # or, without the (B, T, V) logits: ctrl.loss(hidden=h, lm_head_weight=lm_head.weight, actions=..., ...)
     ...
     ctrl.step_end({"entropy": h, "clamped_entropy": h_clamped,   # token means over the step's updates
                    "sampled_entropy": h_sampled})               # -mean log pi_old (out.metrics["sampled_entropy"])
@@ -35,6 +36,7 @@ import torch
 from torch import Tensor
 
 from aent.aggregate import aggregate_loss
+from aent.chunked import chunked_policy_terms
 from aent.config import EntropyConfig
 from aent.covariance import clip_cov_mask, kl_cov_mask
 from aent.entropic import entropic_term
@@ -51,6 +53,16 @@ BONUS_ENTROPY: dict[str, str | None] = {m: None if s.entropy == "none" else s.en
 (:func:`aent.entropy`), "clamped" (:func:`aent.clamped_entropy`) or None (no bonus). The other methods change
 the loss in other ways (EntroPIC, re-weighting, Clip-Cov, KL-Cov, top-entropy masking). Read from the registry
 (:data:`aent.methods.METHOD_SPECS`: ``entropy`` of the specs with ``bonus_only``)."""
+
+
+def _scattered_terms(hidden: Tensor, weight: Tensor, actions: Tensor, mask: Tensor, temperature: float,
+                     clamp_p: float, chunk_size: int | None) -> tuple[Tensor, Tensor, Tensor]:
+    """(logp, H, H~), each (B, T) float32 and 0 where mask == 0, from the valid tokens' hidden states only."""
+    valid = mask != 0  # (B, T)
+    terms = chunked_policy_terms(hidden[valid], weight, actions[valid], temperature=temperature, clamp=clamp_p,
+                                 chunk_size=chunk_size)
+    zeros = torch.zeros(valid.shape, dtype=terms.logp.dtype, device=hidden.device)
+    return tuple(zeros.masked_scatter(valid, t) for t in terms)  # type: ignore[return-value]
 
 
 class LossOutput(NamedTuple):
@@ -98,12 +110,19 @@ class EntropyControl:
         return out
 
     # ------------------------------------------------------------------------------------------------- loss
-    def loss(self, *, logits: Tensor, actions: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor,
-             temperature: float = 1.0) -> LossOutput:
+    def loss(self, *, logits: Tensor | None = None, actions: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor,
+             temperature: float = 1.0, hidden: Tensor | None = None,
+             lm_head_weight: Tensor | None = None) -> LossOutput:
         """Policy loss with entropy control for one (micro-)batch, and its metrics.
+
+        Give either ``logits`` (materialised: the reference path) or ``hidden`` and ``lm_head_weight`` (the per-token
+        terms then come from :func:`aent.chunked_policy_terms` over the valid tokens only, and the (B, T, V) logits
+        never exist; same loss and metrics within float rounding).
 
         Args:
             logits: (B, T, V) logits of the response positions (fp32 / bf16), differentiable.
+            hidden: (B, T, d) last hidden states (after the final norm) that score the response tokens.
+            lm_head_weight: (V, d) LM-head weight (no bias), with ``hidden``.
             actions: (B, T) long sampled token ids.
             old_logp: (B, T) log pi_old(a_t) of the sampling policy.
             adv: (B,), (B, 1) or (B, T) advantages.
@@ -121,24 +140,33 @@ class EntropyControl:
         this call's token-mean entropy (EntroPIC updates alpha per micro-batch); a call without gradient does not.
         """
         cfg, m = self.cfg, self.cfg.method
-        if not isinstance(logits, Tensor) or logits.dim() != 3:
-            raise ValueError(f"logits must be (B, T, V), got {getattr(logits, 'shape', type(logits).__name__)}")
-        bt = tuple(logits.shape[:2])
+        if (logits is None) == (hidden is None) or (hidden is None) != (lm_head_weight is None):
+            raise ValueError("give either logits, or hidden and lm_head_weight (the chunked path), not both")
+        source, name = (logits, "logits") if logits is not None else (hidden, "hidden")
+        if not isinstance(source, Tensor) or source.dim() != 3:
+            raise ValueError(f"{name} must be (B, T, {'V' if logits is not None else 'd'}), got "
+                             f"{getattr(source, 'shape', type(source).__name__)}")
+        bt = tuple(source.shape[:2])
         for name, x in (("actions", actions), ("old_logp", old_logp), ("mask", mask)):
             if not isinstance(x, Tensor) or tuple(x.shape) != bt:
                 raise ValueError(f"{name} must have shape (B, T) = {bt}, got {getattr(x, 'shape', None)}")
-        cfg.check_vocab(int(logits.shape[-1]))
-        kw = {"chunk_size": cfg.chunk_size}
-        logp = token_logprobs(logits, actions, temperature, **kw)
-        a = broadcast_adv(adv, logp)
-        old = old_logp.detach().to(torch.float32)
         coef = self.ent_coef
         full_in_loss = self.spec.entropy == "full" and coef != 0.0
         clamped_in_loss = self.spec.entropy == "clamped" and coef != 0.0
-        with torch.set_grad_enabled(full_in_loss and torch.is_grad_enabled()):
-            ent = entropy(logits, mask, temperature, **kw)
-        with torch.set_grad_enabled(clamped_in_loss and torch.is_grad_enabled()):
-            cent = clamped_entropy(logits, cfg.clamp_p, mask, temperature, **kw)
+        if logits is not None:
+            cfg.check_vocab(int(logits.shape[-1]))
+            kw = {"chunk_size": cfg.chunk_size}
+            logp = token_logprobs(logits, actions, temperature, **kw)
+            with torch.set_grad_enabled(full_in_loss and torch.is_grad_enabled()):
+                ent = entropy(logits, mask, temperature, **kw)
+            with torch.set_grad_enabled(clamped_in_loss and torch.is_grad_enabled()):
+                cent = clamped_entropy(logits, cfg.clamp_p, mask, temperature, **kw)
+        else:  # unused outputs of the chunked function get no gradient: nothing to switch off
+            cfg.check_vocab(int(lm_head_weight.shape[0]))
+            logp, ent, cent = _scattered_terms(hidden, lm_head_weight, actions, mask, temperature, cfg.clamp_p,
+                                               cfg.chunk_size)
+        a = broadcast_adv(adv, logp)
+        old = old_logp.detach().to(torch.float32)
         extra: dict[str, Tensor] = {}
 
         if m == "kl_cov":  # arXiv 2505.22617 Eq. 12: no ratio clipping, |log ratio| penalty on top-cov tokens
@@ -171,7 +199,7 @@ class EntropyControl:
             entropy_loss = torch.zeros((), dtype=policy_loss.dtype, device=policy_loss.device)
         total = policy_loss + entropy_loss
         if m == "entropic":  # arXiv 2511.15248: alpha from this micro-batch's entropy, times L_pic
-            if torch.is_grad_enabled() and logits.requires_grad:
+            if torch.is_grad_enabled() and logp.requires_grad:
                 self.weight_ctrl.update(float(h.detach()))
             term, sel = entropic_term(logp, old, a, mask, cfg.pi_prob_threshold)
             total = total + self.weight_ctrl.value * term

@@ -1,69 +1,37 @@
-"""GRPO with AEnt's clamped entropy and adaptive coefficient inside TRL (aent.integrations.trl).
+"""GRPO with AEnt's clamped entropy and adaptive coefficient inside TRL, configured only through ``TrlParser``.
 
-A real run (Qwen2.5-Math-1.5B on MATH, the AEnt paper's setting; 8 GPUs, vLLM colocated with training):
+Every setting is a TRL option: ``GRPOConfig``'s own fields plus the ``aent_*`` fields of ``AEntGRPOConfig``
+(docs/integrations/trl.md lists them), from a YAML file (``--config``), the command line, or both (the command line
+wins). Two recipes sit beside this script:
 
-    accelerate launch --num_processes 8 examples/trl_aent.py \
-        --model /models/Qwen2.5-Math-1.5B --data /data/MATH/train.jsonl --output-dir runs/trl-aent
+    # the AEnt paper's setting (Qwen2.5-Math-1.5B on MATH; 8 GPUs, vLLM colocated with training, bf16)
+    accelerate launch --num_processes 8 examples/trl_aent.py --config examples/trl_aent_qwen2.5_math_1.5b.yaml \
+        --model /models/Qwen2.5-Math-1.5B --data /data/MATH/train.jsonl --output_dir runs/trl-aent
+    # a tiny Qwen2 built locally (no download), CPU, 3 optimizer steps with gradient accumulation 2 (the tests run it)
+    python examples/trl_aent.py --config examples/trl_aent_tiny.yaml --output_dir /tmp/trl-aent-tiny
 
-The smoke run (CPU, a tiny Qwen2 written to a temporary folder, 3 optimizer steps, no vLLM; run by the tests):
-
-    python examples/trl_aent.py --smoke --output-dir /tmp/trl-aent-smoke
-
-Departures from the paper's recipe: TRL's group advantages (scale_rewards="group") and its loss normalisation for
-loss_type="dapo" (token mean), both documented in docs/integrations/trl.md.
+Departures from the paper's recipe: TRL's group advantages (scale_rewards="group") and TRL's loss normalisation for
+loss_type="dapo" (the token sum over one accumulation window), both documented in docs/integrations/trl.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from aent import EntropyConfig
+from trl import TrlParser
+
+from aent.integrations.trl import AEntGRPOConfig, AEntGRPOTrainer
 
 
-def real_run_fields(output_dir: str) -> dict:
-    """The GRPOConfig fields of a real run (8 GPUs, vLLM colocated, bf16, gradient checkpointing)."""
-    cfg = EntropyConfig.aent_paper()
-    return dict(
-        output_dir=output_dir,
-        loss_type="dapo",                          # token-mean: EntropyConfig.loss_agg = "token-mean"
-        epsilon=cfg.eps_low, epsilon_high=cfg.eps_high,
-        beta=0.0,                                  # no KL to a reference (AEnt paper)
-        temperature=1.0,
-        logging_steps=1,
-        report_to="none",
-        learning_rate=2e-6,                        # paper
-        num_generations=16,                        # group size (paper)
-        per_device_train_batch_size=16,            # one group per GPU per micro-batch
-        gradient_accumulation_steps=4,             # 8 GPUs x 16 x 4 = 512 completions per optimizer step
-        max_completion_length=3072,
-        bf16=True,                                 # bf16 compute; aent accumulates the entropies in fp32
-        gradient_checkpointing=True,
-        use_vllm=True,
-        vllm_mode="colocate",                      # vLLM shares the training GPUs
-        vllm_gpu_memory_utilization=0.3,
-        vllm_importance_sampling_correction=False,  # not expressible in aent's per-token loss (refused if True)
-        max_steps=500,
-        save_steps=25,
-        lr_scheduler_type="constant",
-        max_grad_norm=1.0,
-    )
+@dataclass
+class ScriptArguments:
+    """What the script trains on (the training settings are AEntGRPOConfig's)."""
 
-
-def grpo_config(output_dir: str, smoke: bool):
-    """The run's GRPOConfig; smoke: the same recipe at toy size, on CPU, without vLLM."""
-    from trl import GRPOConfig
-
-    fields = real_run_fields(output_dir)
-    if smoke:
-        for gpu_only in ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "gradient_checkpointing"):
-            fields.pop(gpu_only)
-        fields.update(use_cpu=True, bf16=False, per_device_train_batch_size=4, num_generations=4,
-                      gradient_accumulation_steps=1, max_completion_length=8, max_steps=3, learning_rate=1e-3,
-                      save_strategy="no", disable_tqdm=True, seed=0)
-    return GRPOConfig(**fields)
+    model: str = field(metadata={"help": "model folder in the hub layout, or 'tiny' for a tiny local Qwen2"})
+    data: str | None = field(default=None, metadata={
+        "help": "JSONL / parquet of MATH problems (problem or question; answer or solution); not with model=tiny"})
 
 
 def boxed_reward(completions, answer, **kwargs) -> list[float]:
@@ -74,14 +42,14 @@ def boxed_reward(completions, answer, **kwargs) -> list[float]:
     return correctness_reward(texts, [str(a) for a in answer])
 
 
-def smoke_reward(completions, **kwargs) -> list[float]:
+def length_reward(completions, **kwargs) -> list[float]:
     """A reward a random tiny model can earn differently within a group (completion length mod 3)."""
     return [float(len(c[0]["content"]) % 3) for c in completions]
 
 
 def load_math(path: str):
-    """A JSONL / parquet of MATH problems as a conversational dataset, read by the project's loader (it recognises
-    question / problem fields and takes the answer from answer fields or a solution's last \\boxed{})."""
+    """A JSONL / parquet of MATH problems as a conversational dataset (the project's loader: question / problem
+    fields, the answer from answer fields or a solution's last \\boxed{})."""
     from datasets import Dataset
 
     from llm.data import load_problems
@@ -90,33 +58,36 @@ def load_math(path: str):
                               for p in load_problems(path)])
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", help="model folder (hub layout), e.g. /models/Qwen2.5-Math-1.5B")
-    p.add_argument("--data", help="JSONL / parquet of MATH problems (problem or question; answer or solution)")
-    p.add_argument("--output-dir", required=True, help="TRL output folder (checkpoints, logs)")
-    p.add_argument("--smoke", action="store_true", help="tiny local model, CPU, 3 steps (what the tests run)")
-    a = p.parse_args(argv)
-    from datasets import Dataset
+def build_trainer(argv: list[str] | None = None) -> AEntGRPOTrainer:
+    """The trainer the command line (and its --config YAML) describes, through TrlParser only."""
+    script, args = TrlParser((ScriptArguments, AEntGRPOConfig)).parse_args_and_config(argv)
+    if script.model == "tiny":  # a tiny ChatML Qwen2 written into the output folder once, and toy prompts
+        from accelerate import PartialState
+        from datasets import Dataset
 
-    from aent.integrations.trl import AEntGRPOTrainer
-
-    if a.smoke:
         from llm.tiny_checkpoint import write_tiny_qwen2
 
-        model = str(write_tiny_qwen2(Path(tempfile.mkdtemp(prefix="tiny-qwen2-"))))
+        folder = Path(args.output_dir) / "tiny-qwen2"
+        with PartialState().main_process_first():  # the other processes read what the main one wrote
+            if not (folder / "generation_config.json").is_file():
+                write_tiny_qwen2(folder)
+        model = str(folder)
         data = Dataset.from_dict({"prompt": [[{"role": "user", "content": f"What is {i} plus 2?"}] for i in range(8)]})
-        reward, entropy = smoke_reward, EntropyConfig.aent_paper().replace(warmup=0)
+        reward = length_reward
     else:
-        if not a.model or not a.data:
-            p.error("--model and --data are required without --smoke")
-        model, data, reward, entropy = a.model, load_math(a.data), boxed_reward, EntropyConfig.aent_paper()
-    trainer = AEntGRPOTrainer(model=model, reward_funcs=reward, args=grpo_config(a.output_dir, a.smoke),
-                              train_dataset=data, entropy_config=entropy)
+        if not script.data:
+            raise SystemExit("--data is required with a real model (a JSONL / parquet of MATH problems)")
+        model, data, reward = script.model, load_math(script.data), boxed_reward
+    return AEntGRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    trainer = build_trainer(argv)
     trainer.train()
-    for rec in trainer.state.log_history:
-        if "ent_coef" in rec:
-            print(json.dumps({k: rec[k] for k in ("step", "reward", "entropy", "clamped_entropy", "ent_coef")}))
+    if trainer.accelerator.is_main_process:  # TRL's metrics and aent's, one line per logged step
+        for rec in trainer.state.log_history:
+            if "clamped_entropy" in rec:
+                print(json.dumps(rec))
     return 0
 
 

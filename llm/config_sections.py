@@ -197,6 +197,11 @@ class OptimSection:
     """Sequences per optimizer step, summed over processes; 0 = the whole global batch (one update per epoch)."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass on one process (>= 1); gradients accumulate up to mini_batch_size."""
+    chunked_loss: bool = True
+    """Compute the loss's log-probs and entropies from the last hidden states and the LM-head weight in token
+    chunks (aent.chunked_policy_terms), so the (micro-batch tokens, V) logits never exist; same metrics within
+    float rounding. false = materialised logits (the reference path). Models whose head is not a plain bias-free
+    Linear (LoRA on the head, soft-capping) and FSDP / DeepSpeed runs use the logits whatever this says."""
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "optim.lr", "> 0", self.lr)
@@ -212,3 +217,4 @@ class OptimSection:
         _check(self.ppo_epochs >= 1, "optim.ppo_epochs", ">= 1", self.ppo_epochs)
         _check(self.mini_batch_size >= 0, "optim.mini_batch_size", ">= 0", self.mini_batch_size)
         _check(self.micro_batch_size >= 1, "optim.micro_batch_size", ">= 1", self.micro_batch_size)
+        _check(isinstance(self.chunked_loss, bool), "optim.chunked_loss", "true or false", self.chunked_loss)

@@ -3,7 +3,8 @@
 Sequence layout: [prompt (left padded) | completion (right padded)]. The logits that score completion token j sit
 at input position Tp - 1 + j, so the model runs on [prompt | completion[:, :-1]] and only the last Tc hidden
 states go through the output projection (`logits_to_keep`, or the decoder + `lm_head` by hand for models without
-it): no (B, Tp + Tc, V) tensor is ever made. Position ids count real tokens only, so left padding does not change
+it): no (B, Tp + Tc, V) tensor is ever made. The update goes further by default (`optim.chunked_loss`): it takes
+those hidden states and the LM-head weight to `aent.chunked_policy_terms`, and no (B, Tc, V) tensor exists either. Position ids count real tokens only, so left padding does not change
 any log-prob.
 
 Per-token quantities follow the AEnt paper (arXiv 2509.03493, Sec. 3): logp = log softmax(z / T)[a],
@@ -78,13 +79,7 @@ def completion_logits(model, prompt_ids, prompt_mask, completion_ids, completion
         (B, Tc, V) logits in the model's dtype; row b, position j scores completion_ids[b, j]. Positions with
         completion_mask == 0 hold finite but meaningless values.
     """
-    _check(prompt_ids, prompt_mask, completion_ids, completion_mask)
-    tc = completion_ids.shape[1]
-    ids = torch.cat([prompt_ids, completion_ids[:, :-1]], dim=1)
-    mask = torch.cat([prompt_mask.long(), completion_mask[:, :-1].long()], dim=1)
-    # The padded tail of a completion only feeds positions that are masked out, so it may attend freely.
-    mask[:, prompt_ids.shape[1]:] = 1
-    pos = position_ids_from_mask(mask)
+    ids, mask, pos, tc = _model_inputs(prompt_ids, prompt_mask, completion_ids, completion_mask)
     if _supports_logits_to_keep(model):
         return model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False,
                      logits_to_keep=tc).logits
@@ -92,6 +87,74 @@ def completion_logits(model, prompt_ids, prompt_mask, completion_ids, completion
     hidden = inner.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=pos,
                                  use_cache=False).last_hidden_state
     return inner.get_output_embeddings()(hidden[:, -tc:])
+
+
+def _model_inputs(prompt_ids, prompt_mask, completion_ids, completion_mask):
+    """(input ids, attention mask, position ids) of [prompt | completion[:, :-1]], and Tc."""
+    _check(prompt_ids, prompt_mask, completion_ids, completion_mask)
+    ids = torch.cat([prompt_ids, completion_ids[:, :-1]], dim=1)
+    mask = torch.cat([prompt_mask.long(), completion_mask[:, :-1].long()], dim=1)
+    # The padded tail of a completion only feeds positions that are masked out, so it may attend freely.
+    mask[:, prompt_ids.shape[1]:] = 1
+    return ids, mask, position_ids_from_mask(mask), completion_ids.shape[1]
+
+
+def completion_hidden(model, prompt_ids, prompt_mask, completion_ids, completion_mask) -> torch.Tensor:
+    """Last hidden states (after the final norm) that score each completion token: logits = hidden @ W_head^T.
+
+    Runs the model through its wrappers (DDP) with ``output_hidden_states`` and ``logits_to_keep=1`` (one
+    position's logits, unused), or the decoder by hand for models without ``logits_to_keep``.
+
+    Returns:
+        (B, Tc, d) in the model's (or autocast's) dtype; arguments as in `completion_logits`.
+    """
+    ids, mask, pos, tc = _model_inputs(prompt_ids, prompt_mask, completion_ids, completion_mask)
+    if _supports_logits_to_keep(model):
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=1,
+                    output_hidden_states=True)
+        return out.hidden_states[-1][:, -tc:]
+    return _inner(model).get_decoder()(input_ids=ids, attention_mask=mask, position_ids=pos,
+                                       use_cache=False).last_hidden_state[:, -tc:]
+
+
+def chunked_head(model, distributed_type: str = "NO") -> torch.Tensor | None:
+    """The LM-head weight (V, d) when the logits are exactly hidden @ weight^T and the weight is whole, else None.
+
+    None (use materialised logits) for a head with a bias, LoRA on the head, logit soft-capping or scaling in the
+    model config, and under FSDP / DeepSpeed, whose sharded parameters are gathered only inside the wrapper's
+    forward.
+    """
+    if "FSDP" in distributed_type or "DEEPSPEED" in distributed_type:
+        return None
+    inner = _inner(model)
+    head = inner.get_output_embeddings()
+    if type(head) is not torch.nn.Linear or head.bias is not None or head.weight.dim() != 2:
+        return None
+    cfg = getattr(inner, "config", None)
+    if getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "logit_scale", None) not in (None, 1, 1.0):
+        return None
+    return head.weight
+
+
+def loss_inputs(model, mb: dict, head: torch.Tensor | None) -> dict:
+    """The model side of ``aent.EntropyControl.loss`` for a micro-batch ``mb``: ``{"logits": (b, Tc, V)}``, or
+    ``{"hidden": (b, Tc, d), "lm_head_weight": head}`` (chunked, no full logits) when ``head`` is given."""
+    args = (model, mb["prompt_ids"], mb["prompt_mask"], mb["completion_ids"], mb["completion_mask"])
+    if head is None:
+        return {"logits": completion_logits(*args)}
+    return {"hidden": completion_hidden(*args), "lm_head_weight": head}
+
+
+def loss_logprobs(model, mb: dict, head: torch.Tensor | None, temperature: float,
+                  chunk_size: int | None = None) -> torch.Tensor:
+    """(b, Tc) float32 log pi(a_t) computed exactly as the update's loss computes it (the PPO old log-probs)."""
+    inputs = loss_inputs(model, mb, head)
+    if head is None:
+        return aent.token_logprobs(inputs["logits"], mb["completion_ids"], temperature, chunk_size=chunk_size)
+    valid = mb["completion_mask"] != 0  # the valid tokens only, as EntropyControl.loss does
+    lp = aent.chunked_policy_terms(inputs["hidden"][valid], head, mb["completion_ids"][valid],
+                                   temperature=temperature, chunk_size=chunk_size).logp
+    return torch.zeros(valid.shape, dtype=lp.dtype, device=lp.device).masked_scatter(valid, lp)
 
 
 def _row_chunks(n: int, batch_size: int | None):

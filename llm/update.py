@@ -12,12 +12,11 @@ import warnings
 import numpy as np
 import torch
 
-from aent import token_logprobs
 from llm.hooks import Run
-from llm.policy import completion_logits
+from llm.policy import chunked_head, loss_inputs, loss_logprobs
 from llm.seeding import mix_seed
 
-__all__ = ["epoch_micro_batches", "micro_slices", "params_finite", "ppo_update", "recompute_old_logp"]
+__all__ = ["epoch_micro_batches", "micro_slices", "params_finite", "ppo_update", "recompute_old_logp", "update_head"]
 
 
 
@@ -43,27 +42,33 @@ def epoch_micro_batches(cfg, step: int, epoch: int, n: int, world: int, rank: in
     return out
 
 
+def update_head(run: Run):
+    """The LM-head weight for the chunked loss (``optim.chunked_loss``), or None: materialised logits."""
+    if not run.cfg.optim.chunked_loss:
+        return None
+    return chunked_head(run.model, str(run.accelerator.distributed_type))
+
+
 def recompute_old_logp(run: Run, step: int, batch: dict) -> None:
     """Replace ``batch["old_logp"]`` by a no-grad forward of the update's own code path (verl's compute_log_prob).
 
-    Same micro-batches as the update's first epoch, same column trimming, autocast, train mode and
-    ``aent.token_logprobs`` call, so the first mini-batch starts at ratio exactly 1. Each process computes its
-    share of the rows; a sum over processes gives every process the whole (N, Tc) tensor.
+    Same micro-batches as the update's first epoch, same column trimming, autocast, train mode and log-prob
+    computation (chunked from hidden states, or ``aent.token_logprobs`` on the logits), so the first mini-batch
+    starts at ratio exactly 1. Each process computes its share of the rows; a sum over processes gives every
+    process the whole (N, Tc) tensor.
     """
     cfg, accelerator, model = run.cfg, run.accelerator, run.model
     dev, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
     n = batch["completion_ids"].shape[0]
     out = torch.zeros(batch["old_logp"].shape, dtype=torch.float32)  # (N, Tc)
+    head = update_head(run)
     model.train()
     with torch.no_grad():
         for _, micros in epoch_micro_batches(cfg, step, 0, n, world, rank):
             for rows in micros:
                 mb = {key: v.to(dev) for key, v in micro_slices(batch, rows).items()}
                 with accelerator.autocast():
-                    logits = completion_logits(model, mb["prompt_ids"], mb["prompt_mask"], mb["completion_ids"],
-                                               mb["completion_mask"])  # (b, Tc', V)
-                    lp = token_logprobs(logits, mb["completion_ids"], cfg.rollout.temperature,
-                                        chunk_size=cfg.entropy.chunk_size)  # (b, Tc')
+                    lp = loss_logprobs(model, mb, head, cfg.rollout.temperature, cfg.entropy.chunk_size)  # (b, Tc')
                 out[rows, :lp.shape[1]] = (lp * mb["completion_mask"]).float().cpu()
     if world > 1:
         out = accelerator.reduce(out.to(dev), "sum").cpu()
@@ -95,6 +100,7 @@ def ppo_update(run: Run, step: int, batch: dict, adv: torch.Tensor) -> dict:
     world, rank = accelerator.num_processes, accelerator.process_index
     token_mean = cfg.entropy.loss_agg == "token-mean"
     mask = batch["completion_mask"].float()
+    head = update_head(run)  # None: materialised logits
     sums: dict[str, float] = {}
     weight_sum, updates, skipped, norms = 0.0, 0, 0, []
     model.train()
@@ -106,10 +112,8 @@ def ppo_update(run: Run, step: int, batch: dict, adv: torch.Tensor) -> dict:
                 mb = {key: v.to(dev) for key, v in micro_slices(batch, rows).items()}
                 # accumulate(): no gradient all-reduce (DDP) / no optimizer step (DeepSpeed) until the last micro.
                 with accelerator.accumulate(model), accelerator.autocast():
-                    logits = completion_logits(model, mb["prompt_ids"], mb["prompt_mask"], mb["completion_ids"],
-                                               mb["completion_mask"])
-                    out = control.loss(logits=logits, actions=mb["completion_ids"], old_logp=mb["old_logp"],
-                                       adv=adv[rows].to(dev), mask=mb["completion_mask"],
+                    out = control.loss(**loss_inputs(model, mb, head), actions=mb["completion_ids"],
+                                       old_logp=mb["old_logp"], adv=adv[rows].to(dev), mask=mb["completion_mask"],
                                        temperature=cfg.rollout.temperature)
                     share = float(mb["completion_mask"].sum()) if token_mean else float(len(rows))
                     finite = bool(torch.isfinite(out.loss.detach()))

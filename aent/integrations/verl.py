@@ -1,31 +1,39 @@
-"""verl adapter: AEnt's clamped entropy in verl's actor, and its entropy coefficient driven by an aent controller.
+"""verl adapter: AEnt's clamped entropy in verl's actor loss, its coefficient driven by an aent controller.
 
-Written against verl 0.9.0 (the engine-based workers, ``verl.workers.engine_workers``). :func:`install` patches,
-in the process it runs in (every Ray worker, through :func:`setup_hook`):
+Written against verl 0.9.0 (the engine-based workers, ``verl.workers.engine_workers``); exercised against fakes
+with verl 0.9.0's names and signatures and, in one CPU process, against verl 0.9.0's own loss, entropy function and
+``update_actor`` decorators, never in a Ray run (docs/integrations/verl.md says what was and was not run).
+:func:`install` patches, in the process it runs in (every Ray worker, through :func:`setup_hook`):
 
-1. **the entropy** (methods clamped_bonus, aent): ``verl.utils.torch_functional.entropy_from_logits`` and
-   ``entropy_from_logits_with_chunking`` become :func:`aent.clamped_entropy` with ``EntropyConfig.clamp_p``. verl's
-   engines compute the actor's per-token entropy through these two (the FSDP, automodel and torchtitan engines
-   read ``verl_F.entropy_from_logits`` at call time, or bind it when the engine is built, after the hook ran),
-   on logits already divided by the rollout temperature. verl then aggregates it with ``loss_agg_mode`` (the
-   AEnt authors' choice, ``EntropyConfig.entropy_agg="loss_agg"``) and subtracts ``entropy_coeff`` times it.
-   Not patched: the fused-kernel path (``use_fused_kernels=True`` returns the entropy from a Triton kernel that
-   never materialises logits), so :func:`install` is meant for runs with ``use_fused_kernels=False``.
-2. **the coefficient**: ``verl.workers.utils.losses.ppo_loss`` (the actor's loss, bound into each worker as
+1. **the entropy in the loss** (methods clamped_bonus, aent): ``verl.utils.torch_functional.entropy_from_logits``
+   and ``entropy_from_logits_with_chunking`` return :func:`aent.clamped_entropy` with ``clamp_p`` when gradients
+   are on (the actor's update), and verl's own full entropy otherwise. So the loss regularises the clamped entropy,
+   while verl's ``actor/entropy`` (measured by ``compute_log_prob``, without gradients) stays the full entropy.
+   During the update the full entropy of the same logits is measured too (without gradient) for the metrics.
+   verl's engines read ``verl_F.entropy_from_logits`` at call time, or bind it when the engine is built (after
+   the hook ran), on logits already divided by the rollout temperature; verl aggregates it with
+   ``loss_agg_mode`` (the AEnt authors' choice, ``EntropyConfig.entropy_agg="loss_agg"``) and subtracts
+   ``entropy_coeff`` times it. On the fused-kernel path (``use_fused_kernels=true``, no logits) the same holds
+   through verl's ``FusedLinearForPPO`` (torch backend) and ``linear_cross_entropy`` (Triton backend), which
+   become :func:`aent.chunked_policy_terms` with gradients on (:mod:`aent.integrations._verl_fused`).
+2. **the coefficient**: ``verl.workers.utils.losses.ppo_loss`` (bound into each worker as
    ``partial(ppo_loss, config=actor_config)``) is wrapped: each micro-batch's loss runs with ``entropy_coeff`` =
-   the controller's current value, and accumulates the token-weighted entropy of its response tokens.
-   ``ActorRolloutRefWorker.update_actor`` (called once per global step on every actor rank) is wrapped: after
-   the step's updates, the window sums are all-reduced over the ranks and the controller takes one
-   :meth:`aent.EntropyControl.step_end` with the step's token-mean (clamped) entropy.
-   Its state goes into the actor's checkpoint folder (``aent_entropy_control.json``) and comes back on resume.
+   the controller's current value, adds the micro-batch's token-weighted entropies to the step's window, and
+   returns three more metrics beside verl's own: ``aent/entropy_coef`` (lambda), ``aent/clamped_entropy`` and
+   ``aent/entropy`` (token means over the micro-batch's response tokens; verl averages them over micro-batches
+   and ranks). ``ActorRolloutRefWorker.update_actor`` (called once per global step on every actor rank) is
+   wrapped: after the step's updates, the window sums are all-reduced over the ranks and the controller takes one
+   :meth:`aent.EntropyControl.step_end` with the step's token-mean (clamped) entropy. Its state goes into the
+   actor's checkpoint folder (``aent_entropy_control.json``) and comes back on resume.
 
 Methods: entropy_bonus, clamped_bonus, aent, sac, threshold (threshold is driven by the measured entropy, since
 the sampling log-probs' mean is not seen by the loss). Refused with one clear error: pos_reweight, entropic,
 top_entropy (per-token weights outside verl's loss), clip_cov / kl_cov (verl has them natively:
 ``actor_rollout_ref.actor.policy_loss.loss_mode=clip_cov`` / ``kl_cov``).
 
-The recipe (docs/integrations/verl.md): pass the config as JSON in the environment variable ``AENT_VERL_ENTROPY``
-and register :func:`setup_hook` as Ray's ``worker_process_setup_hook``.
+The recipe (docs/integrations/verl.md): register :func:`setup_hook` as Ray's ``worker_process_setup_hook`` and name
+the entropy control in the environment variable ``AENT_VERL_ENTROPY``, both as Hydra overrides of verl's entry
+point: a preset name (``aent``) or the path of a JSON file of EntropyConfig fields (see :func:`config_from_env`).
 """
 
 from __future__ import annotations
@@ -39,11 +47,12 @@ import torch
 
 from aent.config import EntropyConfig
 from aent.entropy import clamped_entropy
+from aent.integrations import _verl_fused
 from aent.methods import METHOD_SPECS
 from aent.regularizer import EntropyControl
 
-__all__ = ["ENV_VAR", "STATE_FILE", "SUPPORTED", "VERL_TARGETS", "clamped_entropy_fn", "install", "setup_hook",
-           "uninstall"]
+__all__ = ["ENV_VAR", "METRICS", "STATE_FILE", "SUPPORTED", "VERL_TARGETS", "clamped_entropy_fn", "config_from_env",
+           "install", "setup_hook", "uninstall"]
 
 ENV_VAR = "AENT_VERL_ENTROPY"
 STATE_FILE = "aent_entropy_control.json"
@@ -54,6 +63,8 @@ _CLAMPED = tuple(m for m in SUPPORTED if METHOD_SPECS[m].entropy == "clamped")
 VERL_TARGETS = (
     ("verl.utils.torch_functional", "entropy_from_logits"),
     ("verl.utils.torch_functional", "entropy_from_logits_with_chunking"),
+    ("verl.utils.experimental.torch_functional", "FusedLinearForPPO"),
+    ("verl.utils.kernel.linear_cross_entropy", "linear_cross_entropy"),
     ("verl.workers.utils.losses", "ppo_loss"),
     ("verl.workers.engine_workers", "ppo_loss"),
     ("verl.workers.engine_workers", "ActorRolloutRefWorker.update_actor"),
@@ -61,23 +72,37 @@ VERL_TARGETS = (
     ("verl.workers.engine_workers", "ActorRolloutRefWorker.load_checkpoint"),
 )
 
+METRICS = ("aent/entropy_coef", "aent/clamped_entropy", "aent/entropy")
+"""The metrics the patched loss adds to verl's (verl's own ``actor/entropy`` is left as verl computes it)."""
+
 _state: dict[str, Any] = {}  # the installed control and the originals (one installation per process)
 
 
-def clamped_entropy_fn(clamp_p: float, aent_chunk: int | None = None):
+def clamped_entropy_fn(clamp_p: float, aent_chunk: int | None = None, full=None):
     """A drop-in for verl's ``entropy_from_logits(logits)`` / ``..._with_chunking(logits, chunk_size)``.
 
     Args:
         clamp_p: fraction of the vocabulary (smallest logits) removed, in [0, 1).
-        aent_chunk: aent's token chunk (None = aent's default); verl's ``chunk_size`` argument is accepted and
-            ignored, since aent chunks by itself.
+        aent_chunk: aent's token chunk (None = aent's default); verl's ``chunk_size`` argument is passed to
+            ``full`` only, since aent chunks by itself.
+        full: verl's original function; when given, it runs without gradients (``compute_log_prob``, so that
+            verl's ``actor/entropy`` stays the full entropy) and, with gradients on, it measures the full entropy
+            of the same logits for the metrics (kept until the loss reads it).
 
     Returns:
-        ``f(logits, chunk_size=None) -> (...)``: the clamped entropy (AEnt, arXiv 2509.03493 Eq. 5) of each row of
-        ``logits`` (..., V), already divided by the temperature, in fp32, differentiable.
+        ``f(logits, chunk_size=None) -> (...)``: with gradients on, the clamped entropy (AEnt, arXiv 2509.03493
+        Eq. 5) of each row of ``logits`` (..., V), already divided by the temperature, in fp32, differentiable.
     """
 
+    def call_full(logits: torch.Tensor, chunk_size: int | None) -> torch.Tensor:
+        return full(logits) if chunk_size is None else full(logits, chunk_size)
+
     def entropy_from_logits(logits: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+        if full is not None and not torch.is_grad_enabled():
+            return call_full(logits, chunk_size)
+        if full is not None:
+            with torch.no_grad():
+                _state["full_entropy"] = call_full(logits.detach(), chunk_size)
         return clamped_entropy(logits, clamp_p, chunk_size=aent_chunk)
 
     return entropy_from_logits
@@ -100,6 +125,7 @@ def _set(path: str, attr: str, value) -> None:
 
 
 def _window_add(entropy: torch.Tensor, mask: torch.Tensor) -> None:
+    """Add a micro-batch's token sum of its entropy (the one in the loss) and its token count to the step."""
     m = mask.to(torch.float32)
     add = torch.stack([(entropy.detach().float() * m).sum(), m.sum()]).cpu()
     _state["window"] = add if _state.get("window") is None else _state["window"] + add
@@ -119,6 +145,34 @@ def _step_end() -> dict[str, float] | None:
     # verl measures one entropy (the clamped one where _CLAMPED patched it in); it is given under the key that
     # drives the method. For threshold that is the documented departure: it stands in for -mean log pi_old.
     return control.step_end({control.spec.signal: h})
+
+
+def _metrics(entropy: torch.Tensor, full: torch.Tensor, mask: torch.Tensor, coef: float) -> dict[str, float]:
+    """aent's metrics of one micro-batch: lambda, and the token means of the clamped and the full entropy."""
+    m = mask.to(torch.float32)
+    n = m.sum().clamp(min=1.0)
+    out = {"aent/entropy_coef": coef, "aent/entropy": float((full.detach().float() * m).sum() / n)}
+    if _state["control"].spec.entropy == "clamped":
+        out["aent/clamped_entropy"] = float((entropy.detach().float() * m).sum() / n)
+    return out
+
+
+def _keep_full(full: torch.Tensor) -> None:
+    _state["full_entropy"] = full
+
+
+def _patch_fused(cfg: EntropyConfig) -> None:
+    """The fused-kernel path's two kernels (whichever imports: the Triton one needs triton)."""
+    import importlib
+
+    for path, name, make in (
+            ("verl.utils.experimental.torch_functional", "FusedLinearForPPO", _verl_fused.fused_linear_class),
+            ("verl.utils.kernel.linear_cross_entropy", "linear_cross_entropy", _verl_fused.linear_cross_entropy_fn)):
+        try:
+            original = getattr(importlib.import_module(path), name)
+        except (ImportError, AttributeError):  # verl cannot use it here either
+            continue
+        _set(path, name, make(original, cfg.clamp_p, cfg.chunk_size, _keep_full))
 
 
 def install(cfg: EntropyConfig) -> EntropyControl:
@@ -144,21 +198,29 @@ def install(cfg: EntropyConfig) -> EntropyControl:
         uninstall()
     _state.update(originals={}, control=EntropyControl(cfg), window=None)
     if cfg.method in _CLAMPED:
-        fn = clamped_entropy_fn(cfg.clamp_p, cfg.chunk_size)
-        _set("verl.utils.torch_functional", "entropy_from_logits", fn)
-        _set("verl.utils.torch_functional", "entropy_from_logits_with_chunking", fn)
+        import verl.utils.torch_functional as verl_f
+
+        for name in ("entropy_from_logits", "entropy_from_logits_with_chunking"):
+            _set("verl.utils.torch_functional", name,
+                 clamped_entropy_fn(cfg.clamp_p, cfg.chunk_size, full=getattr(verl_f, name)))
+        _patch_fused(cfg)
     original_loss = losses.ppo_loss
 
     @functools.wraps(original_loss)
     def ppo_loss(config, model_output, data, dp_group=None):
-        object.__setattr__(config, "entropy_coeff", _state["control"].ent_coef)  # ActorConfig fields are frozen
-        out = original_loss(config, model_output, data, dp_group)
+        control: EntropyControl = _state["control"]
+        coef = control.ent_coef
+        object.__setattr__(config, "entropy_coeff", coef)  # ActorConfig fields are frozen
+        loss, metrics = original_loss(config, model_output, data, dp_group)
         ent = model_output.get("entropy", None)
         if ent is not None and torch.is_grad_enabled():
-            h = no_padding_2_padding(ent, data)  # (B, T_response)
-            mask = data.select("response_mask").to_padded_tensor()["response_mask"]
-            _window_add(h, mask[:, : h.shape[1]].bool())
-        return out
+            full = _state.pop("full_entropy", None) if control.spec.entropy == "clamped" else ent
+            h = no_padding_2_padding(ent, data)  # (B, T_response): the entropy in the loss
+            f = h if full is None else no_padding_2_padding(full.reshape(ent.shape), data)
+            mask = data.select("response_mask").to_padded_tensor()["response_mask"][:, : h.shape[1]].bool()
+            _window_add(h, mask)
+            metrics = {**metrics, **_metrics(h, f, mask, coef)}
+        return loss, metrics
 
     _set("verl.workers.utils.losses", "ppo_loss", ppo_loss)
     _set("verl.workers.engine_workers", "ppo_loss", ppo_loss)
@@ -208,17 +270,50 @@ def uninstall() -> None:
     _state.clear()
 
 
+def config_from_env(value: str) -> EntropyConfig:
+    """The EntropyConfig named by ``$AENT_VERL_ENTROPY``.
+
+    Args:
+        value: a preset name of :data:`aent.PRESETS` (``aent``: the AEnt paper's setting for Qwen2.5-Math-1.5B);
+            or the path of a JSON file holding EntropyConfig fields, optionally with ``"preset"`` (then the
+            fields override the preset); or that JSON object itself (for launchers that pass the environment
+            without Hydra: a JSON object is not a valid Hydra override value).
+
+    Raises:
+        ValueError: one message naming the variable, the value and the fix.
+    """
+    from aent.config import PRESETS
+
+    raw = value.strip()
+    if raw in PRESETS:
+        return EntropyConfig.preset(raw)
+    if raw.startswith("{"):
+        text, where = raw, "its JSON"
+    elif os.path.isfile(raw):
+        with open(raw) as f:
+            text, where = f.read(), raw
+    else:
+        raise ValueError(f"${ENV_VAR}={value!r} is neither a preset ({sorted(PRESETS)}) nor an existing JSON file "
+                         "of EntropyConfig fields; name a preset (e.g. aent) or give the file's path")
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"${ENV_VAR}: {where} must be a JSON object of EntropyConfig fields: {err}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"${ENV_VAR}: {where} must be a JSON object of EntropyConfig fields, got {d!r}")
+    if "preset" in d:
+        return EntropyConfig.preset(d.pop("preset")).replace(**d)
+    if "method" not in d:
+        raise ValueError(f"${ENV_VAR}: {where} names neither a preset nor a method; there is no default "
+                         "(`aent calibrate` proposes the constants for your model)")
+    return EntropyConfig.from_dict(d)
+
+
 def setup_hook() -> None:
-    """Ray ``worker_process_setup_hook``: :func:`install` from the JSON config in ``$AENT_VERL_ENTROPY``.
+    """Ray ``worker_process_setup_hook``: :func:`install` the config that ``$AENT_VERL_ENTROPY`` names.
 
     Does nothing when the variable is unset (e.g. in a reward worker started without it).
     """
     raw = os.environ.get(ENV_VAR, "")
-    if not raw:
-        return
-    try:
-        d = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"${ENV_VAR} must be a JSON object of EntropyConfig fields, got {raw!r}: {err}") from None
-    install(EntropyConfig.from_dict(d) if "preset" not in d else
-            EntropyConfig.preset(d.pop("preset")).replace(**d))
+    if raw:
+        install(config_from_env(raw))

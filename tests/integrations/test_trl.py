@@ -23,7 +23,8 @@ from datasets import Dataset  # noqa: E402
 from trl import GRPOConfig  # noqa: E402
 
 from aent import EntropyConfig, EntropyControl  # noqa: E402
-from aent.integrations.trl import STATE_FILE, AEntGRPOTrainer, check_grpo_args  # noqa: E402
+from aent.integrations.trl import STATE_FILE, AEntGRPOConfig, AEntGRPOTrainer, check_grpo_args  # noqa: E402
+from aent.integrations.trl_config import FROM_TRL  # noqa: E402
 from llm.tiny_checkpoint import write_tiny_qwen2  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,17 +43,28 @@ def _reward(completions, **kw):
     return [float(len(c[0]["content"]) % 3) for c in completions]
 
 
-def _args(out: Path, **kw) -> GRPOConfig:
+def _fields(out: Path, **kw) -> dict:
     base = dict(output_dir=str(out), use_cpu=True, per_device_train_batch_size=4, num_generations=4,
                 max_completion_length=8, max_steps=4, report_to="none", logging_steps=1, save_strategy="no",
-                learning_rate=1e-2, bf16=False, seed=0, disable_tqdm=True)
+                learning_rate=1e-2, bf16=False, seed=0, disable_tqdm=True, loss_type="bnpo")
     base.update(kw)
-    return GRPOConfig(**base)
+    return base
+
+
+def _args(out: Path, **kw) -> GRPOConfig:
+    return GRPOConfig(**_fields(out, **kw))
+
+
+def aent_fields(cfg: EntropyConfig) -> dict:
+    """The AEntGRPOConfig fields stating ``cfg`` in full (method and every constant; the clip as TRL's)."""
+    d = {f"aent_{k}": v for k, v in cfg.to_dict().items() if k not in FROM_TRL and k != "method" and v is not None}
+    return {**d, "aent_method": cfg.method, "epsilon": cfg.eps_low, "epsilon_high": cfg.eps_high}
 
 
 def _trainer(ckpt, out, cfg, **kw) -> AEntGRPOTrainer:
-    return AEntGRPOTrainer(model=str(ckpt), reward_funcs=_reward, args=_args(out, **kw), train_dataset=_dataset(),
-                           entropy_config=cfg)
+    return AEntGRPOTrainer(model=str(ckpt), reward_funcs=_reward, args=AEntGRPOConfig(**_fields(out, **kw),
+                                                                                      **aent_fields(cfg)),
+                           train_dataset=_dataset())
 
 
 def _batch(tr, seed: int = 0) -> dict:
@@ -143,11 +155,11 @@ def test_aent_coefficient_follows_band_rule(ckpt, tmp_path, band):
                         coef_min=1e-4, coef_max=0.05)
     tr = _trainer(ckpt, tmp_path, cfg, max_steps=5)
     tr.train()
-    logs = [h for h in tr.state.log_history if "ent_coef" in h]
+    logs = [h for h in tr.state.log_history if "entropy_coef" in h]
     assert len(logs) == 5
     lam = cfg.ent_coef
     for rec in logs:
-        assert rec["ent_coef"] == pytest.approx(lam, rel=1e-9)
+        assert rec["entropy_coef"] == pytest.approx(lam, rel=1e-9)
         assert "clamped_entropy" in rec and math.isfinite(rec["clamped_entropy"])
         lam = _band_rule(lam, rec["clamped_entropy"], cfg.band_low, cfg.band_high, cfg.coef_lr, cfg.coef_min,
                          cfg.coef_max)
@@ -156,12 +168,24 @@ def test_aent_coefficient_follows_band_rule(ckpt, tmp_path, band):
     assert moved < 0 if band[1] < 4.6 else moved > 0  # above the band lambda falls, below it rises
 
 
-def test_controller_steps_once_per_optimizer_step(ckpt, tmp_path):
-    cfg = EntropyConfig.aent_paper().replace(warmup=0)
-    tr = _trainer(ckpt, tmp_path, cfg, max_steps=3, per_device_train_batch_size=2, gradient_accumulation_steps=2)
+@pytest.mark.parametrize("loss_type", ["dapo", "bnpo"])
+def test_controller_steps_once_per_optimizer_step_on_the_logged_entropy(ckpt, tmp_path, loss_type):
+    """Accumulation 2: one controller step per optimizer step, driven by the logged clamped entropy (the token
+    mean over both micro-batches), so the band rule replays exactly from the logs."""
+    cfg = EntropyConfig(method="aent", ent_coef=0.01, band_low=4.0, band_high=4.5, coef_lr=0.002, warmup=0,
+                        coef_min=1e-4, coef_max=0.05)
+    tr = _trainer(ckpt, tmp_path, cfg, max_steps=3, per_device_train_batch_size=2, gradient_accumulation_steps=2,
+                  loss_type=loss_type)
     tr.train()
     assert tr.entropy_control.global_step == 3
     assert tr.entropy_control.coef_ctrl.steps == 3
+    logs = [h for h in tr.state.log_history if "entropy_coef" in h]
+    lam = cfg.ent_coef
+    for rec in logs:
+        assert rec["entropy_coef"] == pytest.approx(lam, rel=1e-12)
+        lam = _band_rule(lam, rec["clamped_entropy"], cfg.band_low, cfg.band_high, cfg.coef_lr, cfg.coef_min,
+                         cfg.coef_max)
+    assert tr.entropy_control.ent_coef == pytest.approx(lam, rel=1e-12)
 
 
 def test_controller_state_saved_and_restored_with_checkpoints(ckpt, tmp_path):
@@ -171,8 +195,8 @@ def test_controller_state_saved_and_restored_with_checkpoints(ckpt, tmp_path):
     tr.train()
     saved = json.loads((tmp_path / "checkpoint-2" / STATE_FILE).read_text())
     assert saved["global_step"] == 2
-    step3 = [h for h in tr.state.log_history if h.get("step") == 3 and "ent_coef" in h][0]
-    assert saved["coef"]["coef"] == pytest.approx(step3["ent_coef"], rel=1e-12)  # the value step 3 ran with
+    step3 = [h for h in tr.state.log_history if h.get("step") == 3 and "entropy_coef" in h][0]
+    assert saved["coef"]["coef"] == pytest.approx(step3["entropy_coef"], rel=1e-12)  # the value step 3 ran with
 
     tr2 = _trainer(ckpt, tmp_path / "again", cfg, max_steps=3)
     assert tr2.entropy_control.state_dict() != saved
@@ -186,12 +210,16 @@ def test_controller_state_saved_and_restored_with_checkpoints(ckpt, tmp_path):
 def test_unsupported_settings_fail_with_one_clear_message(ckpt, tmp_path):
     cfg = EntropyConfig.aent_paper()
     for kw, field in ((dict(beta=0.04), "beta"), (dict(loss_type="cispo"), "loss_type"),
-                      (dict(loss_type="grpo"), "loss_type"), (dict(epsilon_high=0.28), "epsilon"),
                       (dict(top_entropy_quantile=0.2), "top_entropy_quantile"),
                       (dict(entropy_coef=0.01), "entropy_coef"), (dict(importance_sampling_level="sequence"),
                                                                   "importance_sampling_level")):
         with pytest.raises(ValueError, match=f"GRPOConfig.{field}"):
             _trainer(ckpt, tmp_path, cfg, **kw)
+    # the deprecated entry point states clip and aggregation twice, so it checks that they agree
+    for kw, field in ((dict(loss_type="grpo"), "loss_type"), (dict(epsilon_high=0.28), "epsilon")):
+        with pytest.raises(ValueError, match=f"GRPOConfig.{field}"), pytest.warns(FutureWarning):
+            AEntGRPOTrainer(model=str(ckpt), reward_funcs=_reward, args=_args(tmp_path, **kw),
+                            train_dataset=_dataset(), entropy_config=cfg)
     assert check_grpo_args(_args(tmp_path, loss_type="dr_grpo"),
                            cfg.replace(loss_agg="seq-mean-token-sum-norm")).norm_const == 8.0
 
@@ -205,50 +233,15 @@ def test_aent_imports_without_trl():
     assert "ERR aent.integrations.trl needs TRL" in out.stdout
 
 
-def test_example_smoke(tmp_path):
-    out = subprocess.run([sys.executable, str(REPO / "examples" / "trl_aent.py"), "--smoke", "--output-dir",
-                          str(tmp_path)], capture_output=True, text=True, cwd=REPO,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "clamped_entropy" in out.stdout and "ent_coef" in out.stdout
-
-
 def test_trains_lora_adapters_through_peft_config(ckpt, tmp_path):
     peft = pytest.importorskip("peft")
-    tr = AEntGRPOTrainer(model=str(ckpt), reward_funcs=_reward, args=_args(tmp_path, max_steps=2),
-                         train_dataset=_dataset(), entropy_config=EntropyConfig.aent_paper().replace(warmup=0),
+    args = AEntGRPOConfig(**_fields(tmp_path, max_steps=2), aent_preset="aent", aent_warmup=0)
+    tr = AEntGRPOTrainer(model=str(ckpt), reward_funcs=_reward, args=args, train_dataset=_dataset(),
                          peft_config=peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
     before = {n: p.detach().clone() for n, p in tr.model.named_parameters()}
     tr.train()
     after = dict(tr.model.named_parameters())
     moved = {n for n in before if not torch.equal(before[n], after[n].detach())}
     assert moved and all("lora_" in n for n in moved)
-    assert all("clamped_entropy" in h for h in tr.state.log_history if "ent_coef" in h)
+    assert all("clamped_entropy" in h for h in tr.state.log_history if "entropy_coef" in h)
     assert tr.entropy_control.global_step == 2
-
-
-def test_example_real_run_fields_are_a_valid_grpo_config(tmp_path):
-    """Every field the example's real run sets exists in GRPOConfig and passes check_grpo_args (bf16 off: CPU)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("trl_aent", REPO / "examples" / "trl_aent.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    fields = mod.real_run_fields(str(tmp_path))
-    assert fields["use_vllm"] and fields["vllm_mode"] == "colocate" and fields["bf16"]
-    assert fields["gradient_checkpointing"]
-    args = GRPOConfig(**{**fields, "bf16": False, "use_cpu": True})
-    assert check_grpo_args(args, EntropyConfig.aent_paper()) == EntropyConfig.aent_paper()
-
-
-def test_example_reads_math_and_scores_boxed_answers(shared_data):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("trl_aent", REPO / "examples" / "trl_aent.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    data = mod.load_math(str(shared_data / "math_bench" / "math500.jsonl"))
-    first = json.loads((shared_data / "math_bench" / "math500.jsonl").read_text().splitlines()[0])
-    assert len(data) == 500 and data[0]["prompt"][0]["content"] == first["problem"]
-    good = [{"role": "assistant", "content": f"so the answer is \\boxed{{{first['answer']}}}"}]
-    assert mod.boxed_reward([good, [{"role": "assistant", "content": "no idea"}]], [first["answer"]] * 2) == [1.0, 0.0]

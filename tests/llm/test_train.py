@@ -207,9 +207,11 @@ def test_recompute_old_logp_default_follows_precision():
     assert load_config(None, ["recompute_old_logp=true"]).recomputes_old_logp
 
 
-def test_recomputed_old_logp_equal_the_updates_own_forward_exactly(rollout_batch):
+@pytest.mark.parametrize("chunked", ["true", "false"])
+def test_recomputed_old_logp_equal_the_updates_own_forward_exactly(rollout_batch, chunked):
     """A bf16 policy whose old log-probs came from an fp32 sampler (a training-inference mismatch): after the
-    recompute, every micro-batch of the first mini-batch sees old_logp == its own no-grad logp, bit for bit."""
+    recompute, every micro-batch of the first mini-batch sees old_logp == its own no-grad logp, bit for bit,
+    on the chunked path (logp from hidden states x LM head) and on the materialised one."""
     import copy
 
     from accelerate import Accelerator
@@ -218,16 +220,23 @@ def test_recomputed_old_logp_equal_the_updates_own_forward_exactly(rollout_batch
     model = copy.deepcopy(fp32_model).to(torch.bfloat16)
     batch = dict(batch)
     cfg = load_config(None, ["rollout.prompts_per_step=4", "rollout.group_size=2", "optim.micro_batch_size=3",
-                             "model.dtype=bfloat16"])
+                             "model.dtype=bfloat16", f"optim.chunked_loss={chunked}"])
     seen = []
 
     class Spy(aent.EntropyControl):
-        def loss(self, *, logits, actions, old_logp, adv, mask, temperature=1.0):
+        def loss(self, *, actions, old_logp, adv, mask, temperature=1.0, **inputs):
+            assert set(inputs) == ({"hidden", "lm_head_weight"} if chunked == "true" else {"logits"})
             with torch.no_grad():
-                lp = aent.token_logprobs(logits, actions, temperature) * mask
+                if "logits" in inputs:
+                    lp = aent.token_logprobs(inputs["logits"], actions, temperature) * mask
+                else:  # the valid tokens, as EntropyControl.loss takes them
+                    valid = mask != 0
+                    terms = aent.chunked_policy_terms(inputs["hidden"][valid], inputs["lm_head_weight"],
+                                                      actions[valid], temperature=temperature, clamp=self.cfg.clamp_p)
+                    lp = torch.zeros(mask.shape).masked_scatter(valid, terms.logp)
             seen.append((lp, old_logp * mask))
-            return super().loss(logits=logits, actions=actions, old_logp=old_logp, adv=adv, mask=mask,
-                                temperature=temperature)
+            return super().loss(actions=actions, old_logp=old_logp, adv=adv, mask=mask, temperature=temperature,
+                                **inputs)
 
     def first_update(b):
         seen.clear()
