@@ -292,8 +292,8 @@ def chunked_policy_terms(hidden: Tensor, weight: Tensor, tokens: Tensor, *, temp
 
         >>> out = chunked_policy_terms(torch.ones(1, 1), torch.tensor([[2.0], [1.0], [0.0]]),
         ...                            torch.tensor([0]), clamp=1 / 3)
-        >>> [round(v.item(), 4) for v in out]
-        [-0.4076, 0.8324, 0.5822]
+        >>> tuple(round(v.item(), 4) for v in out)
+        (-0.4076, 0.8324, 0.5822)
     """
     _check(hidden, weight, tokens, temperature, clamp, chunk_size)
     vocab = weight.shape[0]
