@@ -242,6 +242,8 @@ def _check(hidden, weight, tokens, temperature, clamp, chunk_size) -> None:
             or tokens.dtype == torch.bool or tuple(tokens.shape) != (hidden.shape[0],)):
         raise ValueError(f"tokens must be an integer tensor of shape (N,) = ({hidden.shape[0]},), got "
                          f"{getattr(tokens, 'dtype', type(tokens).__name__)} {tuple(getattr(tokens, 'shape', ()))}")
+    if tokens.device != hidden.device:
+        raise ValueError(f"tokens must be on hidden's device {hidden.device}, got {tokens.device}")
     if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= weight.shape[0]):
         raise ValueError(f"tokens must be ids in [0, V={weight.shape[0]}), got range "
                          f"[{int(tokens.min())}, {int(tokens.max())}]")
