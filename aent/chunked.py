@@ -242,6 +242,8 @@ def _check(hidden, weight, tokens, temperature, clamp, chunk_size) -> None:
             or tokens.dtype == torch.bool or tuple(tokens.shape) != (hidden.shape[0],)):
         raise ValueError(f"tokens must be an integer tensor of shape (N,) = ({hidden.shape[0]},), got "
                          f"{getattr(tokens, 'dtype', type(tokens).__name__)} {tuple(getattr(tokens, 'shape', ()))}")
+    if tokens.device != hidden.device:
+        raise ValueError(f"tokens must be on hidden's device {hidden.device}, got {tokens.device}")
     if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= weight.shape[0]):
         raise ValueError(f"tokens must be ids in [0, V={weight.shape[0]}), got range "
                          f"[{int(tokens.min())}, {int(tokens.max())}]")
@@ -292,8 +294,8 @@ def chunked_policy_terms(hidden: Tensor, weight: Tensor, tokens: Tensor, *, temp
 
         >>> out = chunked_policy_terms(torch.ones(1, 1), torch.tensor([[2.0], [1.0], [0.0]]),
         ...                            torch.tensor([0]), clamp=1 / 3)
-        >>> [round(v.item(), 4) for v in out]
-        [-0.4076, 0.8324, 0.5822]
+        >>> tuple(round(v.item(), 4) for v in out)
+        (-0.4076, 0.8324, 0.5822)
     """
     _check(hidden, weight, tokens, temperature, clamp, chunk_size)
     vocab = weight.shape[0]

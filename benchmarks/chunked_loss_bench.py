@@ -28,6 +28,13 @@ tokens uniform; bf16 cases round the same fp32 inputs.
     python benchmarks/chunked_loss_bench.py                   # N = 4,096, V = 151,936, d = 1,536 (10-15 GB peak)
     python benchmarks/chunked_loss_bench.py --small           # N = 512, V = 32,768, d = 512, chunk 64: a minute
     nice -n 10 python benchmarks/chunked_loss_bench.py --threads 2 --out benchmarks/results
+    python benchmarks/chunked_loss_bench.py --interleaved --tokens 512 --repeats 3 --threads 1   # time only
+
+Sequential cases on a shared machine see different loads (two full runs here gave chunked / materialised wall
+times of 0.92 and 1.36 in fp32), and with 2 threads on a loaded 2-core machine every small operation waits in
+OpenMP barriers for a thread that is not running (the same elementwise work took 25x longer with 2 threads than
+with 1 at load average 5). So ``--interleaved`` times the two paths alternately in one process, at fewer tokens
+(both paths' memory must fit at once), and reports CPU time beside wall time; run it with ``--threads 1``.
 """
 
 from __future__ import annotations
@@ -165,6 +172,41 @@ def _verdicts(cases: dict, agree: dict) -> dict:
     return out
 
 
+def interleaved(args) -> dict:
+    """Time only: both paths alternately in this one process, ``--repeats`` rounds each (which goes first rotates),
+    wall and process CPU time (``time.process_time``: all threads, less sensitive to other jobs than wall time);
+    the ratio is the median of the per-round ratios."""
+    torch.set_num_threads(args.threads)
+    out = {}
+    for dtype in [d for d in args.dtypes.split(",") if d]:
+        inputs = _inputs(args.tokens, args.vocab, args.hidden, DTYPES[dtype])
+        _step("chunked", *_inputs(8, args.vocab, args.hidden, DTYPES[dtype], seed=1))  # warm-up
+        _step("materialised", *_inputs(8, args.vocab, args.hidden, DTYPES[dtype], seed=1))
+        rounds = []
+        for r in range(args.repeats):
+            one = {}
+            for path in (PATHS if r % 2 == 0 else PATHS[::-1]):
+                wall, cpu = time.perf_counter(), time.process_time()
+                _step(path, *inputs, args.chunk_size)
+                one[path] = (time.perf_counter() - wall, time.process_time() - cpu)
+            rounds.append(one)
+            print(f"  {dtype} round {r}: " + ", ".join(f"{p} {w:.1f} s wall / {c:.1f} s cpu"
+                                                      for p, (w, c) in one.items()), flush=True)
+        out[dtype] = {
+            "wall_s": {p: [o[p][0] for o in rounds] for p in PATHS},
+            "cpu_s": {p: [o[p][1] for o in rounds] for p in PATHS},
+            "wall_ratio": statistics.median(o["chunked"][0] / o["materialised"][0] for o in rounds),
+            "cpu_ratio": statistics.median(o["chunked"][1] / o["materialised"][1] for o in rounds)}
+        print(f"{dtype}: chunked / materialised time, median of {args.repeats} rounds: wall "
+              f"{out[dtype]['wall_ratio']:.2f}, cpu {out[dtype]['cpu_ratio']:.2f}", flush=True)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        record = {"tokens": args.tokens, "vocab": args.vocab, "hidden": args.hidden, "threads": args.threads,
+                  "repeats": args.repeats, "date": time.strftime("%Y-%m-%d", time.gmtime()), "timing": out}
+        (args.out / "chunked_loss_timing.json").write_text(json.dumps(record, indent=1) + "\n")
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=4096)
@@ -176,6 +218,8 @@ def main(argv=None) -> None:
     ap.add_argument("--chunk-size", type=int, default=None, help="chunked path's chunk (default: automatic)")
     ap.add_argument("--small", action="store_true", help="N = 512, V = 32,768, d = 512, chunk 64 (a minute)")
     ap.add_argument("--out", type=Path, default=None, help="folder for chunked_loss_bench.json")
+    ap.add_argument("--interleaved", action="store_true",
+                    help="time only, both paths alternately in one process (use a smaller --tokens)")
     ap.add_argument("--child", choices=PATHS, help=argparse.SUPPRESS)
     ap.add_argument("--dtype", default="fp32", help=argparse.SUPPRESS)
     ap.add_argument("--save", help=argparse.SUPPRESS)
@@ -186,6 +230,10 @@ def main(argv=None) -> None:
     if args.small:
         args.tokens, args.vocab, args.hidden = 512, 32_768, 512
         args.chunk_size = args.chunk_size or 64  # the automatic chunk would hold all 512 rows
+    if args.interleaved:
+        print(f"interleaved timing: N={args.tokens} V={args.vocab} d={args.hidden} threads={args.threads}")
+        interleaved(args)
+        return None
     dtypes = [d for d in args.dtypes.split(",") if d]
     print(f"N={args.tokens} V={args.vocab} d={args.hidden} clamp={CLAMP} chunk={args.chunk_size or 'auto'} "
           f"threads={args.threads} "
@@ -200,9 +248,9 @@ def main(argv=None) -> None:
     verdicts = _verdicts(cases, agree)
     for dtype in dtypes:
         mat, chk = cases["materialised", dtype], cases["chunked", dtype]
-        print(f"{dtype}: memory ratio total {mat['peak_extra_mib'] / chk['peak_extra_mib']:.1f}x, working "
+        print(f"{dtype}: memory ratio total {mat['peak_extra_mib'] / max(chk['peak_extra_mib'], 1e-9):.1f}x, working "
               f"{mat['working_mib'] / max(chk['working_mib'], 1e-9):.1f}x less; time chunked / materialised "
-              f"{chk['time_s'] / mat['time_s']:.2f}")
+              f"{chk['time_s'] / max(mat['time_s'], 1e-9):.2f}")
     for name, errs in agree.items():
         print(f"{name}: " + ", ".join(f"{n} {v:.2e}" for n, v in errs.items()))
     for name, ok in verdicts.items():

@@ -134,6 +134,17 @@ def test_fp32_head_with_bf16_hidden_multiplies_in_fp32():
     assert _rel(gh, rh) < 1e-2 and _rel(gw, rw) < 1e-5  # grad_h rounded to bf16 on both sides
 
 
+def test_fp16_matches_materialised_fp16():
+    hidden, weight, tokens, up = _inputs(9, 16, 131)
+    h16, w16 = (t.detach().half().requires_grad_() for t in (hidden, weight))
+    terms, gh, gw = _grads(lambda h, w, a: chunked_policy_terms(h, w, a, clamp=0.3, chunk_size=4), h16, w16, tokens, up)
+    ref, rh, rw = _grads(lambda h, w, a: _materialised(h, w, a, 1.0, 0.3), h16, w16, tokens, up)
+    assert gh.dtype == torch.float16 and gw.dtype == torch.float16
+    for got, want in zip(terms, ref):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert _rel(gh, rh) < 5e-3 and _rel(gw, rw) < 5e-3
+
+
 def test_autocast_matches_materialised_autocast():
     hidden, weight, tokens, up = _inputs(8, 16, 127)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -190,6 +201,7 @@ def test_auto_chunk_size_rule():
     (dict(tokens=torch.zeros(3)), "tokens must be an integer"),
     (dict(tokens=torch.zeros(2, dtype=torch.long)), "tokens must be an integer"),
     (dict(tokens=torch.tensor([0, 1, 9])), r"tokens must be ids in \[0, V=5\)"),
+    (dict(tokens=torch.zeros(3, dtype=torch.long, device="meta")), "tokens must be on hidden's device"),
     (dict(temperature=0.0), "temperature must be"),
     (dict(temperature=float("nan")), "temperature must be"),
     (dict(clamp=1.0), r"clamp .* in \[0, 1\)"),
