@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from aent.advantages import group_advantages, zero_adv_frac
-from aent.chunked import PolicyTerms, chunked_policy_terms
 from aent.aggregate import LOSS_AGG_MODES, aggregate_loss
+from aent.chunked import PolicyTerms, chunked_policy_terms
 from aent.config import METHODS, PRESETS, EntropyConfig
 from aent.controllers import (
     AEntCoef,

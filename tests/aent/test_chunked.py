@@ -80,9 +80,10 @@ def test_fp32_matches_float64_definition_and_selection_with_ties():
     with torch.no_grad():  # duplicated vocabulary rows: tied logits at the clamp threshold
         weight[10:20] = weight[0]
     for temperature, clamp in [(1.0, 0.3), (0.8, 0.5), (1.0, 0.0)]:
-        terms, gh, gw = _grads(lambda h, w, a: chunked_policy_terms(h, w, a, temperature=temperature, clamp=clamp,
-                                                                    chunk_size=4), hidden, weight, tokens, up)
-        ref, rh, rw = _grads(lambda h, w, a: _direct64(h, w, a, temperature, clamp), hidden, weight, tokens, up)
+        terms, gh, gw = _grads(lambda h, w, a, t=temperature, c=clamp: chunked_policy_terms(
+            h, w, a, temperature=t, clamp=c, chunk_size=4), hidden, weight, tokens, up)
+        ref, rh, rw = _grads(lambda h, w, a, t=temperature, c=clamp: _direct64(h, w, a, t, c), hidden, weight, tokens,
+                             up)
         for got, want in zip(terms, ref):
             torch.testing.assert_close(got.double(), want, rtol=2e-5, atol=2e-5)
         assert _rel(gh, rh) < 1e-4 and _rel(gw, rw) < 1e-4
