@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml requirements/ci.txt
 	# torch first, pinned to the CPU build (a bare `torch` pulls a multi-GB CUDA build).
 	$(PY) -m pip install -q -c requirements/ci.txt torch
 	$(PY) -m pip install -q -c requirements/ci.txt -e ".[all]"
+	# Hydra (for the verl launch-command test) in its own folder: it pins antlr4 4.9, which breaks math-verify's LaTeX
+	# parser in the venv (tests/integrations/test_verl_launch.py runs it in a child process from there).
+	$(PY) -m pip install -q -c requirements/ci.txt --target $(VENV)/hydra hydra-core
 	touch $(STAMP)
 
 setup: $(STAMP)
