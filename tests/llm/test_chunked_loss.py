@@ -11,31 +11,16 @@ import torch
 
 import aent
 from llm.config import load_config
-from llm.generate import generate, group_uniforms
 from llm.hooks import Run
-from llm.model import ModelConfig, build_model
 from llm.policy import chunked_head, completion_hidden, completion_logits, loss_logprobs
-from llm.tokenizer import build_tokenizer
 from llm.train import run_entropy_config
 from llm.update import ppo_update, recompute_old_logp
+from tests.llm.test_train import _Log, make_rollout_batch
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["tied", "untied"])
 def rollout_batch(request):
-    tok = build_tokenizer(["Tom has 3 apples. 3+4=7 #### 7", "Mia 12-5=7 #### 7"] * 4, vocab_size=300)
-    model = build_model(ModelConfig(hidden=32, layers=1, heads=2, kv_heads=2, intermediate=64, max_position=64,
-                                    tie_embeddings=request.param), tok, seed=3)
-    s = generate(model, tok, ["Tom has 3", "Mia", "12-5=", "apples"], n=2, max_new_tokens=10,
-                 uniforms=group_uniforms([1, 2, 3, 4], 2, 10))
-    batch = {"prompt_ids": s.prompt_ids, "prompt_mask": s.prompt_mask, "completion_ids": s.completion_ids,
-             "completion_mask": s.completion_mask, "old_logp": s.logp}
-    adv = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 0.3, -0.3])
-    return model, batch, adv
-
-
-class _Log:
-    def write(self, msg):
-        pass
+    return make_rollout_batch(tie_embeddings=request.param)
 
 
 def _run(model, overrides):

@@ -112,17 +112,22 @@ def test_reward_errors_name_the_sample():
 
 
 # ----------------------------------------------------------------------------------- micro-batching
-@pytest.fixture(scope="module")
-def rollout_batch():
+def make_rollout_batch(tie_embeddings: bool = True):
+    """A tiny model, one sampled batch of 4 prompts x 2 and fixed advantages (shared with test_chunked_loss)."""
     tok = build_tokenizer(["Tom has 3 apples. 3+4=7 #### 7", "Mia 12-5=7 #### 7"] * 4, vocab_size=300)
-    model = build_model(ModelConfig(hidden=32, layers=1, heads=2, kv_heads=2, intermediate=64, max_position=64),
-                        tok, seed=3)
+    model = build_model(ModelConfig(hidden=32, layers=1, heads=2, kv_heads=2, intermediate=64, max_position=64,
+                                    tie_embeddings=tie_embeddings), tok, seed=3)
     s = generate(model, tok, ["Tom has 3", "Mia", "12-5=", "apples"], n=2, max_new_tokens=10,
                  uniforms=group_uniforms([1, 2, 3, 4], 2, 10))
     batch = {"prompt_ids": s.prompt_ids, "prompt_mask": s.prompt_mask, "completion_ids": s.completion_ids,
              "completion_mask": s.completion_mask, "old_logp": s.logp}
     adv = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 0.3, -0.3])
     return model, batch, adv
+
+
+@pytest.fixture(scope="module")
+def rollout_batch():
+    return make_rollout_batch()
 
 
 class _Log:
