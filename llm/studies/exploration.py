@@ -29,7 +29,7 @@ from pathlib import Path
 from llm.studies.exploration_arms import ARMS, ArmConstants, arm_control, arm_overrides, needs_calibration
 from llm.studies.exploration_gate import GateRule, gate_level
 from llm.studies.exploration_levels import LEVELS, SEARCH, level_steps
-from llm.studies.exploration_runs import run_dir, run_or_load
+from llm.studies.exploration_runs import default_jobs, run_dir, run_many, run_or_load
 
 __all__ = ["SELECTION", "VERDICT", "Plan", "run_exploration"]
 
@@ -160,54 +160,64 @@ def _run(out: Path, plan: Plan, arm: str, level: int, ws: int, seed: int, role: 
                        role=role, rule=plan.rule, control=arm_control(arm, c))
 
 
-def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True) -> dict:
-    """Run (or resume) the study of ``plan`` into ``out``; writes summary.json, report.md and exploration.png."""
+def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True, jobs: int = 1) -> dict:
+    """Run (or resume) the study of ``plan`` into ``out``; writes summary.json, report.md and exploration.png.
+
+    ``jobs`` runs train side by side (:func:`~llm.studies.exploration_runs.run_many`); the starting policies and
+    the calibrations, shared by several runs, are built first in this process.
+    """
     from tqdm.auto import tqdm
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    gate_runs = len(plan.levels) * len(SELECTION[0]) * len(SELECTION[1]) if plan.gate else 0
-    bar = tqdm(total=gate_runs + (not plan.gate_only) * len(plan.levels) * len(plan.warm_starts) * len(plan.seeds) * len(plan.arms),
+    sel_pairs = [(w, s) for w in SELECTION[0] for s in SELECTION[1]] if plan.gate else []
+    per_level = len(plan.warm_starts) * len(plan.seeds) * len(plan.arms)
+    bar = tqdm(total=len(plan.levels) * (len(sel_pairs) + (not plan.gate_only) * per_level),
                desc="study exploration", unit="run", disable=not progress)
-    records, gates, starts, missing = [], {}, {}, []
-    for level in plan.levels:
+    gates, starts, missing = {}, {}, []
+    for level in plan.levels:  # 1. starting policies (level searches), in this process
         for ws in sorted({*(() if plan.gate_only else plan.warm_starts), *(SELECTION[0] if plan.gate else ())}):
             path = out / "starts" / f"L{level}_ws{ws}.json"
             if not plan.report_only or path.is_file():
                 starts[f"L{level}_ws{ws}"] = starting_policy(out, plan, level, ws)
-        if plan.gate:
-            sel = []
-            for ws in SELECTION[0]:
-                for seed in SELECTION[1]:
-                    sel.append(_run(out, plan, "grpo", level, ws, seed, "selection"))
-                    bar.update(1)
-            missing += [("grpo", level, ws, seed) for (ws, seed), r in
-                        zip([(w, s) for w in SELECTION[0] for s in SELECTION[1]], sel) if r is None]
-            sel = [r for r in sel if r is not None]
-            records += sel
-            sel_starts = [starts[f"L{level}_ws{ws}"] for ws in SELECTION[0] if f"L{level}_ws{ws}" in starts]
-            if not all(s.get("reached", True) for s in sel_starts):
-                gates[level] = {"premise": "absent", "trapped_runs": 0, "runs": 0, "skill": [],
-                                "reasons": ["the level's target q0 was not reached on a selection warm start"]}
-            elif sel and len(sel_starts) == len(SELECTION[0]):
-                gates[level] = gate_level(sel_starts, [r["escaped"] for r in sel], plan.rule)
-            else:  # only with --report-only: a gate run or a starting policy is missing
-                gates[level] = {"premise": "not run", "trapped_runs": 0, "runs": len(sel), "skill": [],
-                                "reasons": ["no finished gate run or no measured starting policy"]}
-        if plan.gate_only or (plan.gate and gates[level]["premise"] != "holds"):
-            if not plan.gate_only:  # the level's verdict runs are skipped: count them as done
-                bar.update(len(plan.warm_starts) * len(plan.seeds) * len(plan.arms))
-            continue
+    # 2. premise gate: GRPO on the selection pairs of every level, side by side
+    tasks = [(out, plan, "grpo", level, ws, seed, "selection") for level in plan.levels for ws, seed in sel_pairs]
+    jobs = 1 if plan.report_only else jobs  # reading records needs no workers
+    gate_recs = list(zip(tasks, run_many(_run, tasks, jobs=jobs, on_done=lambda: bar.update(1))))
+    for level in plan.levels if plan.gate else ():
+        sel = [r for t, r in gate_recs if t[3] == level]  # in the order of sel_pairs
+        missing += [("grpo", level, ws, seed) for (ws, seed), r in zip(sel_pairs, sel) if r is None]
+        sel = [r for r in sel if r is not None]
+        sel_starts = [starts[f"L{level}_ws{ws}"] for ws in SELECTION[0] if f"L{level}_ws{ws}" in starts]
+        if not all(s.get("reached", True) for s in sel_starts):
+            gates[level] = {"premise": "absent", "trapped_runs": 0, "runs": 0, "skill": [],
+                            "reasons": ["the level's target q0 was not reached on a selection warm start"]}
+        elif sel and len(sel_starts) == len(SELECTION[0]):
+            gates[level] = gate_level(sel_starts, [r["escaped"] for r in sel], plan.rule)
+        else:  # only with --report-only: a gate run or a starting policy is missing
+            gates[level] = {"premise": "not run", "trapped_runs": 0, "runs": len(sel), "skill": [],
+                            "reasons": ["no finished gate run or no measured starting policy"]}
+    # 3. verdict runs at every level whose premise holds (or every level without the gate), side by side
+    verdict_levels = [] if plan.gate_only else [lv for lv in plan.levels
+                                                if not plan.gate or gates[lv]["premise"] == "holds"]
+    bar.update(per_level * (len(plan.levels) - len(verdict_levels)) * (not plan.gate_only))  # skipped levels
+    tasks = [(out, plan, arm, level, ws, seed, "verdict") for level in verdict_levels for ws in plan.warm_starts
+             for seed in plan.seeds for arm in plan.arms]
+    for level in verdict_levels if not plan.report_only else ():  # calibrations, once per level x warm start
         for ws in plan.warm_starts:
-            for seed in plan.seeds:
-                for arm in plan.arms:
-                    rec = _run(out, plan, arm, level, ws, seed, "verdict")
-                    if rec is None:
-                        missing.append((arm, level, ws, seed))
-                    else:
-                        records.append(rec)
-                    bar.update(1)
+            if starting_policy(out, plan, level, ws).get("reached", True):
+                for tag in {needs_calibration(a) for a in plan.arms if a != "grpo"}:
+                    constants(out, plan, level, ws, tag)
+    verdict_recs = list(zip(tasks, run_many(_run, tasks, jobs=jobs, on_done=lambda: bar.update(1))))
+    records = []
+    for level in plan.levels:  # the summary's order: level, then its gate runs, then its verdict runs
+        records += [r for t, r in gate_recs if t[3] == level and r is not None]
+        for t, r in verdict_recs:
+            if t[3] == level:
+                records += [r] if r is not None else []
+                missing += [] if r is not None else [(t[2], level, t[4], t[5])]
+    missing.sort(key=lambda m: m[1])  # stable: per level, its gate runs then its verdict runs
     bar.close()
     from llm.studies.exploration_claims import describe_arms, judge
     from llm.studies.exploration_report import write_report
@@ -258,16 +268,20 @@ def exploration_main(argv: Sequence[str] | None = None) -> int:
                    help=f"GRPO budget per run (default {GateRule.budget_steps}, the gate's; other values are not the "
                    "study, only a pipeline check)")
     p.add_argument("--config", default="exploration", help="base trainer config (default exploration)")
+    p.add_argument("--jobs", type=int, default=default_jobs(),
+                   help=f"runs side by side, one torch thread each (default: one per core, here {default_jobs()})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="trainer overrides applied to every run")
     args = p.parse_args(argv)
+    if args.jobs < 1:
+        p.error(f"--jobs must be >= 1, got {args.jobs}")
     torch.set_num_threads(1)
     try:
         plan = Plan(arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()), levels=args.levels,
                     seeds=args.seeds, warm_starts=args.warm_starts, gate=not args.no_gate, gate_only=args.gate_only, report_only=args.report_only,
                     config=args.config,
                     overrides=tuple(args.overrides), rule=GateRule(budget_steps=args.steps))
-        summary = run_exploration(plan, args.out, progress=not args.quiet)
+        summary = run_exploration(plan, args.out, progress=not args.quiet, jobs=args.jobs)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from llm.hooks import Hooks, Run, StepState
 from llm.studies.exploration_gate import GateRule, escape_step, escaped, final_worked_share
 from llm.studies.exploration_setting import worked_share
 
-__all__ = ["ExplorationHooks", "RECORD_KEYS", "band_share", "make_record", "run_dir", "run_or_load"]
+__all__ = ["ExplorationHooks", "RECORD_KEYS", "band_share", "default_jobs", "make_record", "run_dir", "run_many",
+           "run_or_load"]
 
 RECORD_KEYS = ("arm", "level", "warm_start", "seed", "escaped", "final_mean_at_k")
 """The fields every summary.json record has (docs/shared DESIGN "Interfaces"); records add more."""
@@ -118,3 +120,47 @@ def run_or_load(config: str, overrides: Sequence[str], folder: Path, **record_kw
     rec = make_record(rows, k=cfg.eval_samples, wall_s=wall, **record_kw)
     done.write_text(json.dumps(rec, indent=1))
     return rec
+
+
+def default_jobs() -> int:
+    """Runs side by side by default: one per core (each with one torch thread), at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_many(fn: Callable, tasks: Sequence[tuple], *, jobs: int = 1, on_done: Callable[[], None] = lambda: None) -> list:
+    """``[fn(*t) for t in tasks]``, ``jobs`` at a time in worker processes; results in the order of ``tasks``.
+
+    Each worker gets ``cores // jobs`` torch threads (one on a 2-core machine at ``jobs=2``, which is also what a
+    sequential study uses, so a run's numbers do not depend on ``jobs``). ``fn`` must be a module-level function
+    and the tasks picklable. A failing run stops the others and raises its error; finished runs keep their
+    records (resume).
+    """
+    if jobs <= 1 or len(tasks) <= 1:
+        results = []
+        for t in tasks:
+            results.append(fn(*t))
+            on_done()
+        return results
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=(threads,)) as pool:
+        futures = [pool.submit(fn, *t) for t in tasks]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                if f.exception() is not None:
+                    for p in pending:
+                        p.cancel()
+                    raise f.exception()
+                on_done()
+        return [f.result() for f in futures]

@@ -287,3 +287,51 @@ def test_level_search_stops_at_the_first_checkpoint_and_the_rebuilt_policy_match
     steps = level_steps(tmp_path / "out", cfg, 0, search)
     assert set(steps) == {lv.index for lv in LEVELS}
     assert json.loads((tmp_path / "out" / "levels" / "ws0.json").read_text())["trajectory"][0][0] == 0
+
+
+# ------------------------------------------------------------------------------------------------------ --jobs
+def _square_or_fail(x):
+    if x < 0:
+        raise ValueError(f"bad task {x}")
+    return x * x
+
+
+def test_run_many_keeps_the_task_order_and_counts_each_run():
+    from llm.studies.exploration_runs import run_many
+
+    ticks = []
+    tasks = [(3,), (1,), (2,), (5,)]
+    assert run_many(_square_or_fail, tasks, jobs=2, on_done=lambda: ticks.append(1)) == [9, 1, 4, 25]
+    assert len(ticks) == 4
+    assert run_many(_square_or_fail, tasks, jobs=1) == [9, 1, 4, 25]
+
+
+def test_run_many_raises_a_workers_error():
+    from llm.studies.exploration_runs import run_many
+
+    with pytest.raises(ValueError, match="bad task -1"):
+        run_many(_square_or_fail, [(1,), (-1,), (2,)], jobs=2)
+
+
+def test_jobs_do_not_change_the_runs(tmp_path, monkeypatch):
+    """Two runs side by side (--jobs 2, one torch thread each) give the records of the same runs one after the
+    other (--jobs 1, the sequential study's one thread): parallelism is a speed setting, not a result setting."""
+    from llm.studies.__main__ import main
+
+    monkeypatch.setenv("AENT_CACHE", str(tmp_path / "cache"))
+    got = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        assert main(["exploration", "--arms", "grpo", "--levels", "1", "--seeds", "4242,4243", "--warm-starts", "1",
+                     "--no-gate", "--jobs", jobs, "--out", str(out), *SMOKE]) == 0
+        recs = json.loads((out / "summary.json").read_text())["records"]
+        got[jobs] = [{k: v for k, v in r.items() if k != "wall_s"} for r in recs]
+    assert [r["seed"] for r in got["1"]] == [4242, 4243]
+    assert got["1"] == got["2"]
+
+
+def test_command_line_rejects_zero_jobs(tmp_path):
+    from llm.studies.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["exploration", "--jobs", "0", "--out", str(tmp_path)])
