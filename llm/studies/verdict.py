@@ -6,7 +6,7 @@ is a paired contrast (a pair is one warm start x one run seed). Two tests of the
 p-value and its confidence interval from the same test:
 
 - :func:`paired_t`: t = mean(d) / (sd(d) / sqrt(n)), two-sided p from Student's t with n - 1 degrees of freedom
-  (:mod:`llm.studies.student_t`), CI mean +- t_{1-alpha/2} sd / sqrt(n);
+  (:mod:`aent.stats`), CI mean +- t_{1-alpha/2} sd / sqrt(n);
 - :func:`sign_flip`: the statistic sum(d); under "no effect" each d_i is as likely as -d_i, so the reference set is
   the 2^n sign flips, enumerated in full for n <= ``exact_max`` (16) and drawn at random above it (a seeded Monte
   Carlo, p = (1 + hits) / (1 + draws)). Its CI inverts the test: the shifts mu0 for which sum(d - mu0) is not
@@ -43,9 +43,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from aent.stats import holm, t_quantile, t_two_sided_p
 from llm.studies.paired_result import PairedTest
 from llm.studies.permutation import sign_flip
-from llm.studies.student_t import t_quantile, t_two_sided_p
 
 __all__ = ["COEF_STATES", "DESCRIPTION", "ENTROPY_SESOI_FRAC", "LABELS", "NOT_RUN", "NO_HEADROOM", "PREMISE_ABSENT",
            "VERDICTS", "Hypothesis", "Judgement",
@@ -104,23 +104,6 @@ def paired_t(diffs: Sequence[float], alpha: float = 0.05) -> PairedTest:
     t = mean / se
     half = t_critical(n - 1, alpha) * se
     return PairedTest("paired t", n, mean, sd, t, t_two_sided_p(t, n - 1), (mean - half, mean + half), 1 - alpha)
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the input order: sorted ascending, the i-th (from 0) of m is
-    multiplied by (m - i), made non-decreasing along that order, capped at 1. NaN stays NaN and is not counted.
-
-    >>> tuple(round(p, 6) for p in holm([0.01, 0.04, 0.03, 0.005]))
-    (0.03, 0.06, 0.06, 0.02)
-    """
-    idx = [i for i, p in enumerate(pvalues) if p is not None and not math.isnan(p)]
-    out = [math.nan] * len(pvalues)
-    m = len(idx)
-    running = 0.0
-    for rank, i in enumerate(sorted(idx, key=lambda j: pvalues[j])):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        out[i] = running
-    return out
 
 
 @dataclass(frozen=True)

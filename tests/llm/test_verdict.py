@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm.studies.student_t import betainc, t_cdf, t_quantile, t_two_sided_p
+from aent.stats import betainc, t_cdf, t_quantile, t_two_sided_p
 from llm.studies.verdict import (
     _T95,
     DESCRIPTION,
