@@ -45,7 +45,13 @@ def _pvalue(dot_d: np.ndarray, dot_1: np.ndarray, total: float, n: int, mu0: flo
 
 
 def _edge(p_of, mean: float, far: float, alpha: float) -> float:
-    """The point between ``mean`` (accepted) and ``far`` (rejected) where p falls to alpha, by bisection."""
+    """The point between ``mean`` (accepted) and ``far`` (rejected) where p falls to alpha, by bisection.
+
+    p is a step function of mu0, so the edge is one of its jumps, often a round number (0 when a share of pairs
+    differs by exactly 1); bisection stops within 1e-12 of the scale, and the result is rounded to 1e-9 of it so
+    that such an edge reads 0.0, not -7e-13.
+    """
+    scale = max(1.0, abs(mean), abs(far))
     inside, outside = mean, far
     for _ in range(100):
         mid = 0.5 * (inside + outside)
@@ -53,9 +59,9 @@ def _edge(p_of, mean: float, far: float, alpha: float) -> float:
             inside = mid
         else:
             outside = mid
-        if abs(outside - inside) <= 1e-12 * max(1.0, abs(mean), abs(far)):
+        if abs(outside - inside) <= 1e-12 * scale:
             break
-    return 0.5 * (inside + outside)
+    return round(0.5 * (inside + outside) / scale, 9) * scale + 0.0  # + 0.0: no -0.0
 
 
 def sign_flip(diffs: Sequence[float], alpha: float = 0.05, *, exact_max: int = 16, draws: int = 20_000,

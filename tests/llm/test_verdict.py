@@ -120,6 +120,13 @@ def test_sign_flip_ci_of_equal_differences_is_bounded_only_when_the_test_can_rej
     for n in (6, 9):
         assert sign_flip([0.3] * n).ci == (0.3, 0.3)
 
+def test_sign_flip_ci_edge_at_a_jump_reads_as_the_jump():
+    """Escapes 4 of 12 vs 0 of 12: d = 1 in four pairs, 0 in eight. The lower edge is the jump of p at mu0 = 0
+    (at mu0 < 0 the eight zero pairs count against the null), found by bisection; it must read 0.0, not -7e-13."""
+    r = sign_flip([1.0] * 4 + [0.0] * 8)
+    assert r.ci[0] == 0.0 and not math.copysign(1.0, r.ci[0]) < 0
+    assert _enumerated_p([x + 1e-6 for x in [1.0] * 4 + [0.0] * 8]) <= 0.05  # just below 0: rejected
+    assert r.p == pytest.approx(0.125)  # 2 of the 16 sign patterns of the four ones reach |4|
 
 
 @settings(max_examples=40, deadline=None)
