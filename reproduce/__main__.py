@@ -25,8 +25,14 @@ import time
 from pathlib import Path
 
 from reproduce.config import REPO, SMOKE_CONFIG, ReproduceConfig, load_config, resolve
-from reproduce.extra_stages import (DEMO_NAME, calibrated_cmd, calibration_path, calibration_stage,
-                                    exploration_stages, summarise_exploration)
+from reproduce.extra_stages import (
+    DEMO_NAME,
+    calibrated_cmd,
+    calibration_path,
+    calibration_stage,
+    exploration_stages,
+    summarise_exploration,
+)
 from reproduce.stages import Stage, StageError, format_seconds, run_stages
 from toy.experiments import EXPERIMENTS
 

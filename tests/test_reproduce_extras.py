@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from reproduce.config import ExplorationSection, load_config
-from reproduce.extra_stages import DEMO_NAME, calibration_path, summarise_exploration
+from reproduce.extra_stages import calibration_path, summarise_exploration
 from reproduce.numbers import RECORD_NAME, check_report
 from reproduce.report import write_report
 from reproduce.report_extras import FEWER_SEEDS
@@ -171,8 +171,8 @@ def test_the_calibration_section_shows_measurements_and_constants(tmp_path):
     _calibration(calibration_path(out, "aent", 1))
     _calibration(calibration_path(out, "aent", 2), {**CONSTANTS, "band_low": 0.2})
     (out / "llm").mkdir(exist_ok=True)
-    from reproduce.report_extras import calibration_lines
     from reproduce.numbers import Fields
+    from reproduce.report_extras import calibration_lines
 
     f = Fields()
     text, _ = f.finish("\n".join(calibration_lines(f, out)))

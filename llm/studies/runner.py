@@ -8,7 +8,6 @@ from the same warm-started policy (the trainer caches the warm start and shares 
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import shutil
 import time
