@@ -66,6 +66,17 @@ class Calibration:
     """The machine it ran on (CPU model, cores, torch, device)."""
     seconds: float
 
+    def record(self) -> dict:
+        """JSON-ready: ``{"constants": {ent_coef, coef_min, coef_max, band_low, band_high, coef_lr, clamp_p,
+        warmup} (unrounded), "measurements", "rules", "warnings", "steps", "batch", "machine", "seconds"}``."""
+        from dataclasses import asdict
+
+        pr = self.proposal
+        keys = ("ent_coef", "coef_min", "coef_max", "band_low", "band_high", "coef_lr", "clamp_p", "warmup")
+        return {"constants": {k: getattr(pr, k) for k in keys}, "measurements": asdict(self.measurements),
+                "rules": [list(r) for r in pr.rules], "warnings": list(pr.warnings), "steps": self.steps,
+                "batch": self.batch, "machine": self.machine, "seconds": self.seconds}
+
 
 def _chunks(n: int, size: int | None) -> list[torch.Tensor]:
     return list(torch.arange(n).split(size or n))

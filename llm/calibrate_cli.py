@@ -38,7 +38,7 @@ def format_report(cal: Calibration) -> str:
 
 
 def calibrate_main(argv: list[str]) -> int:
-    """``aent calibrate --config C [--steps N] [--p P] [key=value ...]``."""
+    """``aent calibrate --config C [--steps N] [--p P] [--json FILE] [key=value ...]``."""
     from llm.config import load_config
 
     ap = argparse.ArgumentParser(prog="aent calibrate", description=_DESCRIPTION)
@@ -48,9 +48,21 @@ def calibrate_main(argv: list[str]) -> int:
                     help="candidate clamp fraction p in [0, 1) (default: the rule's p for the never-used share)")
     ap.add_argument("--batches", type=int, default=1,
                     help="measure on the rollouts of steps 1..N, all from the starting policy (default 1)")
+    ap.add_argument("--json", default=None, metavar="FILE",
+                    help="also write the constants (unrounded), measurements and rules to FILE as JSON")
     ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, as for aent train")
     args = ap.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     cal = calibrate(cfg, steps=args.steps, clamp_p=args.clamp_p, batches=args.batches, config_name=args.config)
     print(format_report(cal))
+    if args.json:
+        import json
+        from pathlib import Path
+
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({**cal.record(), "config": args.config, "overrides": list(args.overrides),
+                                   "seed": cfg.seed}, indent=1, default=str) + "\n")
+        tmp.replace(path)  # a reader never sees half a file
     return 0

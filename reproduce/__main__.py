@@ -1,12 +1,15 @@
 """The main job: ``python -m reproduce --out runs/demo [--smoke] [--config FILE] [--jobs N] [--fresh]``.
 
 Stages, in order (each resumable; see reproduce.stages):
-1. toy experiments: ``python -m toy NAME --out OUT/toy/NAME`` for each NAME of the config (the toy registry,
-   ``toy.experiments.EXPERIMENTS``; JSON + PNG + verdicts);
-2. LLM runs: ``python -m llm train --config CONFIG data.seed=W seed=S output_dir=OUT/llm/METHOD/wsW-seed-S ...``
-   for every method, warm start W and seed S of the config (the first run of each warm start builds and caches
-   its warm-started policy, those first runs side by side; the rest reuse them and run ``--jobs`` at a time);
-3. summary of the LLM runs (``OUT/llm/summary.json``, ``OUT/llm/curves.png``);
+1. AEnt's calibration per warm start W (``llm.calibrated``; :mod:`reproduce.extra_stages`): ``python -m llm
+   calibrate ... --json OUT/llm/calibration/LABEL/wsW.json``; it builds and caches W's warm start, so these go
+   first, side by side (without calibration the first run of each warm start takes their place);
+2. one exploration level (``exploration``): ``python -m llm study exploration --no-gate ... --out
+   OUT/exploration/wsW`` per warm start, then the toy experiments (``python -m toy NAME --out OUT/toy/NAME``,
+   ``toy.experiments.EXPERIMENTS``) and the LLM runs (``python -m llm train --config CONFIG data.seed=W seed=S
+   output_dir=OUT/llm/METHOD/wsW-seed-S ...`` for every method, warm start W and seed S; an AEnt label of
+   ``llm.calibrated`` with its warm start's calibrated constants), ``--jobs`` at a time;
+3. summaries: ``OUT/exploration/demo.json``, ``OUT/llm/summary.json``, ``OUT/llm/curves.png``;
 4. ``OUT/report.md``, generated from the JSON and written only after every printed number is re-derived from its
    JSON field (``OUT/report.numbers.json`` records which).
 """
@@ -22,6 +25,14 @@ import time
 from pathlib import Path
 
 from reproduce.config import REPO, SMOKE_CONFIG, ReproduceConfig, load_config, resolve
+from reproduce.extra_stages import (
+    DEMO_NAME,
+    calibrated_cmd,
+    calibration_path,
+    calibration_stage,
+    exploration_stages,
+    summarise_exploration,
+)
 from reproduce.stages import Stage, StageError, format_seconds, run_stages
 from toy.experiments import EXPERIMENTS
 
@@ -43,7 +54,13 @@ def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str
     runs: dict[str, dict] = {}
     llm = cfg.llm
     launcher = list(llm.launcher) or [py]
-    first: dict[object, Stage] = {}  # the first run of each warm start builds its cache
+    first: dict[object, Stage] = {}  # the first stage of each warm start builds its cache
+    calibrations: list[Stage] = []
+    for label in llm.calibrated:  # AEnt's constants per warm start (reproduce.extra_stages), before any run
+        for ws in llm.warm_starts or (None,):
+            stage = calibration_stage(llm, out, label, ws, llm.warm_start_expected_s)
+            first.setdefault(ws, stage)
+            calibrations.append(stage)
     for label, overrides in llm.methods.items():
         for ws in llm.warm_starts or (None,):
             for seed in llm.seeds:
@@ -51,25 +68,40 @@ def build_stages(cfg: ReproduceConfig, out: Path) -> tuple[list[Stage], dict[str
                 d = out / "llm" / label / tag
                 runs.setdefault(label, {})[seed if ws is None else (ws, seed)] = d
                 data = [] if ws is None else [f"data.seed={ws}"]
-                cmd = [*launcher, "-m", "llm", "train", "--config", str(resolve(llm.config)), *llm.overrides,
-                       *data, *overrides, f"seed={seed}", f"output_dir={d}", "progress=false",
-                       "--resume"]  # a rerun continues an interrupted run (same config) instead of being refused
+                head = [*launcher, "-m", "llm", "train", "--config", str(resolve(llm.config)), *llm.overrides,
+                        *data, *overrides]
+                # --resume: a rerun continues an interrupted run (same config) instead of being refused
+                tail = [f"seed={seed}", f"output_dir={d}", "progress=false", "--resume"]
+                cmd = (calibrated_cmd(head, calibration_path(out, label, ws), tail) if label in llm.calibrated
+                       else [*head, *tail])
                 stage = Stage(name=f"llm-{label}-{tag.replace('-seed-', '-seed')}", title=f"llm {label} {tag}",
-                              cmd=cmd, expected_s=llm.expected_s, outputs=[d / "metrics.jsonl"], parallel=True)
+                              cmd=cmd, expected_s=llm.expected_s + (llm.warm_start_expected_s if ws not in first else 0.0),
+                              outputs=[d / "metrics.jsonl"], parallel=True)
                 first.setdefault(ws, stage)
                 stages.append(stage)
-    # The first run of each warm start builds its warm-start cache; those runs go first, side by side (one warm
-    # start per core), and the toy experiments and the other LLM runs wait for them (the barrier stage), so that
-    # no two runs build the same warm start. Then everything else forms one parallel group.
+    # The first stage of each warm start (its calibration, or else its first run) builds the warm-start cache;
+    # those go first, side by side (one warm start per core), and everything else waits for them (the barrier
+    # stage), so that no two processes build the same warm start. Further calibrations (a second calibrated
+    # label) follow behind a second barrier, since their runs read them. Then everything else forms one parallel
+    # group, led by the exploration stages (the longest, so that the short runs fill the end).
     heads = list(first.values())
+    rest_cal = [s for s in calibrations if s not in heads]
+    later = [s for s in stages if s not in heads and s not in rest_cal]
+    stages = heads[:]
     if heads:
-        stages = heads + [s for s in stages if s not in heads]
         if len(heads) > 1:
-            stages.insert(len(heads), Stage(name="llm-warm-starts", title="warm starts ready", fn=lambda: None,
-                                            expected_s=0.0, always=True))
+            stages.append(_barrier("llm-warm-starts", "warm starts ready"))
         else:
             heads[0].parallel = False
+    if rest_cal:
+        stages += rest_cal + [_barrier("llm-calibrations", "calibrations ready")]
+    stages += exploration_stages(cfg.exploration, out) + later
     return stages, runs
+
+
+def _barrier(name: str, title: str) -> Stage:
+    """A no-op stage that ends a parallel group: the stages after it start when the ones before have finished."""
+    return Stage(name=name, title=title, fn=lambda: None, expected_s=0.0, always=True)
 
 
 def _cpu_model() -> str:
@@ -109,6 +141,10 @@ def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) 
                       selection={"warm_starts": list(sel.warm_starts), "seeds": list(sel.seeds),
                                  "candidates": list(sel.candidates), "page": sel.page})
 
+    if cfg.exploration.arms:
+        stages.append(Stage(name="exploration-summary", title="exploration summary", expected_s=1.0, always=True,
+                            fn=lambda: summarise_exploration(cfg.exploration, out),
+                            outputs=[out / "exploration" / DEMO_NAME]))
     if runs:
         stages.append(Stage(name="llm-summary", title="LLM summary", fn=summarise, expected_s=5.0, always=True,
                             outputs=[out / "llm" / "summary.json", out / "llm" / "curves.png"]))
@@ -129,7 +165,12 @@ def run(cfg: ReproduceConfig, out: Path, *, jobs: int = 2, smoke: bool = False) 
             "stage_seconds": stage_seconds, "budget_minutes": cfg.budget_minutes,
             "llm": {"config": cfg.llm.config, "seeds": list(cfg.llm.seeds), "warm_starts": list(cfg.llm.warm_starts),
                     "overrides": list(cfg.llm.overrides),
-                    "methods": {k: list(v) for k, v in cfg.llm.methods.items()}}}
+                    "methods": {k: list(v) for k, v in cfg.llm.methods.items()},
+                    "calibrated": list(cfg.llm.calibrated)}}
+    if cfg.exploration.arms:
+        ex = cfg.exploration
+        meta["exploration"] = {"level": ex.level, "arms": list(ex.arms), "warm_starts": list(ex.warm_starts),
+                               "seeds": list(ex.seeds), "steps": ex.steps, "overrides": list(ex.overrides)}
     (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
     try:
         return write_report(out, cfg.toy.experiments)

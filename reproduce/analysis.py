@@ -177,11 +177,12 @@ def summarise_llm(runs: Mapping[str, Mapping], method_entropy: Mapping[str, str]
     items = baseline_items(base, per_method[base], rows[base], k)
     extra = []
     for lab in labels[1:]:
-        ecfg = saved_entropy_config(next(iter(runs[lab].values())))
+        # each pair's own entropy section: AEnt's constants may be calibrated per warm start
+        ecfgs = {pair_id(p): saved_entropy_config(d) for p, d in runs[lab].items()}
         method = method_entropy.get(lab, lab)
-        items += method_items(lab, method, base, per_method[lab], per_method[base], rows[lab], ecfg, acc_key)
-        if method == "aent" and ecfg:
-            extra.append(coefficient_finding(lab, rows[lab], ecfg))
+        items += method_items(lab, method, base, per_method[lab], per_method[base], rows[lab], ecfgs, acc_key)
+        if method == "aent" and any(ecfgs.values()):
+            extra.append(coefficient_finding(lab, rows[lab], ecfgs))
     selection = dict(selection or {})
     findings = judge_items(items, selection.get("warm_starts", ()), pair_ws)
     for rec in extra:  # the descriptions go after their method's claims

@@ -16,9 +16,16 @@ A config is a YAML file (``configs/reproduce/*.yaml``) with two sections::
         seeds: [0, 1, 2]
         candidates: [landed, w300_lr1e-4, ...]
       overrides: [max_steps=40]
+      calibrated: [aent]      # these labels run with the constants `aent calibrate` proposes on each warm start
       methods:
         grpo: [entropy.method=none]
         aent: [entropy.method=aent]
+    exploration:              # one gated level of `aent study exploration`, on fewer pairs (a description)
+      level: 1
+      arms: [grpo, aent_cal_p]
+      warm_starts: [1, 2]
+      seeds: [0]
+      committed: docs/exploration_example/summary.json
 
 ``llm.config`` and ``--config`` take a file (absolute, or relative to the working directory) or the name of a
 packaged config (``tiny``, ``reproduce/smoke``; ``configs/tiny.yaml`` names the packaged ``tiny`` when no such
@@ -34,8 +41,8 @@ from typing import Any
 from aent.validation import check
 from toy.experiments import EXPERIMENTS
 
-__all__ = ["ReproduceConfig", "ToySection", "LLMSection", "Selection", "load_config", "DEFAULT_CONFIG",
-           "SMOKE_CONFIG"]
+__all__ = ["ReproduceConfig", "ToySection", "LLMSection", "ExplorationSection", "Selection", "load_config",
+           "DEFAULT_CONFIG", "SMOKE_CONFIG"]
 
 REPO = Path(__file__).resolve().parents[1]  # only to shorten paths in the report; never to find a file
 DEFAULT_CONFIG = "reproduce/default"  # packaged configs (aent_configs), found wherever aent is installed
@@ -126,8 +133,16 @@ class LLMSection:
     """key=value overrides applied to every run (e.g. max_steps=40, eval_every=10)."""
     methods: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Method label -> its key=value overrides. The first method is the baseline of every comparison."""
+    calibrated: tuple[str, ...] = ()
+    """Labels of AEnt methods whose constants (band, box, lambda0, beta, p, warm-up) come from ``aent calibrate``
+    on each warm start's starting policy for the runs' own budget (one calibration stage per warm start; its
+    JSON is appended to the label's overrides). Empty: every label runs its overrides as written."""
     expected_s: float = 60.0
     """Expected seconds per training run (for the time-left estimate only)."""
+    calibration_expected_s: float = 10.0
+    """Expected seconds of one calibration with its warm start cached (the warm start itself is added)."""
+    warm_start_expected_s: float = 150.0
+    """Expected seconds of building one warm start, added to the stage that builds it (time-left estimate only)."""
 
     def __post_init__(self) -> None:
         if not self.seeds or not all(isinstance(s, int) and s >= 0 for s in self.seeds):
@@ -139,6 +154,51 @@ class LLMSection:
                 _fail("llm.methods", "keyed by labels of letters, digits, - and _", label)
         if self.expected_s <= 0:
             _fail("llm.expected_s", "> 0", self.expected_s)
+        for label in self.calibrated:
+            if label not in self.methods:
+                _fail("llm.calibrated", f"labels of llm.methods {list(self.methods)}", label)
+
+
+@dataclass(frozen=True)
+class ExplorationSection:
+    """One level of the exploration study (``aent study exploration``, docs/llm/exploration.md) on a few of its
+    verdict pairs, without its premise gate: the report cites the committed study's gate and verdict instead."""
+
+    level: int = 1
+    """The level (1 = the deepest trap)."""
+    arms: tuple[str, ...] = ()
+    """Arms of the study (llm.studies.exploration_arms.ARMS); empty = no exploration stages."""
+    warm_starts: tuple[int, ...] = ()
+    """Verdict warm starts of the study (each one stage: level search, calibration, its runs)."""
+    seeds: tuple[int, ...] = ()
+    """Run seeds (a subset of the study's verdict seeds, so that the pairs can be compared)."""
+    committed: str = "docs/exploration_example/summary.json"
+    """The committed study's summary.json, whose gate and verdict for the level the report cites."""
+    steps: int = 0
+    """GRPO budget per run (``--steps``); 0 = the study's own (150). Other values only check the pipeline."""
+    overrides: tuple[str, ...] = ()
+    """Trainer overrides of every run (the smoke config shrinks the model and fixes the bare stage with them)."""
+    expected_s: float = 200.0
+    """Expected seconds of one warm start's stage (search, calibration, one run per arm and seed)."""
+
+    def __post_init__(self) -> None:
+        from llm.studies.exploration import VERDICT
+        from llm.studies.exploration_arms import ARMS
+        from llm.studies.exploration_levels import LEVELS
+
+        levels = [lv.index for lv in LEVELS]
+        if self.level not in levels:
+            _fail("exploration.level", f"one of {levels}", self.level)
+        if not set(self.arms) <= set(ARMS) or (self.arms and "grpo" not in self.arms):
+            _fail("exploration.arms", f"a subset of {list(ARMS)} with grpo (the baseline)", list(self.arms))
+        if self.arms and (not set(self.warm_starts) <= set(VERDICT[0]) or not set(self.seeds) <= set(VERDICT[1])
+                          or not self.warm_starts or not self.seeds):
+            _fail("exploration.warm_starts/seeds", f"non-empty subsets of the study's verdict pairs (warm starts "
+                  f"{list(VERDICT[0])}, seeds {list(VERDICT[1])})", [list(self.warm_starts), list(self.seeds)])
+        if self.expected_s <= 0:
+            _fail("exploration.expected_s", "> 0", self.expected_s)
+        if self.steps < 0:
+            _fail("exploration.steps", ">= 0", self.steps)
 
 
 @dataclass(frozen=True)
@@ -149,6 +209,8 @@ class ReproduceConfig:
     """Toy-simulator experiments."""
     llm: LLMSection = field(default_factory=LLMSection)
     """LLM comparison of entropy controls (skipped when it lists no methods)."""
+    exploration: ExplorationSection = field(default_factory=ExplorationSection)
+    """One level of the exploration study (skipped when it lists no arms)."""
     budget_minutes: float = 20.0
     """Wall-time budget the defaults are sized for (reported, never enforced)."""
     source: str = ""
@@ -192,9 +254,9 @@ def load_config(path: str | Path | None = None) -> ReproduceConfig:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         _fail("<top level>", "a mapping with sections toy and llm", type(data).__name__)
-    unknown = sorted(set(data) - {"toy", "llm", "budget_minutes"})
+    unknown = sorted(set(data) - {"toy", "llm", "exploration", "budget_minutes"})
     if unknown:
-        _fail(unknown[0], "one of toy, llm, budget_minutes", data[unknown[0]])
+        _fail(unknown[0], "one of toy, llm, exploration, budget_minutes", data[unknown[0]])
     toy = _section(ToySection, data.get("toy"), "toy", {
         "experiments": _str_list, "args": _per_name_lists, "expected_s": _floats,
         "smoke": lambda n, v: v if isinstance(v, bool) else _fail(n, "true or false", v)})
@@ -202,11 +264,18 @@ def load_config(path: str | Path | None = None) -> ReproduceConfig:
         "launcher": _str_list, "overrides": _str_list, "methods": _per_name_lists,
         "seeds": lambda n, v: tuple(v) if isinstance(v, (list, tuple)) else _fail(n, "a list of integers", v),
         "warm_starts": _int_list, "expected_s": lambda n, v: float(v), "config": lambda n, v: str(v),
+        "calibrated": _str_list, "calibration_expected_s": lambda n, v: float(v),
+        "warm_start_expected_s": lambda n, v: float(v),
         "selection": lambda n, v: _section(Selection, v, n, {
             "warm_starts": lambda m, x: _int_list(m, x, True), "seeds": lambda m, x: _int_list(m, x, True),
             "candidates": _str_list, "page": lambda m, x: str(x)})})
+    exploration = _section(ExplorationSection, data.get("exploration"), "exploration", {
+        "level": lambda n, v: v if isinstance(v, int) and not isinstance(v, bool) else _fail(n, "an integer", v),
+        "arms": _str_list, "warm_starts": _int_list, "seeds": _int_list, "committed": lambda n, v: str(v),
+        "expected_s": lambda n, v: float(v), "overrides": _str_list,
+        "steps": lambda n, v: v if isinstance(v, int) and not isinstance(v, bool) else _fail(n, "an integer", v)})
     budget = float(data.get("budget_minutes", 20.0))
-    return ReproduceConfig(toy=toy, llm=llm, budget_minutes=budget, source=str(path))
+    return ReproduceConfig(toy=toy, llm=llm, exploration=exploration, budget_minutes=budget, source=str(path))
 
 
 def resolve(path: str) -> Path:

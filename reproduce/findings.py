@@ -17,7 +17,8 @@ baseline's claims form one family, and each method's claims against the baseline
   that its entropy grows while its accuracy ends below the baseline's) and the final held-out accuracy;
 - AEnt: most of its post-warm-up steps have the clamped entropy inside its band; its coefficient is described as
   ``saturated`` (at its cap or floor for most post-warm-up steps), ``moves`` or ``stays`` (it moves by
-  construction whenever the entropy is outside the band, so this is a description, not a verdict).
+  construction whenever the entropy is outside the band, so this is a description, not a verdict). Each pair is
+  judged with its own run's band, box and warm-up: calibrated constants (``llm.calibrated``) differ by warm start.
 
 SESOIs: ``ACC_SESOI`` for held-out accuracies (0.05: about 6 of 128 held-out problems); for entropy,
 ``ENTROPY_SESOI_FRAC`` of the baseline's mean starting entropy (a pre-treatment quantity, so the rule is fixed
@@ -160,9 +161,22 @@ def _diff_item(key: str, text: str, lab: str, m: dict, b: dict, metric: str, sig
                 f"final {metric}, {lab} minus the baseline", method=lab, headroom=headroom)
 
 
+def _per_start(cfgs: Mapping[str, Mapping], show) -> str:
+    """``show(config)`` once when every pair has the same, else per warm start (``ws1: ...; ws2: ...``): AEnt's
+    constants are calibrated per warm start, so its band and box may differ between them."""
+    shown = {p: show(c) for p, c in sorted(cfgs.items())}
+    if len(set(shown.values())) == 1:
+        return next(iter(shown.values()))
+    by_ws = {}
+    for p, text in shown.items():
+        by_ws.setdefault(p.split("-")[0], set()).add(text)
+    return "; ".join(f"{w}: {' / '.join(sorted(t))}" for w, t in by_ws.items())
+
+
 def method_items(lab: str, method: str, base: str, m: dict, b: dict, rows: Mapping[str, list[dict]],
-                 ecfg: Mapping, acc_key: str) -> list[Item]:
-    """Claims about one method against the baseline (the same pairs)."""
+                 ecfgs: Mapping[str, Mapping], acc_key: str) -> list[Item]:
+    """Claims about one method against the baseline (the same pairs); ``ecfgs`` is each pair's saved entropy
+    section (its band and warm-up judge that pair)."""
     h_sesoi = entropy_sesoi(b)
     acc_end = mean_se(list(_by_pair(b, acc_key, "end").values()))[0]
     if lab == TOO_LARGE:
@@ -177,36 +191,47 @@ def method_items(lab: str, method: str, base: str, m: dict, b: dict, rows: Mappi
     out = [_diff_item(f"{lab}_entropy", claim, lab, m, b, metric, sign, h_sesoi),
            _diff_item(f"{lab}_acc", f"{lab} reaches a higher final {acc_key} than {base}", lab, m, b, acc_key, +1,
                       ACC_SESOI, 1.0 - acc_end)]
-    if method == "aent" and ecfg:
-        low, high, warm = float(ecfg["band_low"]), float(ecfg["band_high"]), int(ecfg.get("warmup", 0))
+    cfgs = {p: c for p, c in ecfgs.items() if c}
+    if method == "aent" and cfgs:
         share = {}
         for p, r in rows.items():
+            c = cfgs.get(p)
+            if not c:
+                continue
+            low, high, warm = float(c["band_low"]), float(c["band_high"]), int(c.get("warmup", 0))
             h = [x["clamped_entropy"] for x in r
                  if x.get("step", 0) > warm and isinstance(x.get("clamped_entropy"), (int, float))]
             if h:
                 share[p] = sum(low <= v <= high for v in h) / len(h) - BAND_MOST
-        out.append(Item(Hypothesis(f"{lab}_band", f"{lab}'s clamped entropy lies inside its band [{low:g}, "
-                                   f"{high:g}] for most steps after warm-up (step > {warm})", +1, 0.0,
-                                   f"method {lab}"), share, "clamped_entropy",
+        where = _per_start(cfgs, lambda c: f"[{float(c['band_low']):g}, {float(c['band_high']):g}] after step "
+                                           f"{int(c.get('warmup', 0))}")
+        out.append(Item(Hypothesis(f"{lab}_band", f"{lab}'s clamped entropy lies inside its band for most steps "
+                                   f"after warm-up ({where})", +1, 0.0, f"method {lab}"), share, "clamped_entropy",
                         f"share of post-warm-up steps inside the band minus {BAND_MOST:g}", method=lab))
     return [i for i in out if i is not None]
 
 
-def coefficient_finding(lab: str, rows: Mapping[str, list[dict]], ecfg: Mapping) -> dict | None:
-    """The saturation-aware description of an adaptive coefficient after warm-up (per pair, then counted)."""
-    low, high, warm = float(ecfg["coef_min"]), float(ecfg["coef_max"]), int(ecfg.get("warmup", 0))
-    start = float(ecfg.get("ent_coef", 0.0))
+def coefficient_finding(lab: str, rows: Mapping[str, list[dict]], ecfgs: Mapping[str, Mapping]) -> dict | None:
+    """The saturation-aware description of an adaptive coefficient after warm-up (per pair, with that pair's own
+    box, start and warm-up, then counted)."""
     states, shares, spans = {}, [], []
     for p, r in rows.items():
+        e = ecfgs.get(p)
+        if not e:
+            continue
+        low, high, warm = float(e["coef_min"]), float(e["coef_max"]), int(e.get("warmup", 0))
         c = [x["ent_coef"] for x in r if x.get("step", 0) > warm and isinstance(x.get("ent_coef"), (int, float))]
         if c:
-            states[p], at = coef_status(c, low, high, start)
+            states[p], at = coef_status(c, low, high, float(e.get("ent_coef", 0.0)))
             shares.append(at)
             spans.append((min(c), max(c)))
     if not states:
         return None
     count = {s: sum(v == s for v in states.values()) for s in ("saturated", "moves", "stays")}
-    text = (f"{lab}'s coefficient after warm-up (step > {warm}), box [{low:g}, {high:g}], start {start:g}: "
+    box = _per_start({p: ecfgs[p] for p in states}, lambda e: f"box [{float(e['coef_min']):g}, "
+                     f"{float(e['coef_max']):g}], start {float(e.get('ent_coef', 0.0)):g}, after step "
+                     f"{int(e.get('warmup', 0))}")
+    text = (f"{lab}'s coefficient after warm-up ({box}): "
             f"saturated in {count['saturated']}, moves in {count['moves']}, stays in {count['stays']} of "
             f"{len(states)} pairs (saturated: at the cap or floor for more than half of the steps; mean share of "
             f"steps at a bound {mean_se(shares)[0]:.2f}); it spans {min(a for a, _ in spans):.2e} to "

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from reproduce.numbers import RECORD_NAME, Fields, check_report, report_numbers
+from reproduce.report_extras import calibration_lines, exploration_lines
 from toy.experiments import EXPERIMENTS
 
 __all__ = ["ReportCheckError", "check_report", "report_numbers", "write_report"]
@@ -236,6 +237,7 @@ def _llm_paired(f: Fields, out: Path, data: dict) -> list[str]:
              "values are the mean of the last quarter of the logged steps of each run (held-out metrics: their "
              "last evaluation), then mean ± std over the pairs.", ""]
     lines += _protocol(f, data)
+    lines += calibration_lines(f, out)
     lines += _final_table(f, out, data)
     lines += _before_after(f, data)
     lines += [f"Verdict rule: {f.text(SUMMARY, data, 'verdict_rule')}.", ""]
@@ -253,6 +255,7 @@ def render_report(out: Path, toy_experiments: Iterable[str]) -> tuple[str, list[
     for name in toy_experiments:
         lines += _toy_section(f, out, name)
     lines += _llm_section(f, out)
+    lines += exploration_lines(f, out)
     stage_s = meta.get("stage_seconds") or {}
     if stage_s:
         lines += ["## Stage timings", "", "| stage | seconds |", "|---|---|"]

@@ -34,8 +34,10 @@ class Stage:
     """Unique file-name-safe id (the marker and log are named after it)."""
     title: str
     """What the progress line shows while it runs."""
-    cmd: Sequence[str] = ()
-    """Command to run (a subprocess); empty for a Python stage."""
+    cmd: Sequence[str] | Callable[[], Sequence[str]] = ()
+    """Command to run (a subprocess); empty for a Python stage. A callable builds the command when the stage is
+    checked or started: a command read from an earlier stage's output (the calibrated AEnt runs read their
+    constants from the calibration stage's JSON); while that output is missing the stage counts as not done."""
     fn: Callable[[], None] | None = None
     """Python stage: called in-process when ``cmd`` is empty."""
     expected_s: float = 10.0
@@ -47,6 +49,10 @@ class Stage:
     always: bool = False
     """Re-run even when a marker exists (cheap stages whose inputs may have changed, e.g. the report)."""
     env: dict[str, str] = field(default_factory=dict)
+
+    def command(self) -> list[str]:
+        """The command as it runs now (a callable ``cmd`` is called)."""
+        return list(self.cmd() if callable(self.cmd) else self.cmd)
 
 
 def format_seconds(s: float) -> str:
@@ -136,22 +142,24 @@ def _is_done(out: Path, stage: Stage) -> bool:
         return False
     try:
         record = json.loads(marker.read_text())
-    except (OSError, json.JSONDecodeError):
+        cmd = stage.command()
+    except (OSError, ValueError):  # ValueError includes json.JSONDecodeError
         return False
-    return record.get("cmd") == list(stage.cmd) and all(Path(p).exists() for p in stage.outputs)
+    return record.get("cmd") == cmd and all(Path(p).exists() for p in stage.outputs)
 
 
 def _run_one(out: Path, stage: Stage, threads: int) -> float:
     t0 = time.monotonic()
     log_path = out / "logs" / f"{stage.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    if stage.cmd:
+    cmd = stage.command()
+    if cmd:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", **stage.env}
         with open(log_path, "w") as log:
-            log.write("$ " + " ".join(stage.cmd) + "\n")
+            log.write("$ " + " ".join(cmd) + "\n")
             log.flush()
-            code = subprocess.call(list(stage.cmd), stdout=log, stderr=subprocess.STDOUT, env=env)
+            code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         if code != 0:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
             raise StageError(f"stage {stage.name!r} failed (exit code {code}); last lines of {log_path}:\n{tail}")
@@ -165,7 +173,7 @@ def _run_one(out: Path, stage: Stage, threads: int) -> float:
     marker = _marker(out, stage)
     marker.parent.mkdir(parents=True, exist_ok=True)
     tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"cmd": list(stage.cmd), "seconds": seconds,
+    tmp.write_text(json.dumps({"cmd": cmd, "seconds": seconds,
                                "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}))
     os.replace(tmp, marker)
     return seconds

@@ -227,6 +227,21 @@ def test_smoke_run_end_to_end(tmp_path):
         assert (out / png).is_file() and f"]({png})" in text
     assert check_report(report, out / RECORD_NAME, out) == []
     assert "| claim | verdict |" in text
+    # The AEnt runs trained with exactly the constants their calibration stage wrote (issue 23), and the report
+    # shows them; the exploration level ran through the study's code, labelled as fewer seeds, and cites the
+    # committed study's gate.
+    import yaml
+
+    from reproduce.report_extras import FEWER_SEEDS
+
+    cal = json.loads((out / "llm" / "calibration" / "aent" / "ws0.json").read_text())["constants"]
+    ent = yaml.safe_load((out / "llm" / "aent" / "ws0-seed-0" / "config.yaml").read_text())["entropy"]
+    assert ent["method"] == "aent" and {k: ent[k] for k in cal} == cal
+    assert "### AEnt's constants, calibrated per warm start" in text and FEWER_SEEDS in text
+    demo = json.loads((out / "exploration" / "demo.json").read_text())
+    assert [p["pair"] for p in demo["pairs"]] == ["ws1-s0"] and all(demo["pairs"][0][a] for a in demo["arms"])
+    study = json.loads((REPO / "docs" / "exploration_example" / "summary.json").read_text())
+    assert demo["committed"]["gate"] == study["gates"]["1"]
     # Resuming redoes nothing but the cheap summary and report.
     again = subprocess.run([sys.executable, "-m", "reproduce", "--smoke", "--out", str(out)], cwd=REPO,
                            capture_output=True, text=True, timeout=300)
@@ -258,10 +273,11 @@ def test_default_config_judges_off_the_selection(tmp_path):
     assert not set(cfg.llm.seeds) & set(sel.seeds)
     assert len(sel.candidates) >= 20 and "small_style65_wrong75_w600" in sel.candidates
     stages, runs = build_stages(cfg, tmp_path)
-    # The first run of each warm start goes first, side by side, then a barrier, then everything else.
+    # The first stage of each warm start (its AEnt calibration, which builds it) goes first, side by side, then a
+    # barrier, then everything else.
     n_ws = len(cfg.llm.warm_starts)
     heads = stages[:n_ws]
-    assert all(s.parallel and s.name.startswith("llm-") for s in heads)
+    assert all(s.parallel and s.name.startswith("calibrate-") for s in heads)
     assert sorted(next(a for a in s.cmd if a.startswith("data.seed=")) for s in heads) == [
         f"data.seed={w}" for w in sorted(cfg.llm.warm_starts)]
     assert stages[n_ws].name == "llm-warm-starts" and not stages[n_ws].parallel

@@ -7,7 +7,7 @@ batch of run seed :data:`CALIBRATION_SEED`, for the study's budget. Nothing here
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 __all__ = ["CALIBRATION_SEED", "calibrate_start"]
 
@@ -15,12 +15,13 @@ CALIBRATION_SEED = 0
 """Run seed whose step-1 batch the calibration measures (a fixed rule; the batch is drawn before any update)."""
 
 
-def calibrate_start(cfg, clamp_p: float | None = None) -> dict:
+def calibrate_start(cfg, clamp_p: float | None = None, config_name: str = "exploration") -> dict:
     """Calibrate AEnt for the starting policy and budget of ``cfg``.
 
     Args:
         cfg: the run's ``llm.config.TrainConfig`` (level, warm start and budget already applied).
         clamp_p: fix p (the paper's 0.33 for ``aent_paper_p``); None lets the rule choose it.
+        config_name: how the calibration names the config.
 
     Returns:
         ``{"constants": {ent_coef, coef_min, coef_max, band_low, band_high, coef_lr, clamp_p, warmup},
@@ -28,10 +29,5 @@ def calibrate_start(cfg, clamp_p: float | None = None) -> dict:
     """
     from llm.calibrate import calibrate
 
-    cal = calibrate(replace(cfg, seed=CALIBRATION_SEED), steps=cfg.max_steps, clamp_p=clamp_p,
-                    config_name="exploration")
-    pr = cal.proposal
-    keys = ("ent_coef", "coef_min", "coef_max", "band_low", "band_high", "coef_lr", "clamp_p", "warmup")
-    return {"constants": {k: getattr(pr, k) for k in keys}, "measurements": asdict(cal.measurements),
-            "rules": [list(r) for r in pr.rules], "warnings": list(pr.warnings), "steps": cal.steps,
-            "batch": cal.batch, "machine": cal.machine, "seconds": cal.seconds}
+    return calibrate(replace(cfg, seed=CALIBRATION_SEED), steps=cfg.max_steps, clamp_p=clamp_p,
+                     config_name=config_name).record()

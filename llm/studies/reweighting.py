@@ -9,16 +9,18 @@ The paper's epoch-wise schedule (w+ = (e - 1) / (E - 1)) is ``entropy.pos_weight
 to keep the study's budget. The entropy-guided target is the GRPO arm's step-1 entropy (measured before any update
 on the batch every arm shares, so no outcome enters it).
 
-AEnt's constants follow one rule with the main job: the AEnt arm takes the main job's AEnt overrides
-(``llm.methods.aent`` of ``configs/reproduce/default.yaml``: today the authors' band, box, lambda0, beta and p) and
-scales only the warm-up, to the same fraction of this study's run as of the main job's. Whatever sets the main
-job's constants (the calibration rule of ``aent calibrate`` for the small model) therefore sets this arm's too;
-nothing here is chosen from this study's results.
+AEnt's constants follow one rule with the main job (``configs/reproduce/default.yaml``). The main job calibrates
+its AEnt label (``llm.calibrated``), so this arm does too: the constants ``aent calibrate`` proposes on this
+study's starting policy for this study's budget, on run seed 0's step-1 batch
+(:func:`llm.studies.exploration_calibration.calibrate_start`), computed when the arm's runs start. Were the main
+job's AEnt label not calibrated, the arm would take its overrides with the warm-up scaled to the same fraction of
+this run. Nothing here is chosen from this study's results.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from llm.studies.spec import Arm, Claim, Study
 
@@ -29,8 +31,10 @@ def _step1(runs, key: str) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
-def main_job_aent(steps: int) -> tuple[str, ...]:
-    """The main job's AEnt overrides, with the warm-up scaled to ``steps`` by the main job's warm-up fraction."""
+def main_job_aent(cfg) -> tuple[str, ...] | Callable[[], tuple[str, ...]]:
+    """AEnt's overrides by the main job's rule for a run of ``cfg``: calibrated on ``cfg``'s starting policy and
+    budget when the main job calibrates its AEnt label (a callable, run when the arm starts), else the main job's
+    overrides with the warm-up scaled to ``cfg.max_steps`` by the main job's warm-up fraction."""
     import yaml
 
     import aent_configs
@@ -38,12 +42,23 @@ def main_job_aent(steps: int) -> tuple[str, ...]:
     from llm.config import load_config
 
     data = yaml.safe_load(aent_configs.resolve("reproduce/default", folder="reproduce").read_text())["llm"]
+    if "aent" in (data.get("calibrated") or ()):
+        return lambda: calibrated_aent(cfg)
     overrides = [str(o) for o in data["methods"]["aent"]]
     main_steps = load_config(data.get("config", "tiny"), [str(o) for o in data.get("overrides") or []]).max_steps
     warm = next((int(o.split("=", 1)[1]) for o in overrides if o.startswith("entropy.warmup=")),
                 EntropyConfig().warmup)
-    scaled = round(warm * steps / main_steps)
+    scaled = round(warm * cfg.max_steps / main_steps)
     return (*[o for o in overrides if not o.startswith("entropy.warmup=")], f"entropy.warmup={scaled}")
+
+
+def calibrated_aent(cfg) -> tuple[str, ...]:
+    """The overrides of AEnt with the constants ``aent calibrate`` proposes for ``cfg`` (the main job's rule)."""
+    from llm.studies.exploration_arms import ArmConstants, arm_overrides
+    from llm.studies.exploration_calibration import calibrate_start
+
+    cal = calibrate_start(cfg, config_name="reweighting")
+    return tuple(arm_overrides("aent_cal_p", ArmConstants(**cal["constants"])))
 
 
 def arms(cfg, runs) -> list[Arm]:
@@ -58,7 +73,7 @@ def arms(cfg, runs) -> list[Arm]:
                           "entropy.pos_weight_final=1.0", f"entropy.pos_weight_steps={cfg.max_steps}")),
         Arm("entropy_guided", (pr, "entropy.pos_weight=0.0", "entropy.pos_weight_mode=entropy",
                                f"entropy.target_entropy={h0:.4f}", "entropy.pos_weight_delta=0.05")),
-        Arm("aent", main_job_aent(cfg.max_steps)),
+        Arm("aent", main_job_aent(cfg)),
     ]
 
 

@@ -7,6 +7,7 @@ from the same warm-started policy (the trainer caches the warm start and shares 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -108,6 +109,8 @@ def run_study(study: Study, out: str | Path, *, smoke: bool = False, seeds: int 
     bar = tqdm(total=len(pending) * seeds, desc=f"study {study.name}", unit="run", disable=not progress)
     while pending:
         arm = pending[0]
+        if callable(arm.overrides):  # resolved once, when its runs start (see Arm.overrides)
+            arm = dataclasses.replace(arm, overrides=tuple(arm.overrides()))
         arm_list.append(arm)
         runs[arm.name] = []
         for s in range(seeds):

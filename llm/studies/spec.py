@@ -25,8 +25,9 @@ class Arm:
 
     name: str
     """Short label used in the figure legend and the JSON."""
-    overrides: tuple[str, ...] = ()
-    """Trainer config overrides (``section.field=value``) of this arm."""
+    overrides: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+    """Trainer config overrides (``section.field=value``) of this arm; a callable is called once, when the arm's
+    runs start (reweighting's AEnt arm calibrates its constants on the starting policy only then)."""
     prompt_pool: int = 0
     """If > 0, each step's prompts come from the first ``prompt_pool`` training problems only (diversity)."""
 

@@ -204,3 +204,23 @@ def test_cli_help_lists_calibrate():
     out = subprocess.run([sys.executable, "-m", "llm", "calibrate", "--help"], cwd=REPO, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and "--steps" in out.stdout and "--p" in out.stdout
+
+
+def test_cli_json_holds_the_printed_constants_unrounded(tmp_path, capsys, length_reward):
+    """--json FILE: the same constants as the printed overrides (which round to 3 significant digits), unrounded,
+    with the measurements and the overrides the command ran with."""
+    import json
+
+    from llm.__main__ import main
+
+    path = tmp_path / "sub" / "cal.json"
+    assert main(["calibrate", "--config", "tiny", "--json", str(path), *TINY, f"cache_dir={tmp_path}",
+                 "max_steps=9"]) == 0
+    printed = capsys.readouterr().out.rsplit("as overrides:", 1)[1].split()
+    shown = dict(o.split("=", 1) for o in printed)
+    rec = json.loads(path.read_text())
+    assert rec["steps"] == 9 and "max_steps=9" in rec["overrides"] and rec["measurements"]["pg_grad_norm"] > 0
+    for name, value in rec["constants"].items():
+        want = float(shown[f"entropy.{name}"])
+        assert value == pytest.approx(want, rel=5e-3 if name != "warmup" else 0), name
+    assert not list(path.parent.glob("*.tmp"))

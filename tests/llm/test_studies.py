@@ -261,21 +261,31 @@ def test_study_sesoi_rules_and_holm():
     assert v["p"] < 0.001 and v["sesoi"] == pytest.approx(0.1) and v["verdict"] == "did not hold"
 
 
-def test_reweighting_aent_arm_uses_the_main_jobs_constants():
-    """One rule for AEnt's constants (issue 23): the study's AEnt arm is the main job's, warm-up scaled to the run,
-    and nothing in it depends on the study's own runs."""
+def test_reweighting_aent_arm_uses_the_main_jobs_constants(monkeypatch):
+    """One rule for AEnt's constants (issue 23): the main job calibrates its AEnt label, so the study's AEnt arm is
+    calibrated too, on the study's own config and budget (here stubbed: the rule itself is tested in
+    tests/llm/test_calibrate.py), only when the arm's runs start, and nothing in it depends on the study's runs."""
     import yaml
 
     import aent_configs
+    import llm.studies.exploration_calibration as ec
     from llm.config import load_config
-    from llm.studies.reweighting import main_job_aent
+    from llm.studies.exploration_arms import ArmConstants, arm_overrides
 
     path = aent_configs.resolve("reproduce/default", folder="reproduce")
-    main = yaml.safe_load(path.read_text())["llm"]["methods"]["aent"]
+    assert "aent" in yaml.safe_load(path.read_text())["llm"]["calibrated"]
+    consts = {"ent_coef": 0.4, "coef_min": 0.12, "coef_max": 1.8, "band_low": 0.16, "band_high": 0.26,
+              "coef_lr": 3.0, "clamp_p": 0.9973, "warmup": 2}
+    seen = []
+
+    def fake(cfg, clamp_p=None, config_name=""):
+        seen.append((cfg.max_steps, clamp_p))
+        return {"constants": consts}
+
+    monkeypatch.setattr(ec, "calibrate_start", fake)
     base = load_config(None, ["max_steps=30"])
-    fake = {"grpo": [[{"step": 1, "entropy_before": 9.0, "clamped_entropy": 9.0}]]}
-    arm = {a.name: a for a in STUDIES["reweighting"].arms(base, fake)}["aent"]
-    assert arm.overrides == main_job_aent(30)
-    assert [o for o in arm.overrides if not o.startswith("entropy.warmup=")] == [o for o in main
-                                                                                 if not o.startswith("entropy.warmup=")]
-    assert "entropy.warmup=5" in arm.overrides  # 10 of the main job's 60 steps -> 5 of 30
+    fake_runs = {"grpo": [[{"step": 1, "entropy_before": 9.0, "clamped_entropy": 9.0}]]}
+    arm = {a.name: a for a in STUDIES["reweighting"].arms(base, fake_runs)}["aent"]
+    assert callable(arm.overrides) and seen == []  # nothing is measured until the arm runs
+    assert arm.overrides() == tuple(arm_overrides("aent_cal_p", ArmConstants(**consts)))
+    assert seen == [(30, None)]  # the study's budget, the rule's own p
