@@ -26,7 +26,8 @@ autograd keep each chunk's logits: memory per chunk, all chunks alive at backwar
 entropy and Apple's Cut Cross-Entropy (gradient computed during the forward pass / blockwise Triton kernels, for a
 scalar loss), verl's fused log-prob / entropy kernels (per-token outputs, logits recomputed in backward). Ours
 follows verl's shape of the problem (per-token outputs with arbitrary upstream gradients, so no gradient can be
-formed in forward) and adds the clamped entropy, which none of them computes.
+formed in forward) and adds the clamped entropy, which none of them computes. For a loss that is a sum of
+per-token terms, :func:`aent.chunked_policy_loss` (:mod:`aent.fused`) forms the gradient in forward instead.
 
 Departure from the materialised path: logp uses the same thresholded exp sum as the entropy (terms below 5e-31 of
 the row's largest are dropped, as :func:`aent.entropy` does); :func:`aent.token_logprobs` keeps them. The
