@@ -263,8 +263,8 @@ def main(argv=None) -> None:
         mat = cases["materialised", dtype]
         for path in PATHS[1:]:
             chk = cases[path, dtype]
-            print(f"{dtype} {path}: memory ratio total {mat['peak_extra_mib'] / max(chk['peak_extra_mib'], 1e-9):.1f}x, "
-                  f"working {mat['working_mib'] / max(chk['working_mib'], 1e-9):.1f}x less; time {path} / "
+            total = mat["peak_extra_mib"] / max(chk["peak_extra_mib"], 1e-9)
+            print(f"{dtype} {path}: memory ratio total {total:.1f}x, working {mat['working_mib'] / max(chk['working_mib'], 1e-9):.1f}x less; time {path} / "
                   f"materialised {chk['time_s'] / max(mat['time_s'], 1e-9):.2f}")
     for name, errs in agree.items():
         print(f"{name}: " + ", ".join(f"{n} {v:.2e}" for n, v in errs.items()))
