@@ -147,6 +147,19 @@ def test_fp32_head_with_bf16_hidden_multiplies_in_fp32():
     assert _rel(fw, rw) < 1e-5 and _rel(fh, rh) < 1e-2  # dL/dh rounded once to bf16
 
 
+def test_autocast_multiplies_in_bf16_as_the_materialised_path():
+    """Under CPU autocast both paths multiply in bf16: same terms and loss, gradients within bf16 rounding."""
+    hidden, weight, tokens, side = _inputs(16, 16, 127, seed=12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rl, rt, rh, rw = _reference(_materialised, hidden, weight, tokens, side, 1.0, 0.3)
+        fl, ft, fh, fw = _fused(hidden, weight, tokens, side, 1.0, 0.3, 5)
+    assert fh.dtype == torch.float32 and fw.dtype == torch.float32
+    for got, want in zip(ft, rt):
+        torch.testing.assert_close(got, want.float(), rtol=1e-5, atol=1e-5)
+    assert fl.item() == pytest.approx(rl.item(), rel=1e-5, abs=1e-5)
+    assert _rel(fh, rh) < 1e-2 and _rel(fw, rw) < 1e-2
+
+
 def test_upstream_gradient_scales_and_frozen_weight():
     hidden, weight, tokens, side = _inputs(30, 8, 90, seed=7)
     _, _, rh, rw = _reference(_materialised, hidden, weight, tokens, side, 1.0, 0.2)
