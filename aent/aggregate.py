@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["LOSS_AGG_MODES", "aggregate_loss"]
+__all__ = ["LOSS_AGG_MODES", "aggregate_loss", "aggregate_weights"]
 
 LOSS_AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
 
@@ -63,3 +63,37 @@ def aggregate_loss(
         return seq_sum.mean()
     const = float(loss_tok.shape[1]) if norm_const is None else float(norm_const)
     return seq_sum.mean() / const
+
+
+def aggregate_weights(mask: Tensor, mode: str = "token-mean", *, norm_const: float | None = None) -> Tensor:
+    """The per-token weights w of an aggregation mode: ``aggregate_loss(l, mask, mode) == (w * l).sum()``.
+
+    Every mode of the module docstring is linear in the per-token loss, so a loss aggregated over a batch is a sum of
+    per-token terms w_{i,t} l_{i,t} (what a loss formed chunk by chunk, :func:`aent.chunked_policy_loss`, needs):
+    token-mean m / sum m; seq-mean-token-mean m / (B |o_i|); seq-mean-token-sum m / B; seq-mean-token-sum-norm
+    m / (B C). Padding gets weight 0.
+
+    Args:
+        mask: (B, T) {0, 1} (bool, int or float) valid-token mask.
+        mode: one of ``LOSS_AGG_MODES``.
+        norm_const: > 0, the constant C of "seq-mean-token-sum-norm" (default T); ignored by other modes.
+
+    Returns:
+        (B, T) float32 weights, no gradient.
+    """
+    if mask.dim() != 2:
+        raise ValueError(f"mask must be (B, T), got {tuple(mask.shape)}")
+    if mode not in LOSS_AGG_MODES:
+        raise ValueError(f"mode must be one of {LOSS_AGG_MODES}, got {mode!r}")
+    if norm_const is not None and not norm_const > 0:
+        raise ValueError(f"norm_const must be None or > 0, got {norm_const!r}")
+    m = (mask.detach() > 0).to(torch.float32)
+    if mode == "token-mean":
+        return m / m.sum().clamp(min=1.0)
+    b = float(m.shape[0])
+    if mode == "seq-mean-token-mean":
+        return m / m.sum(dim=1, keepdim=True).clamp(min=1.0) / b
+    if mode == "seq-mean-token-sum":
+        return m / b
+    const = float(m.shape[1]) if norm_const is None else float(norm_const)
+    return m / (b * const)

@@ -26,7 +26,8 @@ autograd keep each chunk's logits: memory per chunk, all chunks alive at backwar
 entropy and Apple's Cut Cross-Entropy (gradient computed during the forward pass / blockwise Triton kernels, for a
 scalar loss), verl's fused log-prob / entropy kernels (per-token outputs, logits recomputed in backward). Ours
 follows verl's shape of the problem (per-token outputs with arbitrary upstream gradients, so no gradient can be
-formed in forward) and adds the clamped entropy, which none of them computes.
+formed in forward) and adds the clamped entropy, which none of them computes. For a loss that is a sum of
+per-token terms, :func:`aent.chunked_policy_loss` (:mod:`aent.fused`) forms the gradient in forward instead.
 
 Departure from the materialised path: logp uses the same thresholded exp sum as the entropy (terms below 5e-31 of
 the row's largest are dropped, as :func:`aent.entropy` does); :func:`aent.token_logprobs` keeps them. The
@@ -128,6 +129,60 @@ def _matmul_dtype(hidden: Tensor, weight: Tensor) -> torch.dtype:
     return torch.promote_types(hidden.dtype, weight.dtype)
 
 
+def chunk_terms_(logits: Tensor, rows: slice, tokens: Tensor, stats: Tensor, cut: Tensor, temperature: float,
+                 k: int, work: Scratch) -> None:
+    """Fill ``stats[:, rows]`` (logp, H, H~ when k > 0, max, log_s, log_s~, t) and ``cut[rows]`` from one chunk.
+
+    ``logits`` (c, V) are the chunk's unscaled logits in the matmul dtype, for tokens ``rows`` of the call;
+    ``stats`` (7, N) and ``cut`` (N,) are the call's per-token buffers (``stats`` in the accumulation dtype).
+    """
+    logp, ent, cent, shift, log_s, log_sc, t = stats
+    acc = stats.dtype
+    sub = max(1, CHUNK_BYTES // (4 * logits.shape[1]))  # rows per cache-sized pass, as aent.entropy
+    for r in _chunks(logits.shape[0], sub):
+        sel = slice(rows.start + r.start, rows.start + r.stop)
+        x = logits[r]  # (s, V) in the matmul dtype
+        m = x.amax(-1, keepdim=True).to(acc)  # (s, 1) row max of the unscaled logits
+        z = _shifted(x, m, temperature, work.get("z", *x.shape, dtype=acc))
+        ent[sel], log_s[sel] = _entropy(z, work)
+        za = (x.gather(1, tokens[sel, None]).to(acc) - m) / temperature  # (s, 1)
+        logp[sel] = za.squeeze(1) - log_s[sel]
+        shift[sel] = m.squeeze(1)
+        if k > 0:
+            zc, t[sel], cut[sel] = _kept(x, m, temperature, k, None, None, work, acc)
+            cent[sel], log_sc[sel] = _entropy(zc, work)
+
+
+def chunk_grad_(logits: Tensor, rows: slice, tokens: Tensor, stats: Tensor, cut: Tensor, g_logp: Tensor | None,
+                g_ent: Tensor | None, g_cent: Tensor | None, temperature: float, k: int, work: Scratch) -> Tensor:
+    """Turn one chunk's logits in place into dL/dz from the per-token dL/d(logp, H, H~) (each (N,) or None).
+
+    dL/dz = g_logp (onehot(a) - pi) / T - g_H pi (log pi + H) / T - g_H~ pi~ (log pi~ + H~) / T, with the
+    statistics of :func:`chunk_terms_`, so the kept set is not selected again. At least one g must be given;
+    with k = 0 pass g_cent = None (add it to g_ent: H~ is H).
+    """
+    _, ent, cent, shift, log_s, log_sc, t = stats
+    acc = stats.dtype
+    sub = max(1, CHUNK_BYTES // (4 * logits.shape[1]))
+    for r in _chunks(logits.shape[0], sub):
+        sel = slice(rows.start + r.start, rows.start + r.stop)
+        x = logits[r]
+        m = shift[sel, None]
+        gl = None if g_logp is None else g_logp[sel]
+        g = None
+        if gl is not None or g_ent is not None:
+            z = _shifted(x, m, temperature, work.get("z", *x.shape, dtype=acc))
+            g = _grad_part(z, log_s[sel], ent[sel], None if g_ent is None else g_ent[sel], gl, temperature, work)
+            if gl is not None:
+                g.scatter_add_(1, tokens[sel, None], (gl / temperature)[:, None])
+        if g_cent is not None:
+            zc = _kept(x, m, temperature, k, t[sel], cut[sel], work, acc)[0]
+            gc = _grad_part(zc, log_sc[sel], cent[sel], g_cent[sel], None, temperature, work)
+            g = gc if g is None else g.add_(gc)
+        x.copy_(g)
+    return logits
+
+
 class _PolicyTermsFn(torch.autograd.Function):
     """(logp, H, H~) per token from hidden states and the LM-head weight; logits recomputed per chunk."""
 
@@ -137,37 +192,23 @@ class _PolicyTermsFn(torch.autograd.Function):
         acc = torch.float64 if mdt == torch.float64 else torch.float32
         w = weight.to(mdt)  # (V, d); a copy only when the matmul dtype differs from the weight's
         stats = torch.zeros(7, n, dtype=acc, device=hidden.device)  # logp, H, H~, max, log_s, log_s~, t
-        logp, ent, cent, shift, log_s, log_sc, t = stats
         cut = torch.full((n,), -1, dtype=torch.long, device=hidden.device)
         buf = torch.empty(min(chunk, n), vocab, dtype=mdt, device=hidden.device)  # (chunk, V) logits
         work = Scratch(hidden.device)
-        sub = max(1, CHUNK_BYTES // (4 * vocab))  # rows per cache-sized pass, as aent.entropy
         with torch.autocast(hidden.device.type, enabled=False):
             for rows in _chunks(n, chunk):
                 logits = torch.mm(hidden[rows].to(mdt), w.t(), out=buf[: rows.stop - rows.start])  # (c, V)
-                for r in _chunks(logits.shape[0], sub):
-                    sel = slice(rows.start + r.start, rows.start + r.stop)
-                    x = logits[r]  # (s, V) in the matmul dtype
-                    m = x.amax(-1, keepdim=True).to(acc)  # (s, 1) row max of the unscaled logits
-                    z = _shifted(x, m, temperature, work.get("z", *x.shape, dtype=acc))
-                    ent[sel], log_s[sel] = _entropy(z, work)
-                    za = (x.gather(1, tokens[sel, None]).to(acc) - m) / temperature  # (s, 1)
-                    logp[sel] = za.squeeze(1) - log_s[sel]
-                    shift[sel] = m.squeeze(1)
-                    if k > 0:
-                        zc, t[sel], cut[sel] = _kept(x, m, temperature, k, None, None, work, acc)
-                        cent[sel], log_sc[sel] = _entropy(zc, work)
+                chunk_terms_(logits, rows, tokens, stats, cut, temperature, k, work)
         if k == 0:
-            cent.copy_(ent)
+            stats[2].copy_(stats[1])
         ctx.save_for_backward(hidden, weight, tokens, stats, cut)
         ctx.temperature, ctx.k, ctx.chunk, ctx.mdt = temperature, k, chunk, mdt
         ctx.set_materialize_grads(False)
-        return logp.clone(), ent.clone(), cent.clone()
+        return stats[0].clone(), stats[1].clone(), stats[2].clone()
 
     @staticmethod
     def backward(ctx, g_logp, g_ent, g_cent):  # noqa: D102
         hidden, weight, tokens, stats, cut = ctx.saved_tensors
-        _, ent, cent, shift, log_s, log_sc, t = stats
         temperature, k, chunk, mdt = ctx.temperature, ctx.k, ctx.chunk, ctx.mdt
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if (g_logp is None and g_ent is None and g_cent is None) or not (need_h or need_w):
@@ -182,28 +223,11 @@ class _PolicyTermsFn(torch.autograd.Function):
         grad_w = torch.zeros(weight.shape, dtype=mdt, device=weight.device) if need_w else None
         buf = torch.empty(min(chunk, n), vocab, dtype=mdt, device=hidden.device)
         work = Scratch(hidden.device)
-        sub = max(1, CHUNK_BYTES // (4 * vocab))
         with torch.autocast(hidden.device.type, enabled=False):
             for rows in _chunks(n, chunk):
                 h = hidden[rows].to(mdt)  # (c, d)
                 logits = torch.mm(h, w.t(), out=buf[: rows.stop - rows.start])  # (c, V), becomes dL/dz
-                for r in _chunks(logits.shape[0], sub):
-                    sel = slice(rows.start + r.start, rows.start + r.stop)
-                    x = logits[r]
-                    m = shift[sel, None]
-                    gl = None if g_logp is None else g_logp[sel]
-                    g = None
-                    if gl is not None or g_ent is not None:
-                        z = _shifted(x, m, temperature, work.get("z", *x.shape, dtype=acc))
-                        g = _grad_part(z, log_s[sel], ent[sel], None if g_ent is None else g_ent[sel], gl,
-                                       temperature, work)
-                        if gl is not None:
-                            g.scatter_add_(1, tokens[sel, None], (gl / temperature)[:, None])
-                    if g_cent is not None:
-                        zc = _kept(x, m, temperature, k, t[sel], cut[sel], work, acc)[0]
-                        gc = _grad_part(zc, log_sc[sel], cent[sel], g_cent[sel], None, temperature, work)
-                        g = gc if g is None else g.add_(gc)
-                    x.copy_(g)
+                chunk_grad_(logits, rows, tokens, stats, cut, g_logp, g_ent, g_cent, temperature, k, work)
                 if need_h:
                     grad_h[rows] = torch.mm(logits, w).to(hidden.dtype)  # (c, d)
                 if need_w:

@@ -13,6 +13,10 @@ Each entry names what the rest of the code needs to know about a method, so that
 - ``presets``: the named settings of :data:`aent.PRESETS` for this method (field overrides of EntropyConfig);
 - ``bonus_only``: the loss is the PPO-clip surrogate minus lambda * H_entropy and nothing else (so the toy's exact
   gradient and the verl adapter can run it); the other methods change the loss per token in :mod:`aent.regularizer`;
+- ``per_token``: the loss is a sum over tokens of terms of each token's own log-prob and entropies (no statistic
+  over the call's tokens), so the hidden-state path forms its gradient during the forward pass
+  (:func:`aent.chunked_policy_loss`, assembled in ``EntropyControl._fused_loss``); by default the same as
+  ``bonus_only``, and set true by pos_reweight, whose token weights ``_fused_loss`` applies;
 - ``expected``: what the method is expected to do to a metric against plain GRPO, with its source (the
   reproduction's findings read it).
 
@@ -78,10 +82,16 @@ class MethodSpec:
     """Preset name -> EntropyConfig field overrides (the method itself is implied)."""
     bonus_only: bool = True
     """The loss is PPO-clip - lambda * H_entropy and nothing else."""
+    per_token: bool | None = None
+    """The loss is a sum of per-token terms (each token's logp, H, H~ and fixed inputs): the fused loss applies.
+    None: ``bonus_only``. A method with its own loss branch sets it true only where ``EntropyControl._fused_loss``
+    builds that branch too."""
     expected: Expected | None = None
     """The effect the reproduction's findings test, or None (then: keeps the entropy above plain GRPO's)."""
 
     def __post_init__(self) -> None:
+        if self.per_token is None:
+            object.__setattr__(self, "per_token", self.bonus_only)
         if self.entropy not in ENTROPY_KINDS:
             raise ValueError(f"MethodSpec.entropy must be one of {ENTROPY_KINDS}, got {self.entropy!r}")
         if self.signal not in SIGNALS:
@@ -150,7 +160,7 @@ METHOD_SPECS: dict[str, MethodSpec] = {
     "entropic": MethodSpec("none", _no_coef, weight=_pi, weight_metric="pi_alpha", bonus_only=False, presets={
         "entropic": {"target_entropy": 0.2, "pi_kp": 1.0, "pi_ki": 0.01, "pi_prob_threshold": 0.95}}),
     "pos_reweight": MethodSpec("none", _no_coef, weight=_positive_weight, weight_metric="pos_weight",
-                               bonus_only=False, presets={
+                               bonus_only=False, per_token=True, presets={
                                    "pos_reweight": {"pos_weight": 0.5, "pos_weight_mode": "fixed"},
                                    "pos_reweight_entropy": {"pos_weight": 0.0, "pos_weight_mode": "entropy",
                                                             "target_entropy": 0.2, "pos_weight_delta": 0.05}},

@@ -35,12 +35,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from aent.aggregate import aggregate_loss
+from aent.aggregate import aggregate_loss, aggregate_weights
 from aent.chunked import chunked_policy_terms
 from aent.config import EntropyConfig
 from aent.covariance import clip_cov_mask, kl_cov_mask
 from aent.entropic import entropic_term
 from aent.entropy import clamped_entropy, entropy, masked_mean, token_logprobs
+from aent.fused import chunked_policy_loss
 from aent.methods import METHOD_SPECS
 from aent.ppo import approx_kl, broadcast_adv, ppo_clip_loss
 from aent.weights import advantage_sign_weights, top_entropy_mask
@@ -115,9 +116,12 @@ class EntropyControl:
              lm_head_weight: Tensor | None = None) -> LossOutput:
         """Policy loss with entropy control for one (micro-)batch, and its metrics.
 
-        Give either ``logits`` (materialised: the reference path) or ``hidden`` and ``lm_head_weight`` (the per-token
-        terms then come from :func:`aent.chunked_policy_terms` over the valid tokens only, and the (B, T, V) logits
-        never exist; same loss and metrics within float rounding).
+        Give either ``logits`` (materialised: the reference path) or ``hidden`` and ``lm_head_weight`` (the (B, T, V)
+        logits then never exist; same loss and metrics within float rounding). On the hidden-state path, a method
+        whose loss is a sum of per-token terms (``MethodSpec.per_token``) gets its loss and gradient from
+        :func:`aent.chunked_policy_loss` (gradient formed during the forward pass, logits computed once); the others
+        (entropic, clip_cov, kl_cov, top_entropy: statistics over the call's tokens) from
+        :func:`aent.chunked_policy_terms`. Both run over the valid tokens only.
 
         Args:
             logits: (B, T, V) logits of the response positions (fp32 / bf16), differentiable.
@@ -150,7 +154,7 @@ class EntropyControl:
         for name, x in (("actions", actions), ("old_logp", old_logp), ("mask", mask)):
             if not isinstance(x, Tensor) or tuple(x.shape) != bt:
                 raise ValueError(f"{name} must have shape (B, T) = {bt}, got {getattr(x, 'shape', None)}")
-        coef = self.ent_coef
+        coef, fused = self.ent_coef, None
         full_in_loss = self.spec.entropy == "full" and coef != 0.0
         clamped_in_loss = self.spec.entropy == "clamped" and coef != 0.0
         if logits is not None:
@@ -161,6 +165,10 @@ class EntropyControl:
                 ent = entropy(logits, mask, temperature, **kw)
             with torch.set_grad_enabled(clamped_in_loss and torch.is_grad_enabled()):
                 cent = clamped_entropy(logits, cfg.clamp_p, mask, temperature, **kw)
+        elif self.spec.per_token:  # gradient formed in forward: 3 matmuls, logp / H / H~ come back detached
+            cfg.check_vocab(int(lm_head_weight.shape[0]))
+            fused, (logp, ent, cent) = self._fused_loss(hidden, lm_head_weight, actions, old_logp, adv, mask,
+                                                        temperature)
         else:  # unused outputs of the chunked function get no gradient: nothing to switch off
             cfg.check_vocab(int(lm_head_weight.shape[0]))
             logp, ent, cent = _scattered_terms(hidden, lm_head_weight, actions, mask, temperature, cfg.clamp_p,
@@ -197,7 +205,7 @@ class EntropyControl:
                                                   norm_const=cfg.norm_const)
         else:
             entropy_loss = torch.zeros((), dtype=policy_loss.dtype, device=policy_loss.device)
-        total = policy_loss + entropy_loss
+        total = policy_loss + entropy_loss if fused is None else fused  # fused: the same sum, formed per chunk
         if m == "entropic":  # arXiv 2511.15248: alpha from this micro-batch's entropy, times L_pic
             if torch.is_grad_enabled() and logp.requires_grad:
                 self.weight_ctrl.update(float(h.detach()))
@@ -213,6 +221,35 @@ class EntropyControl:
             metrics = dict(zip(names, torch.stack([v.detach().float().reshape(()) for v in vals]).tolist()))
         metrics.update(self.current())
         return LossOutput(total, metrics)
+
+    def _fused_loss(self, hidden: Tensor, weight: Tensor, actions: Tensor, old_logp: Tensor, adv: Tensor,
+                    mask: Tensor, temperature: float) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """Loss of a per-token method by :func:`aent.chunked_policy_loss`, and the detached (B, T) logp, H, H~.
+
+        The loss is sum_t [w_t l_t - lambda v_t H_t]: l_t the PPO-clip loss (times w+ of pos_reweight), w and v
+        the per-token weights of ``loss_agg`` and of the entropy term's mode (:func:`aent.aggregate_weights`).
+        """
+        cfg, valid = self.cfg, mask != 0  # (B, T)
+        old = old_logp.detach().to(torch.float32)[valid]  # (n,)
+        a = broadcast_adv(adv, old_logp).expand(valid.shape)[valid]  # (n,)
+        w = aggregate_weights(mask, cfg.loss_agg, norm_const=cfg.norm_const)[valid]  # (n,)
+        if cfg.method == "pos_reweight":
+            w = w * advantage_sign_weights(a, pos_weight=self.weight_ctrl.value, neg_weight=1.0)
+        kind = self.spec.entropy if self.ent_coef != 0.0 else "none"
+        ent_mode = cfg.loss_agg if cfg.entropy_agg == "loss_agg" else cfg.entropy_agg
+        v = -self.ent_coef * aggregate_weights(mask, ent_mode, norm_const=cfg.norm_const)[valid]  # (n,)
+
+        def token_loss(logp: Tensor, ent: Tensor, cent: Tensor, rows: slice) -> Tensor:
+            l_tok = ppo_clip_loss(logp[None], old[None, rows], a[None, rows], eps_low=cfg.eps_low,
+                                  eps_high=cfg.eps_high, dual_clip=cfg.dual_clip)[0][0]  # (c,)
+            if kind == "none":
+                return w[rows] * l_tok
+            return w[rows] * l_tok + v[rows] * (ent if kind == "full" else cent)
+
+        out = chunked_policy_loss(hidden[valid], weight, actions[valid], token_loss, temperature=temperature,
+                                  clamp=cfg.clamp_p, chunk_size=cfg.chunk_size)
+        zeros = torch.zeros(valid.shape, dtype=out.terms.logp.dtype, device=hidden.device)
+        return out.loss, tuple(zeros.masked_scatter(valid, t) for t in out.terms)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------- per global step
     def step_end(self, stats: dict[str, float]) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Benchmark: policy terms from hidden states, chunked (``aent.chunked_policy_terms``) vs materialised logits.
+"""Benchmark: policy loss from hidden states, chunked (``chunked_policy_terms``) and fused vs materialised logits.
 
 Both paths compute, for N tokens with hidden states h (N, d) and an LM head W (V, d), the per-token logp, entropy
 and clamped entropy (p = 0.33) and back-propagate L = sum_t (u1_t logp_t + u2_t H_t + u3_t H~_t) with fixed random
@@ -6,9 +6,12 @@ u (every output receives a gradient) to h and W:
 
 - materialised: ``logits = h @ W.T`` (N, V), then ``aent.token_logprobs``, ``aent.entropy``,
   ``aent.clamped_entropy`` (the path of the native trainer and the TRL adapter before issue 28);
-- chunked: ``aent.chunked_policy_terms(h, W, tokens, clamp=0.33)`` (default chunk size).
+- chunked: ``aent.chunked_policy_terms(h, W, tokens, clamp=0.33)`` (default chunk size): per-token outputs,
+  logits recomputed in backward (four N x d x V matmuls);
+- fused: ``aent.chunked_policy_loss(h, W, tokens, token_loss, clamp=0.33)`` with token_loss the same sum (default
+  chunk size): the gradient formed in forward, chunk by chunk (three matmuls, as the materialised path).
 
-Each (path, dtype) case runs in its own fresh subprocess, one after the other, so the two never compete for
+Each (path, dtype) case runs in its own fresh subprocess, one after the other, so the paths never compete for
 memory; the parent compares their outputs. What is reported:
 
 - peak extra memory: peak RSS (VmHWM, reset through ``/proc/self/clear_refs`` once the inputs exist) minus RSS at
@@ -18,9 +21,10 @@ memory; the parent compares their outputs. What is reported:
   materialised path) is judged on both and both are printed.
 - time: wall time of forward + backward, after a warm-up call on 8 tokens (kernels, thread pool), median of
   ``--repeats`` (default 1 at full size: one repeat of the materialised fp32 case takes minutes on 2 cores).
-- agreement: ||a - b|| / ||b|| for logp, H, H~ (per token) and dL/dh, dL/dW. fp32: chunked against materialised
-  fp32 (target 1e-5). bf16: each bf16 path against materialised fp32 (target: chunked's error at most the
-  materialised bf16 path's own, up to a relative 1e-6 for the rounding of the error itself).
+- agreement: ||a - b|| / ||b|| for logp, H, H~ (per token), the loss L, and dL/dh, dL/dW. fp32: chunked and fused
+  against materialised fp32 (target 1e-5). bf16: each bf16 path against materialised fp32 (target: the chunked
+  and fused errors at most the materialised bf16 path's own, up to a relative 1e-6 for the rounding of the error
+  itself; the loss, a sum of terms with signs, is printed but not judged).
 
 Inputs: h ~ N(0, 1), W ~ N(0, (3 / sqrt(d))^2) (logits with standard deviation about 3, entropies of a few nats),
 tokens uniform; bf16 cases round the same fp32 inputs.
@@ -33,8 +37,8 @@ tokens uniform; bf16 cases round the same fp32 inputs.
 Sequential cases on a shared machine see different loads (two full runs here gave chunked / materialised wall
 times of 0.92 and 1.36 in fp32), and with 2 threads on a loaded 2-core machine every small operation waits in
 OpenMP barriers for a thread that is not running (the same elementwise work took 25x longer with 2 threads than
-with 1 at load average 5). So ``--interleaved`` times the two paths alternately in one process, at fewer tokens
-(both paths' memory must fit at once), and reports CPU time beside wall time; run it with ``--threads 1``.
+with 1 at load average 5). So ``--interleaved`` times the three paths alternately in one process, at fewer tokens
+(all paths' memory must fit at once), and reports CPU time beside wall time; run it with ``--threads 1``.
 """
 
 from __future__ import annotations
@@ -58,9 +62,9 @@ sys.path.insert(0, str(REPO))
 import aent  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-PATHS = ("materialised", "chunked")
+PATHS = ("materialised", "chunked", "fused")
 CLAMP = 0.33
-NAMES = ("logp", "entropy", "clamped_entropy", "grad_hidden", "grad_weight")
+NAMES = ("logp", "entropy", "clamped_entropy", "loss", "grad_hidden", "grad_weight")
 
 
 # ----------------------------------------------------------------------------------------------- child side
@@ -80,18 +84,23 @@ def _inputs(n: int, vocab: int, d: int, dtype: torch.dtype, seed: int = 0):
     return hidden, weight, tokens, upstream
 
 
-def _terms(path: str, hidden, weight, tokens, chunk_size=None):
-    if path == "chunked":
-        return tuple(aent.chunked_policy_terms(hidden, weight, tokens, clamp=CLAMP, chunk_size=chunk_size))
-    logits = hidden @ weight.t()  # (N, V)
-    return (aent.token_logprobs(logits, tokens), aent.entropy(logits), aent.clamped_entropy(logits, CLAMP))
-
-
 def _step(path: str, hidden, weight, tokens, upstream, chunk_size=None):
+    """Forward + backward of L = sum_t u_t . (logp_t, H_t, H~_t); returns the detached (logp, H, H~, L)."""
     hidden.grad = weight.grad = None
-    terms = _terms(path, hidden, weight, tokens, chunk_size)
-    sum((u * t).sum() for u, t in zip(upstream, terms)).backward()
-    return terms
+    if path == "fused":
+        out = aent.chunked_policy_loss(hidden, weight, tokens, lambda lp, h, hc, rows: (
+            upstream[0, rows] * lp + upstream[1, rows] * h + upstream[2, rows] * hc), clamp=CLAMP,
+            chunk_size=chunk_size)
+        out.loss.backward()
+        return (*out.terms, out.loss.detach())
+    if path == "chunked":
+        terms = tuple(aent.chunked_policy_terms(hidden, weight, tokens, clamp=CLAMP, chunk_size=chunk_size))
+    else:
+        logits = hidden @ weight.t()  # (N, V)
+        terms = (aent.token_logprobs(logits, tokens), aent.entropy(logits), aent.clamped_entropy(logits, CLAMP))
+    loss = sum((u * t).sum() for u, t in zip(upstream, terms))
+    loss.backward()
+    return (*(t.detach() for t in terms), loss.detach())
 
 
 def child(args) -> None:
@@ -110,8 +119,6 @@ def child(args) -> None:
         terms = _step(args.path, hidden, weight, tokens, upstream, args.chunk_size)
         times.append(time.perf_counter() - start)
         peaks.append(_rss_kib("VmHWM") - base)
-        del terms
-    terms = [t.detach() for t in _terms(args.path, hidden.detach(), weight.detach(), tokens, args.chunk_size)]
     grad_bytes = hidden.grad.numel() * hidden.grad.element_size() + weight.grad.numel() * weight.grad.element_size()
     torch.save(dict(zip(NAMES, [*terms, hidden.grad, weight.grad])), args.save)
     print(json.dumps({"time_s": statistics.median(times), "times_s": times, "peak_extra_mib": max(peaks) / 1024,
@@ -144,9 +151,10 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def _agreement(saved: dict) -> dict:
     load = {key: torch.load(p) for key, p in saved.items()}
     out = {}
-    if ("materialised", "fp32") in load and ("chunked", "fp32") in load:
-        ref, got = load["materialised", "fp32"], load["chunked", "fp32"]
-        out["fp32 chunked vs materialised"] = {n: _rel(got[n], ref[n]) for n in NAMES}
+    for path in PATHS[1:]:
+        if ("materialised", "fp32") in load and (path, "fp32") in load:
+            ref, got = load["materialised", "fp32"], load[path, "fp32"]
+            out[f"fp32 {path} vs materialised"] = {n: _rel(got[n], ref[n]) for n in NAMES}
     if ("materialised", "fp32") in load:
         ref = load["materialised", "fp32"]
         for path in PATHS:
@@ -157,48 +165,53 @@ def _agreement(saved: dict) -> dict:
 
 def _verdicts(cases: dict, agree: dict) -> dict:
     out = {}
-    for dtype in DTYPES:
-        mat, chk = cases.get(("materialised", dtype)), cases.get(("chunked", dtype))
-        if mat and chk:
-            out[f"{dtype} memory total <= 1/8"] = chk["peak_extra_mib"] <= mat["peak_extra_mib"] / 8
-            out[f"{dtype} memory working <= 1/8"] = chk["working_mib"] <= mat["working_mib"] / 8
-            out[f"{dtype} time <= 1.2x"] = chk["time_s"] <= 1.2 * mat["time_s"]
-    if "fp32 chunked vs materialised" in agree:
-        out["fp32 agreement <= 1e-5"] = max(agree["fp32 chunked vs materialised"].values()) <= 1e-5
-    mine, theirs = agree.get("bf16 chunked vs fp32 materialised"), agree.get("bf16 materialised vs fp32 materialised")
-    if mine and theirs:
-        # "within": up to the rounding of the error itself (equal logits give errors equal to ~1e-8 relative)
-        out["bf16 agreement <= materialised bf16 error"] = all(mine[n] <= theirs[n] * (1 + 1e-6) for n in NAMES)
+    judged = [n for n in NAMES if n != "loss"]
+    for path in PATHS[1:]:
+        for dtype in DTYPES:
+            mat, chk = cases.get(("materialised", dtype)), cases.get((path, dtype))
+            if mat and chk:
+                out[f"{dtype} {path} memory total <= 1/8"] = chk["peak_extra_mib"] <= mat["peak_extra_mib"] / 8
+                out[f"{dtype} {path} memory working <= 1/8"] = chk["working_mib"] <= mat["working_mib"] / 8
+                out[f"{dtype} {path} time <= 1.2x"] = chk["time_s"] <= 1.2 * mat["time_s"]
+        if f"fp32 {path} vs materialised" in agree:
+            out[f"fp32 {path} agreement <= 1e-5"] = max(agree[f"fp32 {path} vs materialised"].values()) <= 1e-5
+        mine = agree.get(f"bf16 {path} vs fp32 materialised")
+        theirs = agree.get("bf16 materialised vs fp32 materialised")
+        if mine and theirs:
+            # "within": up to the rounding of the error itself (equal logits give errors equal to ~1e-8 relative)
+            out[f"bf16 {path} agreement <= materialised bf16 error"] = all(
+                mine[n] <= theirs[n] * (1 + 1e-6) for n in judged)
     return out
 
 
 def interleaved(args) -> dict:
-    """Time only: both paths alternately in this one process, ``--repeats`` rounds each (which goes first rotates),
+    """Time only: the paths alternately in this one process, ``--repeats`` rounds each (which goes first rotates),
     wall and process CPU time (``time.process_time``: all threads, less sensitive to other jobs than wall time);
     the ratio is the median of the per-round ratios."""
     torch.set_num_threads(args.threads)
     out = {}
     for dtype in [d for d in args.dtypes.split(",") if d]:
         inputs = _inputs(args.tokens, args.vocab, args.hidden, DTYPES[dtype])
-        _step("chunked", *_inputs(8, args.vocab, args.hidden, DTYPES[dtype], seed=1))  # warm-up
-        _step("materialised", *_inputs(8, args.vocab, args.hidden, DTYPES[dtype], seed=1))
+        for path in PATHS:  # warm-up
+            _step(path, *_inputs(8, args.vocab, args.hidden, DTYPES[dtype], seed=1))
         rounds = []
         for r in range(args.repeats):
             one = {}
-            for path in (PATHS if r % 2 == 0 else PATHS[::-1]):
+            for path in PATHS[r % 3:] + PATHS[:r % 3]:  # which path goes first rotates
                 wall, cpu = time.perf_counter(), time.process_time()
                 _step(path, *inputs, args.chunk_size)
                 one[path] = (time.perf_counter() - wall, time.process_time() - cpu)
             rounds.append(one)
             print(f"  {dtype} round {r}: " + ", ".join(f"{p} {w:.1f} s wall / {c:.1f} s cpu"
                                                       for p, (w, c) in one.items()), flush=True)
-        out[dtype] = {
-            "wall_s": {p: [o[p][0] for o in rounds] for p in PATHS},
-            "cpu_s": {p: [o[p][1] for o in rounds] for p in PATHS},
-            "wall_ratio": statistics.median(o["chunked"][0] / o["materialised"][0] for o in rounds),
-            "cpu_ratio": statistics.median(o["chunked"][1] / o["materialised"][1] for o in rounds)}
-        print(f"{dtype}: chunked / materialised time, median of {args.repeats} rounds: wall "
-              f"{out[dtype]['wall_ratio']:.2f}, cpu {out[dtype]['cpu_ratio']:.2f}", flush=True)
+        out[dtype] = {"wall_s": {p: [o[p][0] for o in rounds] for p in PATHS},
+                      "cpu_s": {p: [o[p][1] for o in rounds] for p in PATHS}}
+        for path in PATHS[1:]:
+            for i, kind in enumerate(("wall", "cpu")):
+                ratio = statistics.median(o[path][i] / o["materialised"][i] for o in rounds)
+                out[dtype][f"{path}_{kind}_ratio"] = ratio
+            print(f"{dtype}: {path} / materialised time, median of {args.repeats} rounds: wall "
+                  f"{out[dtype][f'{path}_wall_ratio']:.2f}, cpu {out[dtype][f'{path}_cpu_ratio']:.2f}", flush=True)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         record = {"tokens": args.tokens, "vocab": args.vocab, "hidden": args.hidden, "threads": args.threads,
@@ -219,7 +232,7 @@ def main(argv=None) -> None:
     ap.add_argument("--small", action="store_true", help="N = 512, V = 32,768, d = 512, chunk 64 (a minute)")
     ap.add_argument("--out", type=Path, default=None, help="folder for chunked_loss_bench.json")
     ap.add_argument("--interleaved", action="store_true",
-                    help="time only, both paths alternately in one process (use a smaller --tokens)")
+                    help="time only, the paths alternately in one process (use a smaller --tokens)")
     ap.add_argument("--child", choices=PATHS, help=argparse.SUPPRESS)
     ap.add_argument("--dtype", default="fp32", help=argparse.SUPPRESS)
     ap.add_argument("--save", help=argparse.SUPPRESS)
@@ -247,10 +260,12 @@ def main(argv=None) -> None:
         agree = _agreement(saved)
     verdicts = _verdicts(cases, agree)
     for dtype in dtypes:
-        mat, chk = cases["materialised", dtype], cases["chunked", dtype]
-        print(f"{dtype}: memory ratio total {mat['peak_extra_mib'] / max(chk['peak_extra_mib'], 1e-9):.1f}x, working "
-              f"{mat['working_mib'] / max(chk['working_mib'], 1e-9):.1f}x less; time chunked / materialised "
-              f"{chk['time_s'] / max(mat['time_s'], 1e-9):.2f}")
+        mat = cases["materialised", dtype]
+        for path in PATHS[1:]:
+            chk = cases[path, dtype]
+            total = mat["peak_extra_mib"] / max(chk["peak_extra_mib"], 1e-9)
+            print(f"{dtype} {path}: memory ratio total {total:.1f}x, working {mat['working_mib'] / max(chk['working_mib'], 1e-9):.1f}x less; time {path} / "
+                  f"materialised {chk['time_s'] / max(mat['time_s'], 1e-9):.2f}")
     for name, errs in agree.items():
         print(f"{name}: " + ", ".join(f"{n} {v:.2e}" for n, v in errs.items()))
     for name, ok in verdicts.items():

@@ -199,9 +199,11 @@ class OptimSection:
     """Sequences per forward/backward pass on one process (>= 1); gradients accumulate up to mini_batch_size."""
     chunked_loss: bool = True
     """Compute the loss's log-probs and entropies from the last hidden states and the LM-head weight in token
-    chunks (aent.chunked_policy_terms), so the (micro-batch tokens, V) logits never exist; same metrics within
-    float rounding. false = materialised logits (the reference path). Models whose head is not a plain bias-free
-    Linear (LoRA on the head, soft-capping) and FSDP / DeepSpeed runs use the logits whatever this says."""
+    chunks, so the (micro-batch tokens, V) logits never exist; same metrics within float rounding. Methods whose
+    loss is a sum of per-token terms get loss and gradient in one pass (aent.chunked_policy_loss), the others
+    (entropic, clip_cov, kl_cov, top_entropy) per-token terms (aent.chunked_policy_terms). false = materialised
+    logits (the reference path). Models whose head is not a plain bias-free Linear (LoRA on the head,
+    soft-capping) and FSDP / DeepSpeed runs use the logits whatever this says."""
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "optim.lr", "> 0", self.lr)

@@ -6,8 +6,8 @@ log-probabilities and the full entropy. The clamped entropy of AEnt needs the ke
 above the k-th smallest logit), a selection over the whole row that TRL's one-pass, vocabulary-tiled kernel (Triton
 on GPU, a torch fallback elsewhere) has no place for. So :func:`add_hidden_head` wraps TRL's forward once more:
 called with ``aent_hidden=Tc`` it returns the (B, Tc, d) last hidden states that score the Tc completion tokens and
-the (V, d) LM-head weight, and :meth:`aent.EntropyControl.loss` takes them to :func:`aent.chunked_policy_terms`
-(token chunks; no (tokens x V) logits, in forward or backward).
+the (V, d) LM-head weight, and :meth:`aent.EntropyControl.loss` takes them to :func:`aent.chunked_policy_loss`
+or :func:`aent.chunked_policy_terms` (token chunks; no (tokens x V) logits, in forward or backward).
 
 The call goes through the wrapped model (DDP / accelerate) like TRL's own, and the weight is returned through the
 forward's output (``weight.view_as(weight)``), so a DDP that looks for unused parameters from the outputs finds the

@@ -23,10 +23,12 @@ How the loss gets its per-token terms, without the logits: TRL 1.16 runs the pol
 returns log-probs and the full entropy, never the logits, and has no clamped entropy (it needs a selection over each
 row, which TRL's one-pass vocabulary-tiled kernel cannot hold). So the adapter adds one more mode to the forward
 (:mod:`aent.integrations._trl_head`): the last hidden states of the completion positions and the LM-head weight,
-which :meth:`aent.EntropyControl.loss` turns into log-probs, entropies and clamped entropies with
-:func:`aent.chunked_policy_terms` (token chunks, logits recomputed in backward: no (tokens x V) tensor). Heads it
-cannot reproduce (bias, logit scale, soft-capping) and sharded weights (FSDP, DeepSpeed) keep the materialised path
-(the ordinary forward with ``logits_to_keep``, one micro-batch's (B, Tc, V) logits), with a warning.
+which :meth:`aent.EntropyControl.loss` turns into log-probs, entropies and clamped entropies in token chunks (no
+(tokens x V) tensor): with :func:`aent.chunked_policy_loss` (gradient formed in forward) for methods whose loss
+is a sum of per-token terms, :func:`aent.chunked_policy_terms` (logits recomputed in backward) for the others.
+Heads it cannot reproduce (bias, logit scale, soft-capping) and sharded weights (FSDP, DeepSpeed) keep the
+materialised path (the ordinary forward with ``logits_to_keep``, one micro-batch's (B, Tc, V) logits), with a
+warning.
 ``cast_lm_head_to_fp32`` is honoured on both paths (fp32 head matmul, as TRL's); the model inputs TRL passes for
 vision-language models (``pixel_values``, ``image_grid_thw``, ``token_type_ids``, ...) go to the forward as TRL
 gives them.

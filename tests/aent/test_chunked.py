@@ -270,14 +270,19 @@ def test_entropy_control_needs_one_input():
 
 
 def test_entropy_control_passes_its_chunk_size(monkeypatch):
+    """Both hidden-state paths get the config's chunk size: fused (per-token methods) and terms (the others)."""
     import aent.regularizer as reg
 
     seen = []
-    real = reg.chunked_policy_terms
-    monkeypatch.setattr(reg, "chunked_policy_terms", lambda *a, **kw: seen.append(kw["chunk_size"]) or real(*a, **kw))
+    for name in ("chunked_policy_terms", "chunked_policy_loss"):
+        real = getattr(reg, name)
+        monkeypatch.setattr(reg, name, lambda *a, _real=real, _name=name, **kw: seen.append((_name, kw["chunk_size"]))
+                            or _real(*a, **kw))
     z = torch.zeros(2, 3)
-    for chunk in (None, 2):
-        aent.EntropyControl(aent.EntropyConfig(chunk_size=chunk)).loss(
-            hidden=torch.randn(2, 3, 4), lm_head_weight=torch.randn(9, 4), actions=z.long(), old_logp=z, adv=z[:, 0],
-            mask=torch.ones(2, 3))
-    assert seen == [None, 2]
+    for method in ("none", "top_entropy"):
+        for chunk in (None, 2):
+            aent.EntropyControl(aent.EntropyConfig(method=method, chunk_size=chunk)).loss(
+                hidden=torch.randn(2, 3, 4), lm_head_weight=torch.randn(9, 4), actions=z.long(), old_logp=z,
+                adv=z[:, 0], mask=torch.ones(2, 3))
+    assert seen == [("chunked_policy_loss", None), ("chunked_policy_loss", 2), ("chunked_policy_terms", None),
+                    ("chunked_policy_terms", 2)]

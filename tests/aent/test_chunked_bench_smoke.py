@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/chunked_loss_bench.py at a tiny size: both paths, both dtypes, agreement and targets."""
+"""Smoke test of benchmarks/chunked_loss_bench.py at a tiny size: the three paths, both dtypes, agreement and targets."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ def test_tiny_run_writes_cases_agreement_and_targets(tmp_path):
            "--threads", "1", "--out", str(tmp_path)]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
     res = json.loads((tmp_path / "chunked_loss_bench.json").read_text())
-    assert set(res["cases"]) == {f"{p} {d}" for p in ("materialised", "chunked") for d in ("fp32", "bf16")}
+    paths = ("chunked", "fused")
+    assert set(res["cases"]) == {f"{p} {d}" for p in ("materialised", *paths) for d in ("fp32", "bf16")}
     for case in res["cases"].values():
         assert case["time_s"] > 0 and case["peak_extra_mib"] >= 0 and case["grad_mib"] > 0
-    fp32 = res["agreement"]["fp32 chunked vs materialised"]
-    assert set(fp32) == {"logp", "entropy", "clamped_entropy", "grad_hidden", "grad_weight"}
-    assert max(fp32.values()) < 1e-5
-    assert res["targets"]["fp32 agreement <= 1e-5"] and res["targets"]["bf16 agreement <= materialised bf16 error"]
-    assert "target fp32 time <= 1.2x:" in done.stdout
+    for path in paths:
+        fp32 = res["agreement"][f"fp32 {path} vs materialised"]
+        assert set(fp32) == {"logp", "entropy", "clamped_entropy", "loss", "grad_hidden", "grad_weight"}
+        assert max(fp32.values()) < 1e-5
+        assert res["targets"][f"fp32 {path} agreement <= 1e-5"]
+        assert res["targets"][f"bf16 {path} agreement <= materialised bf16 error"]
+        assert f"target fp32 {path} time <= 1.2x:" in done.stdout
