@@ -3,7 +3,8 @@
     python -m reproduce.export runs/demo docs/report_example.md
 
 writes ``docs/report_example.md`` and the figures under ``docs/report_example/``, plus the JSON behind every
-number (``report_example/run.json``, ``toy/*/*.json``, ``llm/summary.json``) and the record of which field each
+number (``report_example/run.json``, ``toy/*/*.json``, ``llm/summary.json``, ``llm/calibration/*/*.json``,
+``exploration/demo.json``) and the record of which field each
 number came from (``report_example/report.numbers.json``), so the copy stays checkable with
 ``reproduce.numbers.check_report(copy, record, folder)``.
 """
@@ -34,6 +35,7 @@ def export_report(run_dir: Path, dest_md: Path) -> list[Path]:
         shutil.rmtree(assets)
     written = []
     wanted = [run_dir / "run.json", *sorted(run_dir.glob("toy/*/*.json")), run_dir / "llm" / "summary.json",
+              *sorted(run_dir.glob("llm/calibration/*/*.json")), run_dir / "exploration" / "demo.json",
               run_dir / RECORD_NAME]
     for src in wanted:
         if src.is_file():

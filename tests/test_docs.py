@@ -148,7 +148,8 @@ FACT_PHRASES = {
     "README.md": [
         "held-out greedy accuracy {acc_start:.2f} to {acc_end:.2f} in {max_steps} steps",
         "entropy collapses ({ent_start:.2f} to {ent_end:.2f} nats)",
-        "blows the entropy up to {large_ent_end:.1f} nats and accuracy down to {large_acc_end:.2f}",
+        "AEnt at its calibrated constants ends at {aent_ent_end:.2f} nats and held-out greedy accuracy "
+        "{aent_acc_end:.2f}",
     ],
     "docs/faq.md": [
         "(`model.warm_start_steps`, {warm_start_steps} in `configs/tiny.yaml`",
@@ -225,7 +226,7 @@ def cpu_default_facts() -> dict:
     run = json.loads((DOCS / "report_example" / "run.json").read_text(encoding="utf-8"))
     assert run["llm"]["config"] == "configs/tiny.yaml" and not run["llm"]["overrides"], (
         "the example report no longer runs the plain CPU default; regenerate docs/report_example")
-    grpo, large = summary["methods"]["grpo"]["metrics"], summary["methods"]["entropy_bonus_large"]["metrics"]
+    grpo, aent = summary["methods"]["grpo"]["metrics"], summary["methods"]["aent"]["metrics"]
     updates = cfg.optim.ppo_epochs * (cfg.global_batch // cfg.mini_batch)
     assert len(tokenizer) == model.config.vocab_size == model.get_output_embeddings().weight.shape[0]
     vocab = len(tokenizer)
@@ -250,7 +251,7 @@ def cpu_default_facts() -> dict:
         # the example run of the main job (three seeds of the default)
         "ent_start": grpo["entropy"]["start_mean"], "ent_end": grpo["entropy"]["end_mean"],
         "acc_start": grpo["eval_accuracy"]["start_mean"], "acc_end": grpo["eval_accuracy"]["end_mean"],
-        "large_ent_end": large["entropy"]["end_mean"], "large_acc_end": large["eval_accuracy"]["end_mean"],
+        "aent_ent_end": aent["entropy"]["end_mean"], "aent_acc_end": aent["eval_accuracy"]["end_mean"],
         "_lr": cfg.optim.lr, "_warm_start_lr": cfg.model.warm_start_lr,
     }
 

@@ -90,7 +90,7 @@ def test_generated_report_is_the_shipped_example_and_passes(example_run):
     assert check_report(example_run / "report.md", example_run / RECORD_NAME, example_run) == []
     record = json.loads((example_run / RECORD_NAME).read_text())
     assert len(record) == len(report_numbers(text)) > 500
-    assert sum(e["source"] == "template" for e in record) == 3  # "Figure 1" and "10^5": fixed title text
+    assert sum(e["source"] == "template" for e in record) == 4  # "Figure 1", "10^5": title; "440": the paper's run length
     # the shipped copy in docs/ checks against its own JSON too
     assert check_report(REPO / "docs" / "report_example.md", EXAMPLE / RECORD_NAME, EXAMPLE) == []
 

@@ -259,7 +259,10 @@ print("wrote", png, "(the same plot from a shell: python -m llm plot RUN_DIR ...
 #   uniform policy's $\log|V|$ (log scale in the figure), the clamped entropy follows, and the reward collapses.
 #   [Reading the metrics](../docs/llm/metrics.md) annotates these curves key by key.
 #
-# The main job (`make demo`) runs the same comparison with three seeds and states each claim's verdict.
+# The main job (`make demo`) runs a comparison like this one on 4 pairs (2 warm starts x 2 run seeds), with AEnt's
+# constants from `aent calibrate` instead of the authors', and states each claim's verdict by the
+# [verdict protocol](../docs/protocol.md); it leaves the too-large bonus out to fit its 20 minutes
+# ([docs/reproduce.md](../docs/reproduce.md#time)).
 
 # %%
 def quarter(rows: list[dict], key: str, last: bool) -> float:
