@@ -153,6 +153,16 @@ def chunk_terms_(logits: Tensor, rows: slice, tokens: Tensor, stats: Tensor, cut
             cent[sel], log_sc[sel] = _entropy(zc, work)
 
 
+def chunk_backprop_(dz: Tensor, rows: slice, h: Tensor, w: Tensor, grad_h: Tensor | None,
+                    grad_w: Tensor | None) -> None:
+    """One chunk's dL/dz (c, V) to dL/dh = dz W into ``grad_h[rows]`` and dL/dW += dz^T h into ``grad_w`` (None:
+    not wanted)."""
+    if grad_h is not None:
+        grad_h[rows] = torch.mm(dz, w).to(grad_h.dtype)  # (c, d)
+    if grad_w is not None:
+        grad_w.addmm_(dz.t(), h)  # (V, d)
+
+
 def chunk_grad_(logits: Tensor, rows: slice, tokens: Tensor, stats: Tensor, cut: Tensor, g_logp: Tensor | None,
                 g_ent: Tensor | None, g_cent: Tensor | None, temperature: float, k: int, work: Scratch) -> Tensor:
     """Turn one chunk's logits in place into dL/dz from the per-token dL/d(logp, H, H~) (each (N,) or None).
@@ -228,10 +238,7 @@ class _PolicyTermsFn(torch.autograd.Function):
                 h = hidden[rows].to(mdt)  # (c, d)
                 logits = torch.mm(h, w.t(), out=buf[: rows.stop - rows.start])  # (c, V), becomes dL/dz
                 chunk_grad_(logits, rows, tokens, stats, cut, g_logp, g_ent, g_cent, temperature, k, work)
-                if need_h:
-                    grad_h[rows] = torch.mm(logits, w).to(hidden.dtype)  # (c, d)
-                if need_w:
-                    grad_w.addmm_(logits.t(), h)  # (V, d)
+                chunk_backprop_(logits, rows, h, w, grad_h, grad_w)
         if need_w:
             grad_w = grad_w.to(weight.dtype)
         return grad_h, grad_w, None, None, None, None, None

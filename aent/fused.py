@@ -40,6 +40,7 @@ from aent.chunked import (
     _chunks,
     _matmul_dtype,
     auto_chunk_size,
+    chunk_backprop_,
     chunk_grad_,
     chunk_terms_,
     chunked_policy_terms,
@@ -128,10 +129,7 @@ class _FusedLossFn(torch.autograd.Function):
                     if f is not None:
                         f[rows] = g
                 chunk_grad_(logits, rows, tokens, stats, cut, *full, temperature, k, work)  # logits -> dL/dz
-                if need_h:
-                    grad_h[rows] = torch.mm(logits, w).to(hidden.dtype)  # (c, d)
-                if need_w:
-                    grad_w.addmm_(logits.t(), h)  # (V, d)
+                chunk_backprop_(logits, rows, h, w, grad_h, grad_w)
         if need_w:
             grad_w = grad_w.to(weight.dtype)
         ctx.save_for_backward(grad_h, grad_w)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import aent
 from aent import chunked_policy_loss, chunked_policy_terms
+from tests.aent.test_chunked import _direct64, _materialised
 
 
 def _inputs(n, d, vocab, dtype=torch.float32, seed=0, scale=1.0):
@@ -46,23 +47,6 @@ def _token_loss(side):
 
 def _sum_loss(terms, side):
     return _token_loss(side)(*terms, slice(0, terms[0].shape[0])).sum()
-
-
-def _materialised(hidden, weight, tokens, temperature, clamp):
-    logits = hidden @ weight.t()  # (N, V)
-    return (aent.token_logprobs(logits, tokens, temperature), aent.entropy(logits, temperature=temperature),
-            aent.clamped_entropy(logits, clamp, temperature=temperature))
-
-
-def _direct64(hidden, weight, tokens, temperature, clamp):
-    z = (hidden.double() @ weight.double().t()) / temperature
-    lp = torch.log_softmax(z, -1)
-    k = math.floor(clamp * z.shape[1])
-    removed = torch.zeros_like(z, dtype=torch.bool)
-    removed.scatter_(1, torch.sort(z.detach(), dim=-1, stable=True).indices[:, :k], True)
-    lpk = torch.log_softmax(z.masked_fill(removed, -math.inf), -1)
-    cent = -(lpk.exp() * torch.where(removed, 0.0, lpk)).sum(-1)
-    return lp.gather(1, tokens[:, None]).squeeze(1), -(lp.exp() * lp).sum(-1), cent
 
 
 def _reference(fn, hidden, weight, tokens, side, temperature, clamp):
