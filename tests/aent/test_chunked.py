@@ -235,12 +235,10 @@ def test_sub_chunks_and_sampled_selection(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------ through EntropyControl
-@pytest.mark.parametrize("name", sorted(aent.PRESETS))
-@pytest.mark.parametrize("temperature", [1.0, 0.8])
-def test_entropy_control_hidden_path_equals_logits_path(name, temperature):
-    """Every preset: the loss, its metrics and the gradients to hidden and weight agree between the two inputs."""
-    b, t, d, vocab = 3, 6, 12, 257
-    g = torch.Generator().manual_seed(5)
+def policy_batch(seed=5, b=4, t=6, d=12, vocab=257, temperature=1.0, noise=0.3):
+    """Hidden states (b, t, d), an LM head (vocab, d) and EntropyControl.loss's other inputs; two rows masked, old
+    log-probs the current ones plus ``noise`` (some ratios inside the clip range, some outside)."""
+    g = torch.Generator().manual_seed(seed)
     hidden = torch.randn(b, t, d, generator=g).mul(2.0).requires_grad_()
     weight = torch.randn(vocab, d, generator=g).mul(0.5).requires_grad_()
     actions = torch.randint(0, vocab, (b, t), generator=g)
@@ -248,9 +246,17 @@ def test_entropy_control_hidden_path_equals_logits_path(name, temperature):
     mask[0, 4:] = 0
     mask[2, 1:] = 0
     with torch.no_grad():
-        old_logp = aent.token_logprobs(hidden @ weight.t(), actions, temperature) * mask + 0.05 * torch.randn(b, t, generator=g)
+        old_logp = aent.token_logprobs(hidden @ weight.t(), actions, temperature) * mask
+        old_logp += noise * torch.randn(b, t, generator=g)
     adv = torch.randn(b, generator=g)
-    kw = dict(actions=actions, old_logp=old_logp, adv=adv, mask=mask, temperature=temperature)
+    return hidden, weight, dict(actions=actions, old_logp=old_logp, adv=adv, mask=mask, temperature=temperature)
+
+
+@pytest.mark.parametrize("name", sorted(aent.PRESETS))
+@pytest.mark.parametrize("temperature", [1.0, 0.8])
+def test_entropy_control_hidden_path_equals_logits_path(name, temperature):
+    """Every preset: the loss, its metrics and the gradients to hidden and weight agree between the two inputs."""
+    hidden, weight, kw = policy_batch(b=3, noise=0.05, temperature=temperature)
     ref = aent.EntropyControl(aent.PRESETS[name]).loss(logits=hidden @ weight.t(), **kw)
     rh, rw = torch.autograd.grad(ref.loss, (hidden, weight))
     out = aent.EntropyControl(aent.PRESETS[name]).loss(hidden=hidden, lm_head_weight=weight, **kw)

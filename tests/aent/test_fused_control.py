@@ -16,21 +16,9 @@ from hypothesis import strategies as st
 
 import aent
 import aent.regularizer as reg
+from tests.aent.test_chunked import policy_batch
 
-
-def _batch(seed=5, b=4, t=6, d=12, vocab=257, temperature=1.0):
-    g = torch.Generator().manual_seed(seed)
-    hidden = torch.randn(b, t, d, generator=g).mul(2.0).requires_grad_()
-    weight = torch.randn(vocab, d, generator=g).mul(0.5).requires_grad_()
-    actions = torch.randint(0, vocab, (b, t), generator=g)
-    mask = torch.ones(b, t)
-    mask[0, 4:] = 0
-    mask[2, 1:] = 0
-    with torch.no_grad():  # old log-probs near the current ones: some ratios inside the clip range, some outside
-        old_logp = aent.token_logprobs(hidden @ weight.t(), actions, temperature) * mask
-        old_logp += 0.3 * torch.randn(b, t, generator=g)
-    adv = torch.randn(b, generator=g)
-    return hidden, weight, dict(actions=actions, old_logp=old_logp, adv=adv, mask=mask, temperature=temperature)
+_batch = policy_batch
 
 
 def _rel(a, b):
