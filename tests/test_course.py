@@ -307,8 +307,9 @@ def test_misconception_floor_needs_lambda_max():
 
 
 def test_tutorial5_run_ends_at_the_cap_below_the_floor():
-    """What the docs quote: T5's AEnt run (site notebook) spends its last 7 steps at the cap 0.009 with H~ in
-    [0.04, 0.08], below the floor 0.15."""
+    """What the docs quote (docs/misconceptions.md): T5's AEnt run (site notebook) spends its last 7 steps at the
+    cap 0.009 with H~ between 0.04 and 0.08 nats, below the floor 0.15. The run is sampled, so a re-render on other
+    code or another CPU moves the numbers inside that range (0.041-0.075 after the fused loss landed)."""
     nb = json.loads((REPO / "docs" / "tutorials" / "05_train_small_math_reasoner.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
                       for o in c.get("outputs", []))
@@ -316,7 +317,7 @@ def test_tutorial5_run_ends_at_the_cap_below_the_floor():
     ents = json.loads(re.search(r"clamped entropy : (\[[^\]]*\])", printed).group(1))
     capped = [h for lam, h in zip(lams, ents) if lam == 0.009]
     assert lams[-7:] == [0.009] * 7 and len(capped) == 7
-    assert round(min(capped), 2) == 0.04 and round(max(capped), 2) == 0.08 and max(capped) < 0.15
+    assert 0.04 <= min(capped) and max(capped) <= 0.08 and max(capped) < 0.15
 
 
 def test_exercise_w1_kept_count():
