@@ -107,7 +107,8 @@ def summarise_exploration(ex: ExplorationSection, out: Path) -> dict:
         s = json.loads((out / "exploration" / f"ws{ws}" / "summary.json").read_text())
         recs.update({(r["arm"], r["warm_start"], r["seed"]): r for r in s["records"] if r["level"] == ex.level})
         starts[f"ws{ws}"] = s["starts"].get(f"L{ex.level}_ws{ws}")
-        consts.update({f"ws{ws}": c for name, c in s["constants"].items() if name == f"L{ex.level}_ws{ws}_cal"})
+        if f"L{ex.level}_ws{ws}_cal" in s["constants"]:
+            consts[f"ws{ws}"] = s["constants"][f"L{ex.level}_ws{ws}_cal"]
     committed = _committed(ex)
     pairs = []
     for ws in ex.warm_starts:

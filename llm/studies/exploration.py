@@ -207,7 +207,7 @@ def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True, jobs:
     for level in verdict_levels if not plan.report_only else ():  # calibrations, once per level x warm start
         for ws in plan.warm_starts:
             if starting_policy(out, plan, level, ws).get("reached", True):
-                for tag in {needs_calibration(a) for a in plan.arms if a != "grpo"}:
+                for tag in dict.fromkeys(needs_calibration(a) for a in plan.arms if a != "grpo"):  # arm order
                     constants(out, plan, level, ws, tag)
     verdict_recs = list(zip(tasks, run_many(_run, tasks, jobs=jobs, on_done=lambda: bar.update(1))))
     records = []
