@@ -56,11 +56,11 @@ def calibration_stage(llm: LLMSection, out: Path, label: str, ws: int | None, wa
 
 def calibrated_overrides(path: Path) -> list[str]:
     """The trainer overrides of AEnt with the constants calibrated in ``path`` (the ``aent_cal_p`` arm's)."""
-    from llm.studies.exploration_arms import ArmConstants, arm_overrides
+    from llm.studies.exploration_arms import calibrated_aent_overrides
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path} not found: the calibration stage has not run; run the main job again")
-    return arm_overrides("aent_cal_p", ArmConstants(**json.loads(Path(path).read_text())["constants"]))
+    return calibrated_aent_overrides(json.loads(Path(path).read_text()))
 
 
 def calibrated_cmd(head: list[str], path: Path, tail: list[str]) -> Callable[[], list[str]]:

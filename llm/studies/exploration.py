@@ -75,8 +75,10 @@ class Plan:
               sorted(used), "")
 
     def full(self) -> bool:
-        """Is this the full study (every arm and level, >= 12 pairs over >= 2 warm starts)?"""
-        return (not self.gate_only and not self.report_only and set(self.arms) == set(ARMS) and len(self.levels) == len(LEVELS) and len(self.warm_starts) >= 2
+        """Does this plan cover the full study (every arm and level, >= 12 pairs over >= 2 warm starts, the gate)?
+        A summary is the full study when its plan is and no planned run is missing (``--report-only`` included)."""
+        return (self.gate and not self.gate_only and set(self.arms) == set(ARMS)
+                and len(self.levels) == len(LEVELS) and len(self.warm_starts) >= 2
                 and len(self.seeds) * len(self.warm_starts) >= 12 and self.rule == GateRule())
 
 
@@ -227,7 +229,7 @@ def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True, jobs:
         "study": "exploration", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": {"platform": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
                     "cpu_count": __import__("os").cpu_count()},
-        "full_study": plan.full(), "plan": {**asdict(plan), "selection": {"warm_starts": SELECTION[0],
+        "full_study": plan.full() and not missing, "plan": {**asdict(plan), "selection": {"warm_starts": SELECTION[0],
                                                                            "seeds": SELECTION[1]}},
         "wall_s_this_invocation": time.perf_counter() - t0,
         "records": records, "missing_runs": missing, "gates": {str(k): v for k, v in gates.items()}, "starts": starts, "constants": consts,

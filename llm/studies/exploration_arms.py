@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ARMS", "PAPER_P", "ArmConstants", "arm_control", "arm_overrides", "needs_calibration"]
+__all__ = ["ARMS", "PAPER_P", "ArmConstants", "arm_control", "arm_overrides", "calibrated_aent_overrides",
+           "needs_calibration"]
 
 ARMS = ("grpo", "bonus_lam0", "bonus_cap", "clamped_bonus", "aent_paper_p", "aent_cal_p")
 PAPER_P = 0.33
@@ -95,6 +96,12 @@ def arm_overrides(arm: str, c: ArmConstants | None) -> list[str]:
     return ["entropy.method=aent", f"entropy.ent_coef={c.ent_coef}", f"entropy.clamp_p={c.clamp_p}",
             f"entropy.band_low={c.band_low}", f"entropy.band_high={c.band_high}", f"entropy.coef_lr={c.coef_lr}",
             f"entropy.coef_min={c.coef_min}", f"entropy.coef_max={c.coef_max}", f"entropy.warmup={c.warmup}"]
+
+
+def calibrated_aent_overrides(calibration: Mapping) -> list[str]:
+    """The trainer overrides of AEnt (``aent_cal_p``) at the constants of a calibration record (the mapping
+    ``aent calibrate --json`` and ``calibrate_start`` write, with its ``constants``)."""
+    return arm_overrides("aent_cal_p", ArmConstants(**calibration["constants"]))
 
 
 def arm_control(arm: str, c: ArmConstants | None) -> dict:

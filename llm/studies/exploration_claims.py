@@ -100,8 +100,9 @@ def _mean(xs: Sequence[float]) -> float:
 
 
 def describe_arms(records: Sequence[Mapping], level: int) -> list[dict]:
-    """Per arm at ``level`` (verdict runs): runs, escape rate, mean escape step, mean@k, pass@k, band share,
-    coefficient states and the full-minus-clamped entropy gap."""
+    """Per arm at ``level`` (verdict runs): runs, escapes (by the final-window criterion), runs that reached the
+    escape bar at some step (``reached_bar``: an escape that later ran away counts here, not in ``escaped``) and
+    their mean first step, mean@k, pass@k, band share, coefficient states and the full-minus-clamped entropy gap."""
     out = []
     arms = sorted({r["arm"] for r in records if r["level"] == level and r.get("role") == "verdict"})
     for arm in arms:
@@ -109,7 +110,7 @@ def describe_arms(records: Sequence[Mapping], level: int) -> list[dict]:
         steps = [r["escape_step"] for r in rs if r["escape_step"] is not None]
         out.append({
             "arm": arm, "runs": len(rs), "escaped": sum(bool(r["escaped"]) for r in rs),
-            "escape_step_mean": _mean(steps), "final_mean_at_k": _mean([r["final_mean_at_k"] for r in rs]),
+            "reached_bar": len(steps), "escape_step_mean": _mean(steps), "final_mean_at_k": _mean([r["final_mean_at_k"] for r in rs]),
             "final_pass_at_k": _mean([r["final_pass_at_k"] for r in rs]),
             "final_worked_share": _mean([r["final_worked_share"] for r in rs]),
             "band_share": _mean([r["band_share"] for r in rs]),

@@ -44,6 +44,22 @@ def _timing(summary: Mapping) -> list[str]:
     return out
 
 
+def _carry_over(summary: Mapping) -> list[str]:
+    """Per level with GRPO verdict runs: how many escaped, per warm start. The gate reads the selection warm start
+    only; whether its trap carries over to the verdict warm starts is described here, never judged."""
+    out = []
+    for lv in sorted({r["level"] for r in summary["records"] if r["role"] == "verdict" and r["arm"] == "grpo"}):
+        rs = [r for r in summary["records"] if r["role"] == "verdict" and r["arm"] == "grpo" and r["level"] == lv]
+        per_ws = ", ".join(f"warm start {w}: {sum(bool(r['escaped']) for r in rs if r['warm_start'] == w)} of "
+                           f"{sum(r['warm_start'] == w for r in rs)}" for w in sorted({r["warm_start"] for r in rs}))
+        out.append(f"- Level {lv}: GRPO escaped in {sum(bool(r['escaped']) for r in rs)} of {len(rs)} verdict runs "
+                   f"({per_ws}).")
+    if not out:
+        return []
+    return ["", "Does the trap carry over to the verdict warm starts? (a description, not a claim: the gate reads the "
+            "selection warm start only)", "", *out]
+
+
 def report_markdown(summary: Mapping) -> str:
     """The report: scope, seeds, starting policies, gates, constants, claims, per-arm descriptions."""
     m = summary["machine"]
@@ -78,6 +94,7 @@ def report_markdown(summary: Mapping) -> str:
                          f"{r['escape_step']}" for r in sel)
         lines.append(f"- Level {lv}: premise **{g['premise']}**; GRPO trapped in {g['trapped_runs']} of {g['runs']}"
                      f" ({runs})" + (f"; {'; '.join(g['reasons'])}" if g["reasons"] else "") + ".")
+    lines += _carry_over(summary)
     lines += ["", "## Constants (aent calibrate on each starting policy)", ""]
     for key, c in sorted(summary["constants"].items()):
         k = c["constants"]
@@ -94,11 +111,18 @@ def report_markdown(summary: Mapping) -> str:
         lines.append(f"| {j['level']} | {j['family']} | {j['text']} | **{j['verdict']}** | {j['n']} | "
                      f"{_f(j['effect'])} | {ci} | {_f(j['p'])} | {_f(j['p_adj'])} | {j['reason']} |")
     lines += ["", "## Arms (verdict runs)", "",
-              "| level | arm | runs | escaped | mean escape step | mean@k | pass@k | final worked share | steps in band "
+              "`escaped`: the worked share of the last 10 steps is at least the escape bar (the gate's criterion); "
+              "`reached the bar (mean step)`: runs whose trailing 10-step worked share reached the bar at some step, "
+              "and their mean first step (a run that escaped and then ran away counts here, not in `escaped`).", "",
+              "| level | arm | runs | escaped | reached the bar (mean step) | mean@k | pass@k | final worked share "
+              "| steps in band "
               "| coefficient | H - H~ |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for lv, arms in sorted(summary["arms"].items()):
         for a in arms:
-            lines.append(f"| {lv} | {a['arm']} | {a['runs']} | {a['escaped']} | {_f(a['escape_step_mean'])} | "
+            reached = a.get("reached_bar")
+            step = _f(a["escape_step_mean"], 0) if reached else "-"
+            lines.append(f"| {lv} | {a['arm']} | {a['runs']} | {a['escaped']} | "
+                         f"{'-' if reached is None else reached} ({step}) | "
                          f"{_f(a['final_mean_at_k'])} | {_f(a['final_pass_at_k'])} | {_f(a['final_worked_share'])} | "
                          f"{_f(a['band_share'])} | {', '.join(a['coef_states']) or '-'} | {_f(a['entropy_gap'])} |")
     lines += ["", "![worked-style share per step and final mean@k](exploration.png)", ""]

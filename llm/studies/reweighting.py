@@ -54,11 +54,10 @@ def main_job_aent(cfg) -> tuple[str, ...] | Callable[[], tuple[str, ...]]:
 
 def calibrated_aent(cfg) -> tuple[str, ...]:
     """The overrides of AEnt with the constants ``aent calibrate`` proposes for ``cfg`` (the main job's rule)."""
-    from llm.studies.exploration_arms import ArmConstants, arm_overrides
+    from llm.studies.exploration_arms import calibrated_aent_overrides
     from llm.studies.exploration_calibration import calibrate_start
 
-    cal = calibrate_start(cfg, config_name="reweighting")
-    return tuple(arm_overrides("aent_cal_p", ArmConstants(**cal["constants"])))
+    return tuple(calibrated_aent_overrides(calibrate_start(cfg, config_name="reweighting")))
 
 
 def arms(cfg, runs) -> list[Arm]:

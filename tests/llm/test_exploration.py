@@ -110,6 +110,12 @@ def test_arm_overrides_come_from_the_constants():
     assert {"entropy.method=aent", "entropy.band_low=0.1", "entropy.coef_max=0.05", "entropy.warmup=5"} <= set(aent)
     assert needs_calibration("aent_paper_p") == 0.33 and needs_calibration("aent_cal_p") is None
     assert arm_control("aent_cal_p", CONSTS)["band"] == [0.1, 0.2] and arm_control("bonus_cap", CONSTS) == {}
+    from dataclasses import asdict
+
+    from llm.studies.exploration_arms import calibrated_aent_overrides
+
+    record = {"constants": asdict(CONSTS), "measured": {"clamped_entropy": 0.4}}  # as calibrate_start writes it
+    assert calibrated_aent_overrides(record) == aent
     with pytest.raises(ValueError, match="needs calibrated"):
         arm_overrides("bonus_cap", None)
     with pytest.raises(ValueError, match="unknown arm"):
@@ -171,7 +177,10 @@ def _smoke(tmp_path, monkeypatch, *extra):
     assert summary["full_study"] is False
     for r in summary["records"]:
         assert set(RECORD_KEYS) <= set(r) and isinstance(r["escaped"], bool)
-    assert "REDUCED" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "REDUCED" in report
+    n_esc = sum(r["escaped"] for r in summary["records"] if r["role"] == "verdict")
+    assert f"- Level 1: GRPO escaped in {n_esc} of 1 verdict runs (warm start 1: {n_esc} of 1)." in report
     assert (tmp_path / "out" / "exploration.png").stat().st_size > 0
     import llm.train
 
@@ -251,6 +260,17 @@ def test_report_only_runs_nothing_and_lists_the_missing_runs(tmp_path, monkeypat
     assert summary["gates"]["2"]["premise"] == "not run" and summary["full_study"] is False
     assert ("grpo", 1, 0, 101) in [tuple(m) for m in summary["missing_runs"]]
     assert {j["level"] for j in summary["judgements"]} == {1}  # a level with no gate run is not judged
+
+
+def test_the_full_plan_includes_its_report_only_reading_and_nothing_less():
+    """A summary says "the full study" when its plan covers every arm, level and >= 12 pairs with the gate (a
+    --report-only reading of a complete study included) and no planned run is missing."""
+    from llm.studies.exploration import Plan
+
+    assert Plan().full() and Plan(report_only=True).full()
+    assert not Plan(gate_only=True).full() and not Plan(gate=False).full()
+    assert not Plan(arms=("grpo", "aent_cal_p")).full() and not Plan(levels=(1, 2)).full()
+    assert not Plan(seeds=(0, 1, 2)).full() and not Plan(warm_starts=(1,), seeds=tuple(range(12))).full()
 
 
 # ------------------------------------------------------------------------------------------------ level search

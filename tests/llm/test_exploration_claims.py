@@ -62,6 +62,7 @@ def test_selection_runs_never_enter_a_verdict():
 def test_describe_arms_counts_escapes():
     d = {a["arm"]: a for a in describe_arms(_records(0.2), 1)}
     assert d[AENT]["escaped"] == 12 and d["grpo"]["escaped"] == 0 and d[AENT]["escape_step_mean"] == 40
+    assert d[AENT]["reached_bar"] == 12 and d["grpo"]["reached_bar"] == 0
     assert d[AENT]["band_share"] == pytest.approx(0.7) and d[AENT]["coef_states"] == ["moves"]
 
 
@@ -75,3 +76,11 @@ def test_a_gated_level_without_runs_is_not_run_and_leaves_holm_alone():
     for k, _, _ in PRIMARY:
         assert both[(1, k)]["p_adj"] == pytest.approx(alone[(1, k)]["p_adj"])
         assert both[(1, k)]["verdict"] == alone[(1, k)]["verdict"] == "held"
+
+
+def test_describe_arms_counts_a_run_that_reached_the_bar_then_ran_away_apart_from_escapes():
+    recs = _records(0.2)
+    ran_away = next(r for r in recs if r["arm"] == "grpo")
+    ran_away.update(escape_step=51, escaped=False)
+    d = {a["arm"]: a for a in describe_arms(recs, 1)}
+    assert d["grpo"]["escaped"] == 0 and d["grpo"]["reached_bar"] == 1 and d["grpo"]["escape_step_mean"] == 51
