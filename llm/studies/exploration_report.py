@@ -156,6 +156,11 @@ def plot_exploration(summary: Mapping, out: Path, path: Path) -> Path:
             ys = [r["final_mean_at_k"] for r in summary["records"]
                   if r["level"] == lv and r["arm"] == a and r["role"] == "verdict"]
             bottom.scatter([i] * len(ys), ys, color=colors[a], s=14)
+        if not any(r["level"] == lv and r["role"] == "verdict" for r in summary["records"]):
+            premise = summary.get("gates", {}).get(str(lv), {}).get("premise", "not run")
+            bottom.text(0.5, 0.5, f"no verdict runs\n(premise {premise})", ha="center", va="center",
+                        transform=bottom.transAxes, fontsize=9, color="0.4")
+            bottom.set_yticks([])
         bottom.set_xticks(range(len(arms)), arms, rotation=40, ha="right", fontsize=7)
         bottom.set(ylabel="final held-out mean@k (verdict runs)")
     handles = [plt.Line2D([], [], color=colors[a], label=a) for a in arms]
