@@ -110,7 +110,8 @@ def describe_arms(records: Sequence[Mapping], level: int) -> list[dict]:
         steps = [r["escape_step"] for r in rs if r["escape_step"] is not None]
         out.append({
             "arm": arm, "runs": len(rs), "escaped": sum(bool(r["escaped"]) for r in rs),
-            "reached_bar": len(steps), "escape_step_mean": _mean(steps), "final_mean_at_k": _mean([r["final_mean_at_k"] for r in rs]),
+            "reached_bar": len(steps), "escape_step_mean": _mean(steps),
+            "final_mean_at_k": _mean([r["final_mean_at_k"] for r in rs]),
             "final_pass_at_k": _mean([r["final_pass_at_k"] for r in rs]),
             "final_worked_share": _mean([r["final_worked_share"] for r in rs]),
             "band_share": _mean([r["band_share"] for r in rs]),
