@@ -162,6 +162,13 @@ def _run(out: Path, plan: Plan, arm: str, level: int, ws: int, seed: int, role: 
                        role=role, rule=plan.rule, control=arm_control(arm, c))
 
 
+def _gate_decided(escaped: Sequence[bool], planned: int) -> bool:
+    """Do the finished gate runs decide the gate whatever the unfinished ones do? (GRPO trapped in most planned
+    runs, or escaped in at least half of them; every run finished always decides.)"""
+    trapped = sum(not e for e in escaped)
+    return len(escaped) >= planned or trapped > planned / 2 or len(escaped) - trapped >= planned / 2
+
+
 def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True, jobs: int = 1) -> dict:
     """Run (or resume) the study of ``plan`` into ``out``; writes summary.json, report.md and exploration.png.
 
@@ -195,11 +202,16 @@ def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True, jobs:
         if not all(s.get("reached", True) for s in sel_starts):
             gates[level] = {"premise": "absent", "trapped_runs": 0, "runs": 0, "skill": [],
                             "reasons": ["the level's target q0 was not reached on a selection warm start"]}
-        elif sel and len(sel_starts) == len(SELECTION[0]):
+        elif sel and len(sel_starts) == len(SELECTION[0]) and _gate_decided([r["escaped"] for r in sel],
+                                                                             len(sel_pairs)):
             gates[level] = gate_level(sel_starts, [r["escaped"] for r in sel], plan.rule)
+            if len(sel) < len(sel_pairs):
+                gates[level]["partial"] = (f"{len(sel)} of {len(sel_pairs)} gate runs finished; the others cannot "
+                                           "change the outcome")
         else:  # only with --report-only: a gate run or a starting policy is missing
             gates[level] = {"premise": "not run", "trapped_runs": 0, "runs": len(sel), "skill": [],
-                            "reasons": ["no finished gate run or no measured starting policy"]}
+                            "reasons": [f"{len(sel)} of {len(sel_pairs)} gate runs finished, which do not decide the"
+                                        " gate, or no measured starting policy"]}
     # 3. verdict runs at every level whose premise holds (or every level without the gate), side by side
     verdict_levels = [] if plan.gate_only else [lv for lv in plan.levels
                                                 if not plan.gate or gates[lv]["premise"] == "holds"]

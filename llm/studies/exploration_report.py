@@ -87,13 +87,15 @@ def report_markdown(summary: Mapping) -> str:
         lines.append("Not run in this invocation: every claim below is reported as premise not checked.")
     for lv, g in sorted(summary["gates"].items()):
         if g["premise"] == "not run":
-            lines.append(f"- Level {lv}: gate not run (no finished selection run).")
+            lines.append(f"- Level {lv}: gate not decided ({'; '.join(g.get('reasons') or ['no finished selection run'])}"
+                         ").")
             continue
         sel = [r for r in summary["records"] if r["role"] == "selection" and str(r["level"]) == lv]
         runs = ", ".join(f"seed {r['seed']}: final worked share {_f(r['final_worked_share'])}, escape step "
                          f"{r['escape_step']}" for r in sel)
         lines.append(f"- Level {lv}: premise **{g['premise']}**; GRPO trapped in {g['trapped_runs']} of {g['runs']}"
-                     f" ({runs})" + (f"; {'; '.join(g['reasons'])}" if g["reasons"] else "") + ".")
+                     f" ({runs})" + (f"; {'; '.join(g['reasons'])}" if g["reasons"] else "")
+                     + (f"; {g['partial']}" if g.get("partial") else "") + ".")
     lines += _carry_over(summary)
     lines += ["", "## Constants (aent calibrate on each starting policy)", ""]
     for key, c in sorted(summary["constants"].items()):

@@ -259,7 +259,28 @@ def test_report_only_runs_nothing_and_lists_the_missing_runs(tmp_path, monkeypat
     assert [r["seed"] for r in summary["records"]] == [100]
     assert summary["gates"]["2"]["premise"] == "not run" and summary["full_study"] is False
     assert ("grpo", 1, 0, 101) in [tuple(m) for m in summary["missing_runs"]]
-    assert {j["level"] for j in summary["judgements"]} == {1}  # a level with no gate run is not judged
+    # one trapped run of three does not decide level 1's gate: it is not judged, like level 2 without runs
+    assert summary["gates"]["1"]["premise"] == "not run" and "1 of 3 gate runs" in summary["gates"]["1"]["reasons"][0]
+    assert summary["judgements"] == []
+    assert "Level 1: gate not decided (1 of 3 gate runs finished" in (tmp_path / "report.md").read_text()
+    # a second trapped run decides it (2 of 3 planned are most of them, whatever the third does)
+    folder = run_dir(tmp_path, "grpo", 1, 0, 101)
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(json.dumps({**rec, "seed": 101}))
+    summary = run_exploration(Plan(arms=("grpo",), levels=(1, 2), seeds=(4242,), warm_starts=(1,), report_only=True),
+                              tmp_path, progress=False)
+    gate = summary["gates"]["1"]
+    assert gate["premise"] == "holds" and gate["partial"].startswith("2 of 3 gate runs finished")
+    assert {j["level"] for j in summary["judgements"]} == {1}
+
+
+@pytest.mark.parametrize("escaped, decided", [
+    ((), False), ((False,), False), ((True,), False), ((False, True), False),
+    ((False, False), True), ((True, True), True), ((False, True, True), True), ((False, False, True), True)])
+def test_a_partial_gate_is_decided_only_when_the_unfinished_runs_cannot_change_it(escaped, decided):
+    from llm.studies.exploration import _gate_decided
+
+    assert _gate_decided(list(escaped), 3) is decided
 
 
 def test_the_full_plan_includes_its_report_only_reading_and_nothing_less():
