@@ -198,13 +198,13 @@ def run_exploration(plan: Plan, out: str | Path, *, progress: bool = True, jobs:
         sel = [r for t, r in gate_recs if t[3] == level]  # in the order of sel_pairs
         missing += [("grpo", level, ws, seed) for (ws, seed), r in zip(sel_pairs, sel) if r is None]
         sel = [r for r in sel if r is not None]
+        escaped = [r["escaped"] for r in sel]
         sel_starts = [starts[f"L{level}_ws{ws}"] for ws in SELECTION[0] if f"L{level}_ws{ws}" in starts]
         if not all(s.get("reached", True) for s in sel_starts):
             gates[level] = {"premise": "absent", "trapped_runs": 0, "runs": 0, "skill": [],
                             "reasons": ["the level's target q0 was not reached on a selection warm start"]}
-        elif sel and len(sel_starts) == len(SELECTION[0]) and _gate_decided([r["escaped"] for r in sel],
-                                                                             len(sel_pairs)):
-            gates[level] = gate_level(sel_starts, [r["escaped"] for r in sel], plan.rule)
+        elif sel and len(sel_starts) == len(SELECTION[0]) and _gate_decided(escaped, len(sel_pairs)):
+            gates[level] = gate_level(sel_starts, escaped, plan.rule)
             if len(sel) < len(sel_pairs):
                 gates[level]["partial"] = (f"{len(sel)} of {len(sel_pairs)} gate runs finished; the others cannot "
                                            "change the outcome")
